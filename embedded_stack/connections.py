@@ -1,0 +1,39 @@
+"""Airflow connection payloads (AIRFLOW_CONN_<ID> JSON) for the embedded stack and the tests."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+
+def salesforce_connection(info: dict, *, auth_flow: str = "client_credentials", version: str = "59.0") -> str:
+    """The `salesforce_default` connection for an emulator's connection.json (or a real org's equivalent)."""
+    extra = {
+        "login_url": info["login_url"],
+        "auth_flow": auth_flow,
+        "consumer_key": info["client_id"],
+        "consumer_secret": info["client_secret"],
+        "security_token": info.get("security_token", ""),
+        "ca_bundle": info["ca_file"],
+        "version": version,
+    }
+    if auth_flow == "jwt" and info.get("jwt_private_key_file"):
+        extra["private_key_file_path"] = info["jwt_private_key_file"]
+    return json.dumps(
+        {"conn_type": "salesforce", "login": info["username"], "password": info["password"], "extra": extra}
+    )
+
+
+def postgres_connection(url: str) -> str:
+    """The `salesforce_warehouse` connection for a postgresql:// URL."""
+    parts = urlsplit(url)
+    return json.dumps(
+        {
+            "conn_type": "postgres",
+            "host": parts.hostname,
+            "port": parts.port or 5432,
+            "login": parts.username or "",
+            "password": parts.password or "",
+            "schema": parts.path.lstrip("/") or "postgres",
+        }
+    )

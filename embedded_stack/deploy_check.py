@@ -1,0 +1,103 @@
+"""Offline checks of the container deployment: no Docker engine is needed.
+
+1. docker-compose.yaml against the Compose Specification's JSON schema (vendored by
+   check-jsonschema), and `docker-compose config -q` too when Debian's docker-compose is installed.
+2. The Dockerfile and the compose file agree with the lock and the folder layout.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+REQUIRED_SERVICES = {
+    "postgres", "warehouse", "redis", "airflow-apiserver", "airflow-scheduler",
+    "airflow-dag-processor", "airflow-triggerer", "airflow-worker", "airflow-init",
+}
+SERVICE_COMMANDS = {
+    "airflow-apiserver": "api-server",
+    "airflow-scheduler": "scheduler",
+    "airflow-dag-processor": "dag-processor",
+    "airflow-triggerer": "triggerer",
+    "airflow-worker": "celery worker",
+}
+
+
+def locked_version(package: str, lock: Path = REPO / "requirements.txt") -> str:
+    match = re.search(rf"^{re.escape(package)}==([^\s;]+)", lock.read_text(), re.MULTILINE | re.IGNORECASE)
+    if not match:
+        raise ValueError(f"{package} is not pinned in {lock.name}")
+    return match.group(1)
+
+
+def schema_errors(compose_file: Path) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", str(compose_file)],
+        capture_output=True, text=True,
+    )
+    return [] if result.returncode == 0 else [f"compose schema: {result.stdout.strip()} {result.stderr.strip()}"]
+
+
+def docker_compose_errors(compose_file: Path) -> list[str] | None:
+    """`docker-compose config -q` (Debian's v1.29 works without an engine); None when not installed."""
+    binary = shutil.which("docker-compose")
+    if not binary:
+        return None
+    result = subprocess.run([binary, "-f", str(compose_file), "config", "-q"], capture_output=True, text=True)
+    return [] if result.returncode == 0 else [f"docker-compose config: {result.stderr.strip()}"]
+
+
+def layout_errors(repo: Path = REPO) -> list[str]:
+    errors: list[str] = []
+    airflow_version = locked_version("apache-airflow", repo / "requirements.txt")
+    dockerfile = (repo / "Dockerfile").read_text()
+    base = re.search(r"^FROM\s+apache/airflow:(\S+)", dockerfile, re.MULTILINE)
+    if not base or base.group(1) != f"{airflow_version}-python3.11":
+        errors.append(f"Dockerfile must build FROM apache/airflow:{airflow_version}-python3.11 (the locked Airflow)")
+    if f"AIRFLOW_VERSION={airflow_version}" not in dockerfile:
+        errors.append(f"Dockerfile must pin ARG AIRFLOW_VERSION={airflow_version}")
+    if "requirements.txt" not in dockerfile:
+        errors.append("Dockerfile must install requirements.txt")
+    for source in re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s+\S+", dockerfile, re.MULTILINE):
+        if not (repo / source).exists():
+            errors.append(f"Dockerfile copies {source}, which does not exist")
+
+    compose = yaml.safe_load((repo / "docker-compose.yaml").read_text())
+    services = compose.get("services", {})
+    missing = REQUIRED_SERVICES - services.keys()
+    if missing:
+        errors.append(f"docker-compose.yaml lacks services: {', '.join(sorted(missing))}")
+    for name, command in SERVICE_COMMANDS.items():
+        if name in services and services[name].get("command") != command:
+            errors.append(f"service {name} must run `{command}`")
+    for name, service in services.items():
+        if name.startswith("airflow-") and service.get("build") != ".":
+            errors.append(f"service {name} must build the project's Dockerfile (build: .)")
+        for volume in service.get("volumes", []):
+            host = str(volume).split(":", 1)[0]
+            if host.startswith("./") and not (repo / host).exists():
+                errors.append(f"service {name} mounts {host}, which does not exist")
+    init_command = " ".join(services.get("airflow-init", {}).get("command", []))
+    if "alembic upgrade head" not in init_command:
+        errors.append("airflow-init must apply the project's Alembic migrations")
+    return errors
+
+
+def check_deployment_files() -> int:
+    compose_file = REPO / "docker-compose.yaml"
+    errors = schema_errors(compose_file) + layout_errors()
+    compose_cli = docker_compose_errors(compose_file)
+    if compose_cli is not None:
+        errors += compose_cli
+    for error in errors:
+        print(f"error: {error}", file=sys.stderr)
+    if not errors:
+        checked = "schema" + (", docker-compose config" if compose_cli is not None else "")
+        print(f"deployment files OK ({checked}, Dockerfile and compose agree with the lock and layout)")
+    return 1 if errors else 0

@@ -1,0 +1,1 @@
+"""Salesforce -> PostgreSQL ELT for Apache Airflow: hooks, operators, triggers, registry, models."""

@@ -1,0 +1,247 @@
+"""The one declarative registry of synced Salesforce objects.
+
+Everything else is derived from it: the DAGs (dag_factory), the SQLAlchemy models (models),
+the SOQL the extract operators send, the transform's column mapping and the docs. Adding an
+object is one ``SObjectSpec`` entry here plus one reviewed Alembic migration.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+Api = Literal["bulk", "rest"]
+DeleteHandling = Literal["soft_and_hard", "soft", "none", "relations"]
+
+# Salesforce describe type -> how the transform converts it and which Postgres type holds it.
+# (types.py owns the full mapping; the registry only records the Salesforce type.)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One target column fed by one Salesforce field (or by an address/location compound)."""
+
+    sf_name: str  # API name, canonical case, e.g. "NPI__c"; for compounds the compound name
+    column: str  # snake_case target column, e.g. "npi"
+    sf_type: str  # describe type: string, boolean, datetime, reference, address, ...
+    length: int | None = None  # string-like types
+    precision: int | None = None  # numeric types
+    scale: int | None = None
+    nullable: bool = True
+    calculated: bool = False  # formula field: goes stale (a formula change does not bump SystemModstamp)
+    index: bool = False
+    # For sf_type "address"/"location": the component fields requested in SOQL (Bulk cannot select
+    # compounds) and the JSON key each one becomes, in order.
+    components: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def soql_fields(self) -> tuple[str, ...]:
+        """The Salesforce fields this column needs in the SELECT list."""
+        if self.components:
+            return tuple(sf for sf, _key in self.components)
+        return (self.sf_name,)
+
+
+def location(prefix: str, column: str) -> FieldSpec:
+    """A Salesforce geolocation compound (``Foo__c`` -> ``Foo__Latitude__s``/``Foo__Longitude__s``)."""
+    base = prefix.removesuffix("__c")
+    return FieldSpec(
+        sf_name=prefix,
+        column=column,
+        sf_type="location",
+        components=((f"{base}__Latitude__s", "latitude"), (f"{base}__Longitude__s", "longitude")),
+    )
+
+
+def address(prefix: str, column: str) -> FieldSpec:
+    """A Salesforce address compound (MailingAddress, OtherAddress, User.Address) as one jsonb column."""
+    parts = (
+        ("Street", "street"),
+        ("City", "city"),
+        ("State", "state"),
+        ("PostalCode", "postalCode"),
+        ("Country", "country"),
+        ("Latitude", "latitude"),
+        ("Longitude", "longitude"),
+        ("GeocodeAccuracy", "geocodeAccuracy"),
+    )
+    return FieldSpec(
+        sf_name=f"{prefix}Address",
+        column=column,
+        sf_type="address",
+        components=tuple((f"{prefix}{part}", key) for part, key in parts),
+    )
+
+
+@dataclass(frozen=True)
+class SObjectSpec:
+    """How one Salesforce object is synced into one warehouse table."""
+
+    name: str  # Salesforce object API name, e.g. "Contact"
+    table: str  # target table (schema from settings), e.g. "sf_contacts"
+    fields: tuple[FieldSpec, ...]
+    key_prefix: str  # e.g. "003"; validates ids before they enter SOQL
+    primary_key: str = "Id"
+    key_column: str = "salesforce_id"
+    cursor_field: str = "SystemModstamp"
+    api: Api = "bulk"
+    # queryAll returns soft-deleted (IsDeleted) and archived rows; TaskWhoRelation has no queryAll.
+    query_all: bool = True
+    # soft_and_hard: IsDeleted through queryAll + the /deleted feed for hard deletes;
+    # none: the object is never deleted (User); relations: TaskWhoRelation's re-read of changed tasks.
+    delete_handling: DeleteHandling = "soft_and_hard"
+    schedule: str = "0 * * * *"  # cron, UTC, data intervals
+    lookback: timedelta = timedelta(minutes=10)
+    dag_id: str = ""  # defaults to sync_<table without sf_ prefix>
+    description: str = ""
+    # Several registry entries may feed one table (Task + Event -> sf_activities): the constant
+    # columns each entry writes, e.g. {"activity_kind": "task"}.
+    constants: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def soql_fields(self) -> tuple[str, ...]:
+        """SELECT list in order: the key first, compounds expanded into their components."""
+        seen: dict[str, None] = {self.primary_key: None}
+        for f in self.fields:
+            for name in f.soql_fields:
+                seen.setdefault(name, None)
+        return tuple(seen)
+
+    @property
+    def resolved_dag_id(self) -> str:
+        return self.dag_id or f"salesforce_sync_{self.table.removeprefix('sf_')}"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Target columns this entry writes, in COPY order: key, fields, constants."""
+        return (self.key_column, *(f.column for f in self.fields), *(name for name, _ in self.constants))
+
+    @property
+    def cursor_column(self) -> str:
+        """The target column holding ``cursor_field`` (the upsert's "newer wins" comparison)."""
+        for f in self.fields:
+            if f.sf_name.lower() == self.cursor_field.lower():
+                return f.column
+        raise KeyError(f"{self.name}: cursor field {self.cursor_field!r} is not one of its fields")
+
+    @property
+    def has_is_deleted(self) -> bool:
+        return any(f.column == "is_deleted" for f in self.fields)
+
+
+def warehouse_schema() -> str:
+    """Target schema (default ``salesforce``), configurable with SALESFORCE_ELT_SCHEMA."""
+    return os.environ.get("SALESFORCE_ELT_SCHEMA", "salesforce")
+
+
+def _system_fields(*, deletable: bool = True) -> tuple[FieldSpec, ...]:
+    fields = [
+        FieldSpec("CreatedDate", "sf_created_date", "datetime"),
+        FieldSpec("CreatedById", "created_by_id", "reference", length=18),
+        FieldSpec("LastModifiedDate", "sf_last_modified_date", "datetime"),
+        FieldSpec("LastModifiedById", "last_modified_by_id", "reference", length=18),
+        FieldSpec("SystemModstamp", "sf_system_modstamp", "datetime", nullable=False, index=True),
+    ]
+    if deletable:
+        fields.append(FieldSpec("IsDeleted", "is_deleted", "boolean", nullable=False))
+    return tuple(fields)
+
+
+CONTACT = SObjectSpec(
+    name="Contact",
+    table="sf_contacts",
+    key_prefix="003",
+    description="Contacts (people at accounts), with the physician custom fields.",
+    fields=(
+        FieldSpec("AccountId", "account_id", "reference", length=18, index=True),
+        FieldSpec("FirstName", "first_name", "string", length=40),
+        FieldSpec("LastName", "last_name", "string", length=80),
+        FieldSpec("Name", "name", "string", length=121),
+        FieldSpec("Salutation", "salutation", "picklist", length=40),
+        FieldSpec("Title", "title", "string", length=128),
+        FieldSpec("Email", "email", "email", length=80, index=True),
+        FieldSpec("Phone", "phone", "phone", length=40),
+        FieldSpec("MobilePhone", "mobile_phone", "phone", length=40),
+        FieldSpec("OwnerId", "owner_id", "reference", length=18, index=True),
+        FieldSpec("ReportsToId", "reports_to_id", "reference", length=18),
+        FieldSpec("Birthdate", "birthdate", "date"),
+        FieldSpec("Department", "department", "string", length=80),
+        FieldSpec("LeadSource", "lead_source", "picklist", length=255),
+        FieldSpec("HasOptedOutOfEmail", "has_opted_out_of_email", "boolean"),
+        FieldSpec("DoNotCall", "do_not_call", "boolean"),
+        FieldSpec("LastActivityDate", "last_activity_date", "date"),
+        FieldSpec("MasterRecordId", "master_record_id", "reference", length=18),
+        FieldSpec("NPI__c", "npi", "string", length=20, index=True),
+        FieldSpec("Specialty__c", "specialty", "picklist", length=255, index=True),
+        FieldSpec("Is_Physician__c", "is_physician", "boolean"),
+        address("Mailing", "mailing_address"),
+        address("Other", "other_address"),
+        *_system_fields(),
+    ),
+)
+
+REGISTRY: dict[str, SObjectSpec] = {spec.name: spec for spec in (CONTACT,)}
+
+
+def tables() -> dict[str, tuple[SObjectSpec, ...]]:
+    """Target table -> the registry entries feeding it, sorted by table then object name.
+
+    One table usually has one entry; Task and Event will share ``sf_activities``. The DAG
+    factory builds one DAG per table, the models one Table per table.
+    """
+    grouped: dict[str, list[SObjectSpec]] = {}
+    for spec in REGISTRY.values():
+        grouped.setdefault(spec.table, []).append(spec)
+    return {table: tuple(sorted(specs, key=lambda s: s.name)) for table, specs in sorted(grouped.items())}
+
+
+_SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
+_RESERVED_COLUMNS = frozenset({"sync_run_id", "synced_at", "sf_deleted_at"})
+
+
+def validate(specs: Iterable[SObjectSpec] | None = None) -> None:
+    """Check the registry's invariants; raise ValueError naming the object and field at fault."""
+    specs = tuple(REGISTRY.values()) if specs is None else tuple(specs)
+    dag_ids: dict[str, str] = {}
+    for spec in specs:
+        where = f"registry entry {spec.name!r}"
+        if len(spec.key_prefix) != 3:
+            raise ValueError(f"{where}: key_prefix {spec.key_prefix!r} must be 3 characters")
+        columns = spec.columns
+        duplicates = sorted({c for c in columns if columns.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"{where}: duplicate target columns {duplicates}")
+        for column in columns:
+            if not _SNAKE.match(column) or len(column) > 63:
+                raise ValueError(f"{where}: column {column!r} is not a snake_case Postgres identifier")
+            if column in _RESERVED_COLUMNS:
+                raise ValueError(f"{where}: column {column!r} is reserved for sync metadata")
+        names = [spec.primary_key.lower(), *(n.lower() for f in spec.fields for n in f.soql_fields)]
+        if len(names) != len(set(names)):
+            raise ValueError(f"{where}: a Salesforce field is selected twice: {spec.soql_fields}")
+        for f in spec.fields:
+            if f.sf_type in ("address", "location") and not f.components:
+                raise ValueError(f"{where}: compound field {f.sf_name} has no components")
+            if f.sf_name.lower() == spec.primary_key.lower():
+                raise ValueError(f"{where}: {f.sf_name} is the key; it is written to {spec.key_column}")
+            if f.sf_type == "base64":
+                raise ValueError(
+                    f"{where}: {f.sf_name} is base64 (file bodies): not synced, Bulk 2.0 cannot read it"
+                )
+        if not any(f.sf_name.lower() == spec.cursor_field.lower() for f in spec.fields):
+            raise ValueError(f"{where}: cursor field {spec.cursor_field!r} is not one of its fields")
+        if dag_ids.setdefault(spec.resolved_dag_id, spec.table) != spec.table:
+            raise ValueError(f"{where}: dag_id {spec.resolved_dag_id!r} already used by another table")
+
+
+def get_object(name: str) -> SObjectSpec:
+    """The registry entry for a Salesforce object name (case-insensitive)."""
+    for spec in REGISTRY.values():
+        if spec.name.lower() == name.lower():
+            return spec
+    known = ", ".join(sorted(REGISTRY))
+    raise KeyError(f"Salesforce object {name!r} is not in the registry (known: {known})")

@@ -1,0 +1,320 @@
+"""Salesforce describe types -> Postgres column types and value converters.
+
+One table (``_TYPES``) says, for every describe type, which SQLAlchemy type holds it and how a
+Salesforce CSV value (Bulk 2.0 and the REST extractor write the same text) becomes the text
+``COPY ... (FORMAT csv)`` reads. Converters take the raw string and return the COPY text, or
+``None`` for NULL, or raise :class:`ConversionError` with a reason a person can act on.
+
+Decisions:
+- An empty field is NULL for every type. Bulk 2.0 prints null as an empty field, and Salesforce
+  never stores an empty string (saving "" stores null), so nothing is lost. The typed CSV
+  therefore never contains an empty string, and COPY's default CSV NULL (an unquoted empty
+  field) is unambiguous.
+- multipicklist -> ``text[]`` split on ";": ``'Cardiology' = ANY(specialties)`` is friendlier
+  than LIKE on a joined string, and the order Salesforce prints is kept.
+- Long text areas (``textarea`` longer than 255) -> ``text``; ``varchar(n)`` otherwise, so a
+  value longer than the describe length is rejected rather than silently stored.
+- double/currency/percent -> ``numeric(precision, scale)`` (exact, as Salesforce stores them);
+  ``double precision`` when the describe gives no precision.
+- time -> ``time`` without zone: Salesforce prints "13:50:40.848Z" but a time field is a
+  wall-clock time with no date, so the "Z" carries no information.
+- base64 (file bodies) is not synced: Bulk 2.0 cannot select it and rows would be megabytes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import date, datetime, time
+from decimal import Decimal, InvalidOperation
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from salesforce_elt.registry import FieldSpec
+
+# Postgres' limit for varchar(n); longer declared lengths become text.
+VARCHAR_MAX = 10_485_760
+LONG_TEXTAREA = 255
+SALESFORCE_ID_LENGTH = 18
+
+Converter = Callable[[str], "str | None"]
+CompoundConverter = Callable[[tuple[str, ...]], "str | None"]
+
+
+class UnsupportedFieldType(ValueError):
+    """A describe type this project does not sync (base64) or does not know."""
+
+
+class ConversionError(ValueError):
+    """One value that cannot become its column's type; the message is the reject reason."""
+
+
+STRING_TYPES = frozenset(
+    {"string", "textarea", "email", "phone", "url", "picklist", "combobox", "encryptedstring"}
+)
+ID_TYPES = frozenset({"id", "reference"})
+DECIMAL_TYPES = frozenset({"double", "currency", "percent"})
+COMPOUND_TYPES = frozenset({"address", "location"})
+EXCLUDED_TYPES = {"base64": "base64 fields (file bodies) are not synced: Bulk 2.0 cannot select them"}
+
+
+# Types whose Postgres type does not depend on the field's length/precision.
+_FIXED_TYPES: dict[str, Callable[[], sa.types.TypeEngine]] = {
+    "id": lambda: sa.String(SALESFORCE_ID_LENGTH),
+    "reference": lambda: sa.String(SALESFORCE_ID_LENGTH),
+    "boolean": sa.Boolean,
+    "int": sa.Integer,
+    "long": sa.BigInteger,
+    "date": sa.Date,
+    "datetime": lambda: sa.DateTime(timezone=True),
+    "time": sa.Time,
+    "multipicklist": lambda: pg.ARRAY(sa.Text()),
+    "address": pg.JSONB,
+    "location": pg.JSONB,
+    "anyType": sa.Text,
+    "complexvalue": sa.Text,
+}
+
+
+def column_type(field: FieldSpec) -> sa.types.TypeEngine:
+    """The SQLAlchemy column type for a registry field."""
+    t = field.sf_type
+    if t in _FIXED_TYPES:
+        return _FIXED_TYPES[t]()
+    if t in STRING_TYPES:
+        if field.length is None or field.length > VARCHAR_MAX:
+            return sa.Text()
+        if t == "textarea" and field.length > LONG_TEXTAREA:
+            return sa.Text()
+        return sa.String(field.length)
+    if t in DECIMAL_TYPES:
+        if field.precision is None:
+            return sa.Double()
+        return sa.Numeric(field.precision, field.scale or 0)
+    raise _unsupported(field)
+
+
+def _unsupported(field: FieldSpec) -> UnsupportedFieldType:
+    reason = EXCLUDED_TYPES.get(field.sf_type, f"unknown Salesforce describe type {field.sf_type!r}")
+    return UnsupportedFieldType(f"field {field.sf_name} ({field.column}): {reason}")
+
+
+# --- value converters -------------------------------------------------------------------------
+
+
+def _excerpt(value: str, limit: int = 40) -> str:
+    return value if len(value) <= limit else value[:limit] + "..."
+
+
+def _string(limit: int | None) -> Converter:
+    def convert(value: str) -> str | None:
+        if not value:
+            return None
+        if limit is not None and len(value) > limit:
+            raise ConversionError(f"value is {len(value)} characters, longer than the column's {limit}")
+        return value
+
+    return convert
+
+
+def _salesforce_id(value: str) -> str | None:
+    if not value:
+        return None
+    if len(value) not in (15, 18) or not value.isalnum() or not value.isascii():
+        raise ConversionError(f"not a Salesforce id: {_excerpt(value)!r}")
+    return value
+
+
+_BOOLEANS = {"true": "true", "false": "false"}
+
+
+def _boolean(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        return _BOOLEANS[value.lower()]
+    except KeyError:
+        raise ConversionError(f"not a boolean (true/false): {_excerpt(value)!r}") from None
+
+
+def _integer(bits: int) -> Converter:
+    bound = 2 ** (bits - 1)
+
+    def convert(value: str) -> str | None:
+        if not value:
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            # Salesforce prints whole-number doubles as "12.0" in some APIs.
+            number = _whole_decimal(value)
+        if not -bound <= number < bound:
+            raise ConversionError(f"{value} is outside the {bits}-bit integer range")
+        return str(number)
+
+    return convert
+
+
+def _whole_decimal(value: str) -> int:
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ConversionError(f"not an integer: {_excerpt(value)!r}") from None
+    if not number.is_finite() or number != number.to_integral_value():
+        raise ConversionError(f"not an integer: {_excerpt(value)!r}")
+    return int(number)
+
+
+def _numeric(precision: int | None, scale: int | None) -> Converter:
+    integer_digits = None if precision is None else precision - (scale or 0)
+
+    def convert(value: str) -> str | None:
+        if not value:
+            return None
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            raise ConversionError(f"not a number: {_excerpt(value)!r}") from None
+        if not number.is_finite():
+            raise ConversionError(f"not a finite number: {_excerpt(value)!r}")
+        if integer_digits is not None and number != 0 and number.adjusted() >= integer_digits:
+            raise ConversionError(f"{_excerpt(value)} has more than {integer_digits} digits before the point")
+        return value
+
+    return convert
+
+
+def _date(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        if len(value) != 10:  # fromisoformat also takes "20240102"; Salesforce prints YYYY-MM-DD
+            raise ValueError(value)
+        date.fromisoformat(value)
+    except ValueError:
+        raise ConversionError(f"not a date (YYYY-MM-DD): {_excerpt(value)!r}") from None
+    return value
+
+
+def _datetime(value: str) -> str | None:
+    """Bulk "2024-01-02T03:04:05.000Z" and REST "2024-01-02T03:04:05.000+0000" -> ISO with offset."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConversionError(f"not a datetime: {_excerpt(value)!r}") from None
+    if parsed.tzinfo is None:
+        raise ConversionError(f"datetime without a UTC offset: {_excerpt(value)!r}")
+    return parsed.isoformat()
+
+
+def _time(value: str) -> str | None:
+    if not value:
+        return None
+    try:
+        return time.fromisoformat(value.removesuffix("Z")).isoformat()
+    except ValueError:
+        raise ConversionError(f"not a time (HH:MM:SS.sssZ): {_excerpt(value)!r}") from None
+
+
+def _pg_array_item(item: str) -> str:
+    return '"' + item.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _multipicklist(value: str) -> str | None:
+    if not value:
+        return None
+    return "{" + ",".join(_pg_array_item(item) for item in value.split(";")) + "}"
+
+
+def _opaque(value: str) -> str | None:
+    return value or None
+
+
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+
+
+def _json_number(value: str) -> str:
+    """A JSON number with the exact digits Salesforce printed (jsonb keeps them as numeric)."""
+    if _JSON_NUMBER.fullmatch(value):
+        return value
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        raise ConversionError(f"not a number: {_excerpt(value)!r}") from None
+    if not number.is_finite():
+        raise ConversionError(f"not a finite number: {_excerpt(value)!r}")
+    return format(number, "f")
+
+
+_NUMERIC_KEYS = frozenset({"latitude", "longitude"})
+
+
+def compound_converter(field: FieldSpec) -> CompoundConverter:
+    """Address/location components (in ``field.components`` order) -> one JSON object text.
+
+    Every key is present (null when empty), as the REST API returns compounds; all components
+    empty -> NULL.
+    """
+    keys = tuple(key for _sf, key in field.components)
+    encoded_keys = tuple(json.dumps(key) + ": " for key in keys)
+    numeric = tuple(key in _NUMERIC_KEYS for key in keys)
+
+    def convert(values: tuple[str, ...]) -> str | None:
+        if not any(values):
+            return None
+        parts = []
+        for encoded_key, is_number, value in zip(encoded_keys, numeric, values, strict=True):
+            if not value:
+                text = "null"
+            elif is_number:
+                text = _json_number(value)
+            else:
+                text = json.dumps(value, ensure_ascii=False)
+            parts.append(encoded_key + text)
+        return "{" + ", ".join(parts) + "}"
+
+    return convert
+
+
+def converter(field: FieldSpec) -> Converter:
+    """The value converter for a non-compound registry field (see the module docstring)."""
+    t = field.sf_type
+    if t in STRING_TYPES:
+        column = column_type(field)
+        return _string(column.length if isinstance(column, sa.String) and column.length else None)
+    if t in ID_TYPES:
+        return _salesforce_id
+    if t in DECIMAL_TYPES:
+        return _numeric(field.precision, field.scale)
+    simple: dict[str, Converter] = {
+        "boolean": _boolean,
+        "int": _integer(32),
+        "long": _integer(64),
+        "date": _date,
+        "datetime": _datetime,
+        "time": _time,
+        "multipicklist": _multipicklist,
+        "anyType": _opaque,
+        "complexvalue": _opaque,
+    }
+    if t in simple:
+        return simple[t]
+    if t in COMPOUND_TYPES:
+        raise UnsupportedFieldType(f"field {field.sf_name}: compounds convert with compound_converter()")
+    raise _unsupported(field)
+
+
+def required(convert: Converter) -> Converter:
+    """Wrap a converter for a NOT NULL column: an empty value is a reject, not a NULL."""
+
+    def convert_required(value: str) -> str | None:
+        result = convert(value)
+        if result is None:
+            raise ConversionError("required value is empty")
+        return result
+
+    return convert_required

@@ -1,0 +1,130 @@
+"""CLI: `python -m salesforce_emulator serve|mutate|add-field|remove-field --data-dir DIR ...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def _org_params(data_dir: Path) -> dict:
+    """The (contacts, seed) the data dir was served with, so mutate opens the same org."""
+    path = data_dir / "emulator.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _open_org(args):
+    from salesforce_emulator.store import Org
+
+    params = _org_params(args.data_dir)
+    contacts = args.contacts if args.contacts is not None else params.get("contacts", 2000)
+    seed = args.seed if args.seed is not None else params.get("seed", 42)
+    return Org.open(args.data_dir, contacts=contacts, seed=seed)
+
+
+def _serve(args) -> int:
+    from salesforce_emulator.faults import parse_cli_faults
+    from salesforce_emulator.server import EmulatorServer
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server = EmulatorServer(
+        args.data_dir,
+        host=args.host,
+        port=args.port,
+        contacts=args.contacts if args.contacts is not None else 2000,
+        seed=args.seed if args.seed is not None else 42,
+        token_lifetime=args.token_lifetime,
+        daily_api_limit=args.daily_api_limit,
+        bulk_delay=args.bulk_delay,
+        faults=parse_cli_faults(args.fault),
+        jwt_cert=args.jwt_cert,
+    )
+    with server:
+        print(json.dumps(server.connection_info), flush=True)
+        stop.wait()
+    return 0
+
+
+def _mutate(args) -> int:
+    org = _open_org(args)
+    result = org.mutate(
+        args.object,
+        update=args.update,
+        create=args.create,
+        delete=args.delete,
+        hard_delete=args.hard_delete,
+        late_share=args.late_share,
+    )
+    print(json.dumps({key: len(ids) for key, ids in result.items()}), flush=True)
+    return 0
+
+
+def _add_field(args) -> int:
+    attrs = json.loads(args.attributes) if args.attributes else {}
+    _open_org(args).add_field(args.object, args.field, args.type, **attrs)
+    return 0
+
+
+def _remove_field(args) -> int:
+    _open_org(args).remove_field(args.object, args.field)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m salesforce_emulator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--data-dir", type=Path, required=True)
+        p.add_argument("--contacts", type=int, default=None, help="org size (default 2000 or the served size)")
+        p.add_argument("--seed", type=int, default=None)
+
+    serve = sub.add_parser("serve", help="serve the org over HTTPS until SIGTERM/SIGINT")
+    common(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=0)
+    serve.add_argument("--token-lifetime", type=float, default=7200)
+    serve.add_argument("--daily-api-limit", type=int, default=15000)
+    serve.add_argument("--bulk-delay", type=float, default=1.0)
+    serve.add_argument("--jwt-cert", type=Path, default=None, help="PEM cert verifying JWT bearer assertions")
+    serve.add_argument("--fault", action="append", default=[], metavar="KEY=VALUE")
+    serve.set_defaults(func=_serve)
+
+    mutate = sub.add_parser("mutate", help="update/create/delete records in the store")
+    common(mutate)
+    mutate.add_argument("--object", default="Contact")
+    for name in ("update", "create", "delete", "hard-delete"):
+        mutate.add_argument(f"--{name}", type=int, default=0)
+    mutate.add_argument("--late-share", type=float, default=0.0)
+    mutate.set_defaults(func=_mutate)
+
+    add = sub.add_parser("add-field", help="add a field to an object (schema drift)")
+    common(add)
+    add.add_argument("--object", required=True)
+    add.add_argument("--field", required=True)
+    add.add_argument("--type", default="string")
+    add.add_argument("--attributes", help="JSON object of extra describe attributes")
+    add.set_defaults(func=_add_field)
+
+    remove = sub.add_parser("remove-field", help="remove a field from an object (schema drift)")
+    common(remove)
+    remove.add_argument("--object", required=True)
+    remove.add_argument("--field", required=True)
+    remove.set_defaults(func=_remove_field)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    args = _parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

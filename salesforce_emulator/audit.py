@@ -1,0 +1,75 @@
+"""Audit log: one JSON line per request in DIR/audit.jsonl, also kept in memory.
+
+Tests and other processes count API calls and check which methods a client used from it.
+Query strings are kept (the SOQL is useful evidence) but values of secret-looking
+parameters are replaced, and request bodies and headers are never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+_SECRET_PARAMS = ("token", "secret", "password", "assertion", "session", "code", "key")
+# Bound on the in-memory copy; the file keeps everything.
+_MEMORY_ENTRIES = 100_000
+
+
+def redact_path(raw_path: str) -> str:
+    """The request path with secret-looking query parameter values replaced by '***'."""
+    parts = urlsplit(raw_path)
+    if not parts.query:
+        return parts.path
+    pairs = [
+        (k, "***" if any(s in k.lower() for s in _SECRET_PARAMS) else v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return f"{parts.path}?{urlencode(pairs)}"
+
+
+class AuditLog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._entries: deque[dict] = deque(maxlen=_MEMORY_ENTRIES)
+
+    def record(
+        self,
+        *,
+        method: str,
+        raw_path: str,
+        status: int,
+        kind: str,
+        api_usage: int | None,
+        job_id: str | None = None,
+    ) -> dict:
+        """kind: 'api' (counted against DailyApiRequests), 'oauth', 'soap', 'admin' or 'public'."""
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+            "method": method,
+            "path": redact_path(raw_path),
+            "status": status,
+            "kind": kind,
+            "api_usage": api_usage,
+        }
+        if job_id:
+            entry["job_id"] = job_id
+        line = json.dumps(entry, separators=(",", ":")) + "\n"
+        with self._lock:
+            self._entries.append(entry)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(line)
+        return entry
+
+    def entries(self) -> list[dict]:
+        with self._lock:
+            return list(self._entries)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.path.write_text("", encoding="utf-8")

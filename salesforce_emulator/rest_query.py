@@ -1,0 +1,153 @@
+"""REST query paging: query locators backed by JSON-lines files on disk.
+
+The first page is answered from the cursor directly; the rest of the result is written as one
+JSON record per line to DIR/query/<locator>.jsonl while the first page is built, with the
+byte offset of every 200th row kept in memory, so any later page is a seek plus at most 199
+skipped lines. Nothing holds the whole result in memory. Locators expire after 15 minutes
+without use (as Salesforce's do) and at most MAX_OPEN stay open (oldest closed first).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from salesforce_emulator.errors import SalesforceError
+
+_ALNUM = string.ascii_letters + string.digits
+_STRIDE = 200  # smallest legal batch size, so every page start is at most one stride away
+IDLE_EXPIRY_SECONDS = 15 * 60
+MAX_OPEN = 50
+DEFAULT_BATCH = 2000
+
+
+def parse_batch_size(header: str | None) -> int:
+    """Sforce-Query-Options: batchSize=N (200..2000). Out-of-range values are clamped.
+
+    Salesforce treats the size as a hint and may return fewer rows; clamping is the
+    plausible reading (unverified) rather than rejecting the request.
+    """
+    if not header:
+        return DEFAULT_BATCH
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key.strip().lower() == "batchsize":
+            try:
+                return min(max(int(value.strip()), 200), 2000)
+            except ValueError:
+                return DEFAULT_BATCH
+    return DEFAULT_BATCH
+
+
+def invalid_locator() -> SalesforceError:
+    return SalesforceError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
+
+
+@dataclass
+class _Locator:
+    path: Path
+    total: int
+    first_file_row: int  # result row number of the file's first line
+    rows_in_file: int
+    batch: int
+    offsets: list[int]  # byte offset of file line k * _STRIDE
+    last_used: float
+
+
+def _page_json(total: int, next_url: str | None, record_lines: list[bytes]) -> bytes:
+    head = {"totalSize": total, "done": next_url is None}
+    if next_url:
+        head["nextRecordsUrl"] = next_url
+    prefix = json.dumps(head, separators=(",", ":"))[:-1].encode()
+    return prefix + b',"records":[' + b",".join(record_lines) + b"]}"
+
+
+class QueryLocators:
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir / "query"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        for stale in self.dir.iterdir():
+            stale.unlink()
+        self._lock = threading.Lock()
+        self._open: OrderedDict[str, _Locator] = OrderedDict()
+
+    def _next_url(self, version: str, locator_id: str, row: int) -> str:
+        return f"/services/data/v{version}/query/{locator_id}-{row}"
+
+    def first_page(self, cursor, batch: int, version: str) -> bytes:
+        """Answer the first page and park the remainder of the result behind a locator."""
+        records = iter(cursor.records())
+        first = []
+        for record in records:
+            first.append(json.dumps(record, separators=(",", ":")).encode())
+            if len(first) == batch:
+                break
+        total = cursor.total_size
+        if len(first) < batch:
+            return _page_json(total, None, first)
+        locator_id = "01g" + "".join(secrets.choice(_ALNUM) for _ in range(15))
+        path = self.dir / f"{locator_id}.jsonl"
+        offsets: list[int] = []
+        rows = 0
+        with path.open("wb") as out:
+            for record in records:
+                if rows % _STRIDE == 0:
+                    offsets.append(out.tell())
+                out.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+                rows += 1
+        if rows == 0:
+            path.unlink()
+            return _page_json(total, None, first)
+        self._register(locator_id, _Locator(path, total, batch, rows, batch, offsets, time.monotonic()))
+        return _page_json(total, self._next_url(version, locator_id, batch), first)
+
+    def _register(self, locator_id: str, locator: _Locator) -> None:
+        with self._lock:
+            self._open[locator_id] = locator
+            self._expire_locked()
+
+    def _expire_locked(self) -> None:
+        now = time.monotonic()
+        for key in list(self._open):
+            loc = self._open[key]
+            if now - loc.last_used > IDLE_EXPIRY_SECONDS or len(self._open) > MAX_OPEN:
+                del self._open[key]
+                loc.path.unlink(missing_ok=True)
+
+    def page(self, locator_ref: str, version: str) -> bytes:
+        """A later page, for 'query/<locator id>-<row>'."""
+        locator_id, _, row_text = locator_ref.rpartition("-")
+        if not row_text.isdigit():
+            raise invalid_locator()
+        row = int(row_text)
+        with self._lock:
+            self._expire_locked()
+            loc = self._open.get(locator_id)
+            if loc is not None:
+                loc.last_used = time.monotonic()
+                self._open.move_to_end(locator_id)
+        if loc is None:
+            raise invalid_locator()
+        line = row - loc.first_file_row
+        if not 0 <= line < loc.rows_in_file:
+            raise invalid_locator()
+        wanted = min(loc.batch, loc.rows_in_file - line)
+        lines: list[bytes] = []
+        try:
+            with loc.path.open("rb") as f:
+                f.seek(loc.offsets[line // _STRIDE])
+                for _ in range(line % _STRIDE):
+                    f.readline()
+                for _ in range(wanted):
+                    lines.append(f.readline().rstrip(b"\n"))
+        except FileNotFoundError as exc:  # expired between lookup and read
+            raise invalid_locator() from exc
+        next_row = row + wanted
+        done = line + wanted >= loc.rows_in_file
+        return _page_json(loc.total, None if done else self._next_url(version, locator_id, next_row), lines)

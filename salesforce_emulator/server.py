@@ -1,0 +1,589 @@
+"""The emulator's HTTPS server: routing, sessions, API usage, limits, Bulk results streaming.
+
+Stdlib `ThreadingHTTPServer` + `ssl`: one thread per connection, HTTP/1.1 keep-alive, every
+response with Content-Length or chunked encoding. Plain sockets make the connection-reset
+faults exact (headers and part of a body, then an RST).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import socket
+import ssl
+import struct
+import threading
+import time
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from salesforce_emulator.audit import AuditLog
+from salesforce_emulator.auth import Authenticator, AuthError, Credentials, Sessions
+from salesforce_emulator.bulk import DAILY_JOB_MAX, DAILY_STORAGE_MB_MAX, BulkJobs
+from salesforce_emulator.errors import SalesforceError
+from salesforce_emulator.faults import FaultConfig, Faults, error_body
+from salesforce_emulator.rest_query import QueryLocators, parse_batch_size
+from salesforce_emulator.store import Org
+from salesforce_emulator.tls import ensure_jwt_keypair, ensure_tls_files, load_public_key_pem, server_context
+
+log = logging.getLogger(__name__)
+
+_DATA_PATH = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
+_SOAP_PATH = re.compile(r"^/services/Soap/u/(\d+\.\d)(?:/.*)?$")
+_CHUNK = 256 * 1024
+KNOWN_VERSIONS = [f"{v}.0" for v in range(31, 63)]
+ADMIN_PREFIX = "/__emulator__/"
+
+
+class _ConnectionCut(Exception):
+    """The handler reset the socket on purpose (fault injection)."""
+
+
+class ApiCounter:
+    """DailyApiRequests: every authenticated REST/Bulk call counts one; token requests do not."""
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+        self._used = 0
+        self._lock = threading.Lock()
+
+    def try_count(self) -> bool:
+        with self._lock:
+            if self._used >= self.maximum:
+                return False
+            self._used += 1
+            return True
+
+    @property
+    def used(self) -> int:
+        with self._lock:
+            return self._used
+
+    def header(self) -> str:
+        return f"api-usage={self.used}/{self.maximum}"
+
+
+def not_found() -> SalesforceError:
+    return SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+
+
+def _parse_feed_time(params: dict, name: str) -> dt.datetime:
+    values = params.get(name)
+    if not values:
+        raise SalesforceError(400, "MISSING_ARGUMENT", f"{name} not specified")
+    try:
+        value = dt.datetime.fromisoformat(values[0].replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise SalesforceError(400, "INVALID_FIELD", f"{name}: invalid date/time format: {values[0]}") from exc
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "SalesforceEmulator"
+    sys_version = ""
+    timeout = 120  # idle keep-alive connections are closed after this many seconds
+
+    # -- plumbing ----------------------------------------------------------------------
+    @property
+    def emu(self) -> EmulatorServer:
+        return self.server.emulator  # type: ignore[attr-defined]
+
+    def setup(self) -> None:
+        super().setup()
+        # The TLS handshake runs here, in the connection's own thread, so a slow or broken
+        # client never blocks the accept loop.
+        self.connection.do_handshake()
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._status = code
+        super().send_response(code, message)
+
+    def _start(self, status: int, content_type: str | None, length: int | None, headers: dict | None = None) -> None:
+        self.send_response(status)
+        if content_type:
+            self.send_header("Content-Type", content_type)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        if self._counted:
+            self.send_header("Sforce-Limit-Info", self.emu.api_counter.header())
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+
+    def _send_bytes(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
+        self._start(status, content_type, len(body), headers)
+        self.wfile.write(body)
+
+    def _send_json(self, status: int, payload, headers: dict | None = None) -> None:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        self._send_bytes(status, body, "application/json;charset=UTF-8", headers)
+
+    def _send_empty(self, status: int) -> None:
+        self._start(status, None, None)
+
+    def _cut_connection(self) -> None:
+        """Reset the TCP connection abruptly (SO_LINGER 0 turns close() into an RST)."""
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.close_connection = True
+        self.connection.close()
+        raise _ConnectionCut
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _json_body(self) -> dict:
+        try:
+            value = json.loads(self._body or b"{}")
+        except json.JSONDecodeError as exc:
+            raise SalesforceError(400, "JSON_PARSER_ERROR", f"Invalid JSON body: {exc.msg}") from exc
+        if not isinstance(value, dict):
+            raise SalesforceError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
+        return value
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        self._status = 0
+        self._counted = False
+        self._kind = "public"
+        self._job_id: str | None = None
+        started = time.monotonic()
+        try:
+            self._body = self._read_body()
+            self._route()
+        except SalesforceError as exc:
+            self._send_json(exc.status, exc.body())
+        except _ConnectionCut:
+            pass
+        except (ConnectionError, TimeoutError, ssl.SSLError):
+            self.close_connection = True
+        except Exception:
+            log.exception("unhandled error for %s %s", self.command, self.path)
+            if self._status:
+                self.close_connection = True  # headers went out: the body cannot be repaired
+            else:
+                self._send_json(500, error_body(500))
+        finally:
+            self.emu.audit_log.record(
+                method=self.command,
+                raw_path=self.path,
+                status=self._status,
+                kind=self._kind,
+                api_usage=self.emu.api_counter.used if self._counted else None,
+                job_id=self._job_id,
+            )
+            log.debug("%s %s -> %s in %.3fs", self.command, self.path, self._status, time.monotonic() - started)
+
+    def _route(self) -> None:
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
+        if len(path) > 1:
+            path = path.rstrip("/")
+        params = parse_qs(parts.query, keep_blank_values=True)
+        if path.startswith(ADMIN_PREFIX.rstrip("/")):
+            self._kind = "admin"
+            return self._admin(path[len(ADMIN_PREFIX):], params)
+        if path == "/services/oauth2/token":
+            self._kind = "oauth"
+            return self._oauth()
+        soap = _SOAP_PATH.match(path)
+        if soap:
+            self._kind = "soap"
+            return self._soap(soap.group(1))
+        if path == "/services/data":
+            # The versions list needs no session on Salesforce either.
+            return self._send_json(200, self._versions())
+        data = _DATA_PATH.match(path)
+        if data:
+            self._kind = "api"
+            return self._api(data.group(1), data.group(2) or "", params)
+        raise not_found()
+
+    # -- login -------------------------------------------------------------------------
+    def _login_fault(self) -> bool:
+        """Apply faults to a login request when configured to; True when one answered it."""
+        if not self.emu.faults.applies_to_login():
+            return False
+        time.sleep(self.emu.faults.latency_seconds())
+        status = self.emu.faults.take_error()
+        if status:
+            self._send_json(status, error_body(status))
+        return bool(status)
+
+    def _oauth(self) -> None:
+        if self.command != "POST":
+            raise SalesforceError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{self.command}' not allowed. Allowed are POST")
+        if self._login_fault():
+            return
+        try:
+            body = self.emu.authenticator.token(self._body, self.headers.get("Authorization"), self.emu.base_url)
+        except AuthError as exc:
+            return self._send_json(400, exc.body())
+        self._send_json(200, body)
+
+    def _soap(self, version: str) -> None:
+        if self._login_fault():
+            return
+        status, xml = self.emu.authenticator.soap_login(self._body, self.emu.base_url, version)
+        self._send_bytes(status, xml.encode(), "text/xml;charset=UTF-8")
+
+    def _versions(self) -> list[dict]:
+        return [{"label": f"API {v}", "url": f"/services/data/v{v}", "version": v} for v in KNOWN_VERSIONS]
+
+    # -- authenticated API -------------------------------------------------------------
+    def _authenticate(self) -> None:
+        header = self.headers.get("Authorization") or ""
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() not in ("bearer", "oauth") or not token.strip():
+            # Salesforce's answer to a missing/odd header is unverified; INVALID_AUTH_HEADER
+            # with a 401 keeps clients on their re-authentication path.
+            raise SalesforceError(401, "INVALID_AUTH_HEADER", "INVALID_HEADER_TYPE")
+        if self.emu.faults.take_session_expiry():
+            self.emu.sessions.invalidate_all()
+        if not self.emu.sessions.check(token.strip()):
+            raise SalesforceError(401, "INVALID_SESSION_ID", "Session expired or invalid")
+
+    def _api(self, version: str, resource: str, params: dict) -> None:
+        time.sleep(self.emu.faults.latency_seconds())
+        self._authenticate()
+        if self.emu.faults.limit_exceeded() or not self.emu.api_counter.try_count():
+            self._counted = True  # the header still reports usage, as on Salesforce
+            raise SalesforceError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+        self._counted = True
+        fault_status = self.emu.faults.take_error()
+        if fault_status:
+            return self._send_json(fault_status, error_body(fault_status))
+        segments = resource.split("/") if resource else []
+        head = segments[0] if segments else ""
+        if not segments:
+            return self._get_only(lambda: self._send_json(200, self._resources(version)))
+        if head in ("query", "queryAll"):
+            return self._get_only(lambda: self._query(version, head == "queryAll", segments, params))
+        if head == "sobjects":
+            return self._get_only(lambda: self._sobjects(segments[1:], params))
+        if head == "limits":
+            return self._get_only(lambda: self._limits(segments[1:], params))
+        if head == "jobs" and len(segments) >= 2 and segments[1] == "query":
+            return self._jobs(version, segments[2:], params)
+        raise not_found()
+
+    def _get_only(self, action) -> None:
+        if self.command != "GET":
+            raise SalesforceError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{self.command}' not allowed. Allowed are GET,HEAD")
+        action()
+
+    def _resources(self, version: str) -> dict:
+        base = f"/services/data/v{version}"
+        return {name: f"{base}/{name}" for name in ("sobjects", "query", "queryAll", "limits", "jobs")}
+
+    def _query(self, version: str, include_deleted: bool, segments: list[str], params: dict) -> None:
+        if len(segments) == 2:
+            body = self.emu.locators.page(segments[1], version)
+        elif len(segments) == 1:
+            soql = (params.get("q") or [""])[0]
+            if not soql.strip():
+                raise SalesforceError(400, "MALFORMED_QUERY", "A query string has to be specified")
+            cursor = self.emu.org.query(soql, include_deleted=include_deleted, api="rest")
+            limit = self.emu.faults.query_timeout_rows()
+            if limit is not None and cursor.total_size > limit:
+                # Real status of QUERY_TIMEOUT is unverified; 400 puts it with the other query errors.
+                raise SalesforceError(400, "QUERY_TIMEOUT", "Your query request was running for too long.")
+            batch = parse_batch_size(self.headers.get("Sforce-Query-Options"))
+            body = self.emu.locators.first_page(cursor, batch, version)
+        else:
+            raise not_found()
+        if self.emu.faults.take_rest_page_reset():
+            self._start(200, "application/json;charset=UTF-8", len(body))
+            self.wfile.write(body[: len(body) // 2])
+            self._cut_connection()
+        self._send_bytes(200, body, "application/json;charset=UTF-8")
+
+    def _sobjects(self, segments: list[str], params: dict) -> None:
+        org = self.emu.org
+        if not segments:
+            return self._send_json(200, org.describe_global())
+        name = segments[0]
+        if len(segments) == 1:
+            describe = org.describe(name)
+            keep = {k: v for k, v in describe.items() if k not in ("fields", "childRelationships", "recordTypeInfos")}
+            return self._send_json(200, {"objectDescribe": keep, "recentItems": []})
+        if len(segments) == 2 and segments[1] == "describe":
+            return self._send_json(200, org.describe(name))
+        if len(segments) == 2 and segments[1] in ("updated", "deleted"):
+            start, end = _parse_feed_time(params, "start"), _parse_feed_time(params, "end")
+            feed = org.updated if segments[1] == "updated" else org.deleted
+            return self._send_json(200, feed(name, start, end))
+        raise not_found()
+
+    def _limits(self, segments: list[str], params: dict) -> None:
+        if segments == ["recordCount"]:
+            raw = (params.get("sObjects") or [""])[0]
+            names = [n.strip() for n in raw.split(",") if n.strip()]
+            if not names:
+                names = [o["name"] for o in self.emu.org.describe_global()["sobjects"] if o.get("queryable")]
+            return self._send_json(200, {"sObjects": self.emu.org.record_counts(names)})
+        if segments:
+            raise not_found()
+        self._send_json(200, self.emu.limits())
+
+    # -- Bulk 2.0 ----------------------------------------------------------------------
+    def _jobs(self, version: str, segments: list[str], params: dict) -> None:
+        jobs = self.emu.bulk
+        method = self.command
+        if not segments:
+            if method == "POST":
+                job = jobs.create(self._json_body(), version)
+                self._job_id = job.id
+                return self._send_json(200, job.info(full=False))
+            if method == "GET":
+                records = [j.info(full=False) for j in jobs.list()]
+                return self._send_json(200, {"done": True, "records": records, "nextRecordsUrl": None})
+            raise SalesforceError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are GET,POST")
+        self._job_id = segments[0]
+        if len(segments) == 1:
+            if method == "GET":
+                return self._send_json(200, jobs.get(segments[0]).info(full=True))
+            if method == "PATCH":
+                return self._send_json(200, jobs.abort(segments[0], self._json_body()).info(full=False))
+            if method == "DELETE":
+                jobs.delete(segments[0])
+                return self._send_empty(204)
+            raise SalesforceError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are GET,PATCH,DELETE")
+        if len(segments) == 2 and segments[1] == "results":
+            return self._get_only(lambda: self._results(segments[0], params))
+        raise not_found()
+
+    def _results(self, job_id: str, params: dict) -> None:
+        page = self.emu.bulk.page(
+            job_id,
+            max_records=(params.get("maxRecords") or [None])[0],
+            locator=(params.get("locator") or [None])[0],
+        )
+        headers = {"Sforce-NumberOfRecords": str(page.records), "Sforce-Locator": page.next_locator}
+        gzip_ok = "gzip" in (self.headers.get("Accept-Encoding") or "").lower()
+        cut_after = page.length // 2 if self.emu.faults.take_bulk_page_reset() else None
+        if gzip_ok:
+            headers.update({"Content-Encoding": "gzip", "Transfer-Encoding": "chunked", "Vary": "Accept-Encoding"})
+            self._start(200, "text/csv", None, headers)
+            compressor = zlib.compressobj(1, zlib.DEFLATED, 31)
+            for chunk in self._page_chunks(page, cut_after):
+                self._write_chunk(compressor.compress(chunk))
+            if cut_after is not None:
+                self._write_chunk(compressor.flush(zlib.Z_SYNC_FLUSH))
+                self._cut_connection()
+            self._write_chunk(compressor.flush())
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self._start(200, "text/csv", page.length, headers)
+            for chunk in self._page_chunks(page, cut_after):
+                self.wfile.write(chunk)
+            if cut_after is not None:
+                self._cut_connection()
+
+    def _write_chunk(self, data: bytes) -> None:
+        if data:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    @staticmethod
+    def _page_chunks(page, limit: int | None):
+        """The page's bytes from disk: the header row, then the rows' byte range."""
+        remaining = page.length if limit is None else limit
+        with page.csv_path.open("rb") as f:
+            for start, end in ((0, page.header_end), (page.start, page.end)):
+                f.seek(start)
+                left = min(end - start, remaining)
+                while left > 0:
+                    data = f.read(min(_CHUNK, left))
+                    if not data:
+                        break
+                    left -= len(data)
+                    remaining -= len(data)
+                    yield data
+
+    # -- admin -------------------------------------------------------------------------
+    def _admin(self, action: str, params: dict) -> None:
+        emu, method = self.emu, self.command
+        try:
+            if action == "mutate" and method == "POST":
+                body = self._json_body()
+                return self._send_json(200, emu.mutate(body))
+            if action == "faults":
+                if method == "POST":
+                    emu.faults.set(**self._json_body())
+                elif method == "DELETE":
+                    emu.faults.clear()
+                return self._send_json(200, emu.faults.snapshot())
+            if action == "audit":
+                if method == "DELETE":
+                    emu.reset_audit()
+                    return self._send_json(200, [])
+                return self._send_json(200, emu.audit())
+            if action == "sessions" and method == "DELETE":
+                emu.sessions.invalidate_all()
+                return self._send_json(200, {"invalidated": True})
+            if action == "schema/add-field" and method == "POST":
+                body = self._json_body()
+                emu.org.add_field(body["object"], body["field"], body.get("type", "string"), **body.get("attributes", {}))
+                return self._send_json(200, {"added": body["field"]})
+            if action == "schema/remove-field" and method == "POST":
+                body = self._json_body()
+                emu.org.remove_field(body["object"], body["field"])
+                return self._send_json(200, {"removed": body["field"]})
+        except (KeyError, TypeError, ValueError) as exc:
+            return self._send_json(400, {"error": f"bad request for {action}: {exc!r}"})
+        raise not_found()
+
+
+class _TlsServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request, client_address) -> None:
+        # Handshake failures and dropped connections are routine for a test server.
+        log.debug("connection error from %s", client_address, exc_info=True)
+
+
+class EmulatorServer:
+    """An emulated org served over HTTPS; a context manager that serves from a thread."""
+
+    def __init__(
+        self,
+        data_dir: Path | str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        contacts: int = 2000,
+        seed: int = 42,
+        token_lifetime: float = 7200,
+        daily_api_limit: int = 15000,
+        bulk_delay: float = 1.0,
+        faults: dict | None = None,
+        jwt_cert: Path | str | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.host, self.port = host, port
+        self.contacts, self.seed = contacts, seed
+        self.faults = Faults(FaultConfig.from_mapping(faults or {}))
+        self.api_counter = ApiCounter(daily_api_limit)
+        self.audit_log = AuditLog(self.data_dir / "audit.jsonl")
+        self._token_lifetime = token_lifetime
+        self._bulk_delay = bulk_delay
+        self._jwt_cert = Path(jwt_cert).resolve() if jwt_cert else None
+        self._httpd: _TlsServer | None = None
+        self._thread: threading.Thread | None = None
+        self.connection_info: dict = {}
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> EmulatorServer:
+        (self.data_dir / "emulator.json").write_text(
+            json.dumps({"contacts": self.contacts, "seed": self.seed}), encoding="utf-8"
+        )
+        self.org = Org.open(self.data_dir, contacts=self.contacts, seed=self.seed)
+        tls_files = ensure_tls_files(self.data_dir)
+        jwt_files = ensure_jwt_keypair(self.data_dir)
+        creds = Credentials.load_or_create(self.data_dir)
+        self.sessions = Sessions(creds.org_id, self._token_lifetime)
+        self.authenticator = Authenticator(creds, self.sessions, load_public_key_pem(self._jwt_cert or jwt_files.cert_file))
+        self.locators = QueryLocators(self.data_dir)
+        self.bulk = BulkJobs(self.org, self.data_dir, delay=self._bulk_delay, faults=self.faults, user_id=creds.user_id)
+        httpd = _TlsServer((self.host, self.port), _Handler)
+        httpd.socket = server_context(tls_files).wrap_socket(
+            httpd.socket, server_side=True, do_handshake_on_connect=False
+        )
+        httpd.emulator = self  # type: ignore[attr-defined]
+        self._httpd = httpd
+        self.port = httpd.server_address[1]
+        url_host = "127.0.0.1" if self.host in ("0.0.0.0", "", "127.0.0.1") else self.host
+        self.base_url = f"https://{url_host}:{self.port}"
+        self.connection_info = {
+            "instance_url": self.base_url,
+            "login_url": self.base_url,
+            "ca_file": str(tls_files.ca_file),
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+            "username": creds.username,
+            "password": creds.password,
+            "security_token": creds.security_token,
+            "jwt_private_key_file": str(jwt_files.private_key_file),
+            "jwt_cert_file": str(self._jwt_cert or jwt_files.cert_file),
+            "data_dir": str(self.data_dir),
+        }
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+        self._thread.start()
+        path = self.data_dir / "connection.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.connection_info, indent=2), encoding="utf-8")
+        tmp.chmod(0o600)
+        tmp.replace(path)
+        return self
+
+    def close(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+            self.bulk.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- introspection -----------------------------------------------------------------
+    def audit(self) -> list[dict]:
+        return self.audit_log.entries()
+
+    def reset_audit(self) -> None:
+        self.audit_log.reset()
+
+    def issue_token(self) -> str:
+        """A valid access token without an HTTP round trip (for tests of other components)."""
+        return self.sessions.issue()
+
+    def mutate(self, args: dict) -> dict:
+        known = {"update", "create", "delete", "hard_delete", "late_share"}
+        unknown = set(args) - known - {"object"}
+        if unknown:
+            raise ValueError(f"unknown mutate argument(s) {sorted(unknown)}; known: object, {sorted(known)}")
+        return self.org.mutate(args.get("object", "Contact"), **{k: v for k, v in args.items() if k in known})
+
+    def limits(self) -> dict:
+        used = self.api_counter.used
+        db = self.data_dir / "org.sqlite"
+        data_mb = db.stat().st_size // (1024 * 1024) if db.exists() else 0
+        return {
+            "DailyApiRequests": {"Max": self.api_counter.maximum, "Remaining": max(self.api_counter.maximum - used, 0)},
+            "DailyBulkV2QueryJobs": {"Max": DAILY_JOB_MAX, "Remaining": self.bulk.jobs_remaining()},
+            "DailyBulkV2QueryFileStorageMB": {"Max": DAILY_STORAGE_MB_MAX, "Remaining": self.bulk.storage_mb_remaining()},
+            "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
+            "DataStorageMB": {"Max": 5120, "Remaining": max(5120 - data_mb, 0)},
+        }
