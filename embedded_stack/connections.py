@@ -37,3 +37,17 @@ def postgres_connection(url: str) -> str:
             "schema": parts.path.lstrip("/") or "postgres",
         }
     )
+
+
+def postgres_url_from_connection(conn_json: str) -> str:
+    """A postgresql:// URL from an AIRFLOW_CONN_* value (JSON or URI form)."""
+    from urllib.parse import quote
+
+    if not conn_json.lstrip().startswith("{"):
+        return conn_json.replace("postgres://", "postgresql://", 1)
+    conn = json.loads(conn_json)
+    auth = quote(conn.get("login") or "", safe="")
+    if conn.get("password"):
+        auth += ":" + quote(conn["password"], safe="")
+    host = f"{conn.get('host') or '127.0.0.1'}:{conn.get('port') or 5432}"
+    return f"postgresql://{auth}@{host}/{conn.get('schema') or 'postgres'}"

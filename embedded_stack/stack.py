@@ -77,6 +77,7 @@ class Stack:
                 self.emulator.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.emulator.kill()
+            (self.local / "emulator.pid").unlink(missing_ok=True)
         if self.postgres:
             self.postgres.stop()
 
@@ -106,6 +107,7 @@ class Stack:
              "--contacts", str(self.contacts), "--port", "0"],
             stdout=subprocess.PIPE, stderr=log, start_new_session=True,
         )
+        (self.local / "emulator.pid").write_text(str(self.emulator.pid))
         line = self.emulator.stdout.readline() if self.emulator.stdout else b""
         if not line:
             raise StackError(f"the Salesforce emulator did not start: see {self.local / 'emulator.log'}")
@@ -144,3 +146,16 @@ class Stack:
         for name, value in counts.items():
             args += [f"--{name.replace('_', '-')}", str(value)]
         self.run(args, quiet=True)
+
+
+def stop_leftovers(local: Path = LOCAL) -> int:
+    """Stop what an interrupted command left running (`make stack-down`)."""
+    pid_file = local / "emulator.pid"
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+        except (ProcessLookupError, ValueError):
+            pass
+        pid_file.unlink()
+    EmbeddedPostgres(local / "warehouse" / "pgdata").stop()
+    return 0

@@ -28,6 +28,9 @@ def sf_emulator(tmp_path_factory):
 def sf_session(sf_emulator):
     session = requests.Session()
     session.verify = sf_emulator.connection_info["ca_file"]
+    # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override session.verify when trust_env
+    # is on (requests issue #3829); this machine sets them, so the CA would be ignored.
+    session.trust_env = False
     yield session
     session.close()
     sf_emulator.faults.clear()

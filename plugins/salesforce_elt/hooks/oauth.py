@@ -1,0 +1,176 @@
+"""OAuth 2.0 token requests against a configurable login URL (sync hook and async trigger share this).
+
+simple-salesforce hard-codes ``https://{domain}.salesforce.com`` for its logins, so to reach any
+other host (the emulator, a proxy, a government cloud) the project requests the token itself and
+hands ``instance_url`` + ``access_token`` to simple-salesforce as a direct session.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from salesforce_elt.hooks.errors import SalesforceAuthError
+
+AuthFlow = Literal["client_credentials", "jwt", "password"]
+AUTH_FLOWS: tuple[str, ...] = ("client_credentials", "jwt", "password")
+TOKEN_PATH = "/services/oauth2/token"
+DEFAULT_API_VERSION = "59.0"
+JWT_LIFETIME_SECONDS = 180  # Salesforce accepts at most 3 minutes
+
+
+def _extra(extras: dict[str, Any], name: str) -> Any:
+    # Blank UI fields arrive as "", which must mean "not set" (as in the provider's hook).
+    value = extras.get(name, extras.get(f"extra__salesforce__{name}"))
+    return value if value not in ("", None) else None
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Everything needed to obtain a token; secrets are excluded from repr so they never reach logs."""
+
+    login_url: str
+    flow: AuthFlow
+    version: str = DEFAULT_API_VERSION
+    ca_bundle: str | None = None
+    consumer_key: str | None = None
+    username: str | None = None
+    consumer_secret: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    private_key: str | None = field(default=None, repr=False)
+    private_key_file_path: str | None = None
+
+    @classmethod
+    def from_connection(cls, conn: Any) -> AuthSettings | None:
+        """Read an Airflow connection; ``None`` when it has no ``login_url`` (provider behaviour)."""
+        extras = conn.extra_dejson or {}
+        login_url = _extra(extras, "login_url")
+        if not login_url:
+            return None
+        private_key = _extra(extras, "private_key")
+        private_key_file = _extra(extras, "private_key_file_path")
+        flow = _extra(extras, "auth_flow")
+        if flow is None:
+            flow = "jwt" if (private_key or private_key_file) else "password" if conn.password else "client_credentials"
+        if flow not in AUTH_FLOWS:
+            raise SalesforceAuthError(
+                "INVALID_SETTING",
+                f"connection {conn.conn_id!r}: extra auth_flow={flow!r} is not one of {', '.join(AUTH_FLOWS)}",
+            )
+        ca_bundle = _extra(extras, "ca_bundle")
+        if ca_bundle is not None and not os.path.isfile(ca_bundle):
+            raise SalesforceAuthError(
+                "INVALID_SETTING", f"connection {conn.conn_id!r}: extra ca_bundle file {ca_bundle!r} does not exist"
+            )
+        return cls(
+            login_url=str(login_url).rstrip("/"),
+            flow=flow,
+            version=str(_extra(extras, "version") or DEFAULT_API_VERSION),
+            ca_bundle=ca_bundle,
+            consumer_key=_extra(extras, "consumer_key") or _extra(extras, "client_id"),
+            consumer_secret=_extra(extras, "consumer_secret") or _extra(extras, "client_secret"),
+            username=conn.login or None,
+            password=conn.password or None,
+            security_token=_extra(extras, "security_token"),
+            private_key=private_key,
+            private_key_file_path=private_key_file,
+        )
+
+    @property
+    def verify(self) -> str | bool:
+        """requests' ``verify``: the CA bundle when configured, else the system trust store (never off)."""
+        return self.ca_bundle or True
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The same trust decision for aiohttp."""
+        return ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else ssl.create_default_context()
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    url: str
+    data: dict[str, str] = field(repr=False)
+    headers: dict[str, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class OAuthToken:
+    instance_url: str
+    access_token: str = field(repr=False)
+
+
+def _require(settings: AuthSettings, *names: str) -> None:
+    missing = [n for n in names if not getattr(settings, n)]
+    if missing:
+        raise SalesforceAuthError(
+            "INVALID_SETTING",
+            f"auth_flow {settings.flow!r} needs connection setting(s): {', '.join(missing)}",
+        )
+
+
+def _jwt_assertion(settings: AuthSettings) -> str:
+    import jwt  # pyjwt; imported here to keep DAG parsing light
+
+    key = settings.private_key
+    if not key and settings.private_key_file_path:
+        with open(settings.private_key_file_path, encoding="utf-8") as fh:
+            key = fh.read()
+    if not key:
+        raise SalesforceAuthError("INVALID_SETTING", "auth_flow 'jwt' needs private_key or private_key_file_path")
+    claims = {
+        "iss": settings.consumer_key,
+        "sub": settings.username,
+        "aud": settings.login_url,
+        "exp": int(time.time()) + JWT_LIFETIME_SECONDS,
+    }
+    return jwt.encode(claims, key, algorithm="RS256")
+
+
+def token_request(settings: AuthSettings) -> TokenRequest:
+    """The form POST for the configured flow."""
+    url = settings.login_url + TOKEN_PATH
+    headers = {"Accept": "application/json"}
+    if settings.flow == "client_credentials":
+        _require(settings, "consumer_key", "consumer_secret")
+        basic = base64.b64encode(f"{settings.consumer_key}:{settings.consumer_secret}".encode()).decode()
+        headers["Authorization"] = f"Basic {basic}"
+        return TokenRequest(url, {"grant_type": "client_credentials"}, headers)
+    if settings.flow == "jwt":
+        _require(settings, "consumer_key", "username")
+        data = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": _jwt_assertion(settings)}
+        return TokenRequest(url, data, headers)
+    _require(settings, "consumer_key", "consumer_secret", "username", "password")
+    data = {
+        "grant_type": "password",
+        "client_id": settings.consumer_key or "",
+        "client_secret": settings.consumer_secret or "",
+        "username": settings.username or "",
+        "password": (settings.password or "") + (settings.security_token or ""),
+    }
+    return TokenRequest(url, data, headers)
+
+
+def parse_token_response(status: int, body: str, settings: AuthSettings) -> OAuthToken:
+    """The token from a 200 answer; a SalesforceAuthError (code + description only) otherwise."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        parsed = {}
+    if status == 200 and isinstance(parsed, dict) and parsed.get("access_token") and parsed.get("instance_url"):
+        return OAuthToken(instance_url=str(parsed["instance_url"]).rstrip("/"), access_token=parsed["access_token"])
+    if not isinstance(parsed, dict):
+        parsed = {}
+    code = str(parsed.get("error") or f"HTTP_{status}")
+    description = str(parsed.get("error_description") or "unexpected token response")
+    raise SalesforceAuthError(
+        code,
+        f"{settings.flow} login for connection at {settings.login_url} refused: {description}",
+        status,
+        TOKEN_PATH,
+    )
