@@ -7,9 +7,9 @@ parameters are replaced, and request bodies and headers are never logged.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
-import time
 from collections import deque
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -49,7 +49,7 @@ class AuditLog:
     ) -> dict:
         """kind: 'api' (counted against DailyApiRequests), 'oauth', 'soap', 'admin' or 'public'."""
         entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z",
+            "time": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "method": method,
             "path": redact_path(raw_path),
             "status": status,

@@ -34,3 +34,28 @@ def sf_session(sf_emulator):
     yield session
     session.close()
     sf_emulator.faults.clear()
+
+
+def client_credentials_token(connection_info: dict, session: requests.Session) -> str:
+    """An access token from the emulator's OAuth endpoint (client-credentials flow)."""
+    response = session.post(
+        f"{connection_info['login_url']}/services/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(connection_info["client_id"], connection_info["client_secret"]),
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+@pytest.fixture
+def sf_client(sf_emulator, sf_session):
+    """simple-salesforce in its direct-session form, holding a fresh token."""
+    from simple_salesforce import Salesforce
+
+    info = sf_emulator.connection_info
+    return Salesforce(
+        instance_url=info["instance_url"],
+        session_id=client_credentials_token(info, sf_session),
+        session=sf_session,
+    )

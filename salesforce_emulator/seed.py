@@ -98,8 +98,8 @@ EVENT_SUBJECTS = ["Meeting", "Lunch", "Demo", "Site visit", "Conférence annuell
                   'Webinar "Best practices"', "Call"]
 LOCATIONS = [None, None, "Zoom", "HQ, Room 4", "Café de Flore", "会议室 A", 'Building "B"', "Teams"]
 CALL_DISPOSITIONS = [None, None, None, "Left voicemail", "Connected", "No answer", "Wrong number, will retry"]
-TIME_ZONES = md.objects_time_zones = ("America/Los_Angeles", "America/New_York", "Europe/London",
-                                      "Europe/Paris", "Asia/Shanghai", "Australia/Sydney")
+TIME_ZONES = ("America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Paris", "Asia/Shanghai",
+              "Australia/Sydney")
 PROFILE_IDS = ["00e5g000001AbCdEAA", "00e5g000001AbCeEAA", "00e5g000001AbCfEAA"]
 ROLE_IDS = [None, "00E5g000000RoL1EAA", "00E5g000000RoL2EAA"]
 
@@ -394,7 +394,9 @@ def gen_activities(ctx: GenContext, plan: list[int], i0: int, i1: int, lead_shar
     t_who = [i for i, e in zip(who_idx, is_event, strict=True) if not e]
     e_who = [i for i, e in zip(who_idx, is_event, strict=True) if e]
     tasks = _gen_tasks(ctx, t_who, lead_share)
+    apply_deletions(ctx, "Task", tasks, soft=0.01, hard=0.003)
     events = _gen_events(ctx, e_who)
+    apply_deletions(ctx, "Event", events, soft=0.01, hard=0.003)
     relations = _gen_relations(ctx, tasks)
     return ActivityBatch(tasks, events, relations)
 
@@ -462,7 +464,7 @@ def _gen_relations(ctx: GenContext, tasks: dict[str, list]) -> dict[str, list]:
     r = ctx.rng.random
     cols: dict[str, list] = {k: [] for k in ("TaskId", "RelationId", "Type", "AccountId", "IsDeleted",
                                             "CreatedDate", "CreatedById", "LastModifiedDate",
-                                            "LastModifiedById", "SystemModstamp")}
+                                            "LastModifiedById", "SystemModstamp", "_deleted_at")}
     n_con = len(ctx.contact_ids)
     for j, w in enumerate(tasks["_who"]):
         if not w:
@@ -482,8 +484,8 @@ def _gen_relations(ctx: GenContext, tasks: dict[str, list]) -> dict[str, list]:
                 cols["Type"].append("Lead")
                 cols["AccountId"].append(None)
             cols["TaskId"].append(tasks["Id"][j])
-            cols["IsDeleted"].append(False)
-            for k in ("CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp"):
+            cols["IsDeleted"].append(tasks["IsDeleted"][j])
+            for k in ("_deleted_at", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp"):
                 cols[k].append(tasks[k][j])
     n = len(cols["TaskId"])
     cols["Id"] = make_ids("0RT", ctx.twr_counter, n)
