@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+from logging.config import fileConfig
+
 import sqlalchemy as sa
 from alembic import context
 
@@ -17,6 +19,9 @@ from salesforce_elt import models, warehouse
 VERSION_TABLE = "alembic_version_salesforce_elt"
 SCHEMA = models.SCHEMA
 config = context.config
+if config.config_file_name and config.attributes.get("configure_logger", True):
+    # Keep loggers configured by the caller (pytest, Airflow) working.
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
 def include_name(name, type_, parent_names) -> bool:

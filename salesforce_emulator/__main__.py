@@ -11,19 +11,12 @@ import threading
 from pathlib import Path
 
 
-def _org_params(data_dir: Path) -> dict:
-    """The (contacts, seed) the data dir was served with, so mutate opens the same org."""
-    path = data_dir / "emulator.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
 def _open_org(args):
     from salesforce_emulator.store import Org
 
-    params = _org_params(args.data_dir)
-    contacts = args.contacts if args.contacts is not None else params.get("contacts", 2000)
-    seed = args.seed if args.seed is not None else params.get("seed", 42)
-    return Org.open(args.data_dir, contacts=contacts, seed=seed)
+    # attach() opens the org whatever (contacts, seed) it was generated with, so mutate works
+    # beside a running server without knowing how it was started.
+    return Org.attach(args.data_dir)
 
 
 def _serve(args) -> int:
@@ -37,8 +30,8 @@ def _serve(args) -> int:
         args.data_dir,
         host=args.host,
         port=args.port,
-        contacts=args.contacts if args.contacts is not None else 2000,
-        seed=args.seed if args.seed is not None else 42,
+        contacts=args.contacts,
+        seed=args.seed,
         token_lifetime=args.token_lifetime,
         daily_api_limit=args.daily_api_limit,
         bulk_delay=args.bulk_delay,
@@ -82,11 +75,11 @@ def _parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--data-dir", type=Path, required=True)
-        p.add_argument("--contacts", type=int, default=None, help="org size (default 2000 or the served size)")
-        p.add_argument("--seed", type=int, default=None)
 
     serve = sub.add_parser("serve", help="serve the org over HTTPS until SIGTERM/SIGINT")
     common(serve)
+    serve.add_argument("--contacts", type=int, default=2000)
+    serve.add_argument("--seed", type=int, default=42)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=0)
     serve.add_argument("--token-lifetime", type=float, default=7200)

@@ -206,7 +206,8 @@ class BulkJobs:
                 raise api_error(400, "API_ERROR", f"Unsupported {key} {value!r}: the emulator supports {allowed}")
         if self.jobs_remaining() <= 0:
             raise api_error(400, "LIMIT_EXCEEDED", "Max bulk v2 query jobs per 24 hrs exceeded")
-        # Validated now, in the request, so a bad query fails the POST as in Salesforce.
+        # Validated now, in the request, so a bad query fails the POST as in Salesforce. The
+        # cursor holds its read snapshot, so the result is the org as of job creation.
         cursor = self._org.query(query, include_deleted=operation == "queryAll", api="bulk")
         now = time.time()
         job = Job(
@@ -222,7 +223,7 @@ class BulkJobs:
         with self._lock:
             self._jobs[job.id] = job
             self._created.append(job)
-        thread = threading.Thread(target=self._run, args=(job,), name=f"bulk-{job.id}", daemon=True)
+        thread = threading.Thread(target=self._run, args=(job, cursor), name=f"bulk-{job.id}", daemon=True)
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
         return job
@@ -235,18 +236,18 @@ class BulkJobs:
             job.modified_at = time.time()
             return True
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job, cursor) -> None:
         started = time.monotonic()
-        if self._stop.wait(self._delay / 2):
-            return
-        if not self._set_state(job, "InProgress", only_from=("UploadComplete",)):
+        if self._stop.wait(self._delay / 2) or not self._set_state(job, "InProgress", only_from=("UploadComplete",)):
+            cursor.close()
             return
         error = None
         if self._faults.take_bulk_failure():
+            cursor.close()
             error = "InternalServerError: Retried more than 15 times"
         else:
             try:
-                self._materialize(job)
+                self._materialize(job, cursor)
             except SalesforceError as exc:
                 error = exc.message
             except Exception:  # the job must end Failed, not hang InProgress
@@ -264,12 +265,11 @@ class BulkJobs:
             job.error_message = error
             job.modified_at = time.time()
 
-    def _materialize(self, job: Job) -> None:
+    def _materialize(self, job: Job, cursor) -> None:
         csv_path = self.dir / f"{job.id}.csv"
         idx_path = self.dir / f"{job.id}.idx"
         job.csv_path, job.idx_path = csv_path, idx_path
-        cursor = self._org.query(job.query, include_deleted=job.operation == "queryAll", api="bulk")
-        with csv_path.open("w", encoding="utf-8", newline="") as out:
+        with csv_path.open("wb") as out:
             cursor.write_csv(out)
         job.records, job.result_bytes = build_row_index(csv_path, idx_path)
 

@@ -1,8 +1,8 @@
 """REST query paging: query locators backed by JSON-lines files on disk.
 
-The first page is answered from the cursor directly; the rest of the result is written as one
-JSON record per line to DIR/query/<locator>.jsonl while the first page is built, with the
-byte offset of every 200th row kept in memory, so any later page is a seek plus at most 199
+The first page is answered from the cursor directly; the rest of the result is written by a
+background thread as one JSON record per line to DIR/query/<locator>.jsonl, with the byte
+offset of every 200th row kept in memory, so any later page is a seek plus at most 199
 skipped lines. Nothing holds the whole result in memory. Locators expire after 15 minutes
 without use (as Salesforce's do) and at most MAX_OPEN stay open (oldest closed first).
 """
@@ -15,7 +15,6 @@ import string
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 from salesforce_emulator.errors import SalesforceError
@@ -49,15 +48,54 @@ def invalid_locator() -> SalesforceError:
     return SalesforceError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
 
 
-@dataclass
 class _Locator:
-    path: Path
-    total: int
-    first_file_row: int  # result row number of the file's first line
-    rows_in_file: int
-    batch: int
-    offsets: list[int]  # byte offset of file line k * _STRIDE
-    last_used: float
+    """One open query locator: the rest of a result being written to its JSON-lines file.
+
+    A writer thread drains the cursor (which may be consumed from another thread) so the first
+    page returns at once; page requests wait until the rows they need are on disk.
+    """
+
+    def __init__(self, path: Path, total: int, first_file_row: int, expected_rows: int, batch: int) -> None:
+        self.path = path
+        self.total = total
+        self.first_file_row = first_file_row  # result row number of the file's first line
+        self.expected_rows = expected_rows
+        self.batch = batch
+        self.offsets: list[int] = []  # byte offset of file line k * _STRIDE
+        self.rows_written = 0
+        self.finished = False
+        self.cancelled = False
+        self.last_used = time.monotonic()
+        self.cond = threading.Condition()
+
+    def write(self, records) -> None:
+        try:
+            with self.path.open("wb") as out:
+                for record in records:
+                    if self.cancelled:
+                        return
+                    if self.rows_written % _STRIDE == 0:
+                        out.flush()
+                        with self.cond:
+                            self.offsets.append(out.tell())
+                            self.cond.notify_all()
+                    out.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+                    with self.cond:
+                        self.rows_written += 1
+                out.flush()
+        finally:
+            with self.cond:
+                self.finished = True
+                self.expected_rows = self.rows_written
+                self.cond.notify_all()
+
+    def wait_for(self, rows: int) -> None:
+        with self.cond:
+            self.cond.wait_for(lambda: self.finished or self.rows_written >= rows, timeout=600)
+
+    def close(self) -> None:
+        self.cancelled = True
+        self.path.unlink(missing_ok=True)
 
 
 def _page_json(total: int, next_url: str | None, record_lines: list[bytes]) -> bytes:
@@ -89,28 +127,16 @@ class QueryLocators:
             if len(first) == batch:
                 break
         total = cursor.total_size
-        if len(first) < batch:
+        if len(first) < batch or total <= batch:
+            cursor.close()
             return _page_json(total, None, first)
         locator_id = "01g" + "".join(secrets.choice(_ALNUM) for _ in range(15))
-        path = self.dir / f"{locator_id}.jsonl"
-        offsets: list[int] = []
-        rows = 0
-        with path.open("wb") as out:
-            for record in records:
-                if rows % _STRIDE == 0:
-                    offsets.append(out.tell())
-                out.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
-                rows += 1
-        if rows == 0:
-            path.unlink()
-            return _page_json(total, None, first)
-        self._register(locator_id, _Locator(path, total, batch, rows, batch, offsets, time.monotonic()))
-        return _page_json(total, self._next_url(version, locator_id, batch), first)
-
-    def _register(self, locator_id: str, locator: _Locator) -> None:
+        locator = _Locator(self.dir / f"{locator_id}.jsonl", total, batch, total - batch, batch)
         with self._lock:
             self._open[locator_id] = locator
             self._expire_locked()
+        threading.Thread(target=locator.write, args=(records,), name=f"query-{locator_id}", daemon=True).start()
+        return _page_json(total, self._next_url(version, locator_id, batch), first)
 
     def _expire_locked(self) -> None:
         now = time.monotonic()
@@ -118,7 +144,7 @@ class QueryLocators:
             loc = self._open[key]
             if now - loc.last_used > IDLE_EXPIRY_SECONDS or len(self._open) > MAX_OPEN:
                 del self._open[key]
-                loc.path.unlink(missing_ok=True)
+                loc.close()
 
     def page(self, locator_ref: str, version: str) -> bytes:
         """A later page, for 'query/<locator id>-<row>'."""
@@ -135,19 +161,22 @@ class QueryLocators:
         if loc is None:
             raise invalid_locator()
         line = row - loc.first_file_row
-        if not 0 <= line < loc.rows_in_file:
+        wanted = min(loc.batch, loc.expected_rows - line)
+        if line < 0 or wanted <= 0:
             raise invalid_locator()
-        wanted = min(loc.batch, loc.rows_in_file - line)
+        loc.wait_for(line + wanted)
+        with loc.cond:
+            wanted = min(wanted, loc.rows_written - line)
+            offset = loc.offsets[line // _STRIDE] if wanted > 0 else 0
         lines: list[bytes] = []
         try:
             with loc.path.open("rb") as f:
-                f.seek(loc.offsets[line // _STRIDE])
+                f.seek(offset)
                 for _ in range(line % _STRIDE):
                     f.readline()
-                for _ in range(wanted):
+                for _ in range(max(wanted, 0)):
                     lines.append(f.readline().rstrip(b"\n"))
         except FileNotFoundError as exc:  # expired between lookup and read
             raise invalid_locator() from exc
-        next_row = row + wanted
-        done = line + wanted >= loc.rows_in_file
-        return _page_json(loc.total, None if done else self._next_url(version, locator_id, next_row), lines)
+        done = line + len(lines) >= loc.expected_rows
+        return _page_json(loc.total, None if done else self._next_url(version, locator_id, row + len(lines)), lines)

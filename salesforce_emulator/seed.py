@@ -64,9 +64,9 @@ LAST_NAMES = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Mille
               "Smith, Jr.", 'Rivera "Rocky"', "van der Berg", "Dupont-Lefèvre", "Kowalczyk", "Ödegaard",
               "Şahin", "Papadopoulos", "Ivanova", "Nguyen", "MacDonald", "Fitzgerald 🍀", "Singh"]
 ASCII_FIRST = {n: (n.encode("ascii", "ignore").decode() or "user").replace(" ", "").replace("'", "").lower()
-               for n in FIRST_NAMES}
+               for n in [*FIRST_NAMES, "Integration"]}
 ASCII_LAST = {n: (n.encode("ascii", "ignore").decode().split(",")[0].split('"')[0] or "x")
-              .replace(" ", "").replace("'", "").lower() for n in LAST_NAMES}
+              .replace(" ", "").replace("'", "").lower() for n in [*LAST_NAMES, "User"]}
 TITLES = ["Physician", "Nurse Practitioner", "Office Manager", "VP, Sales", "Director of Operations",
           'Head of "Growth"', "Chief Medical Officer", "Attending Physician", "Résident", "Pharmacist",
           "Practice Administrator", "Chef de Clinique", "主任医师", "CEO & Founder", "Billing Specialist",
@@ -164,22 +164,27 @@ def _phones(rng: random.Random, n: int, null_share: float) -> list[str | None]:
 
 # --- generators: each returns {column: values} for a batch ------------------------------------
 
-def gen_users(ctx: GenContext) -> dict[str, list]:
-    rng, n = ctx.rng, sizes(ctx.contacts)["User"]
-    ids = make_ids("005", ID_BASE, n)
+def gen_users(ctx: GenContext, n: int | None = None, first_id: int = ID_BASE) -> dict[str, list]:
+    rng = ctx.rng
+    fresh = n is None
+    n = sizes(ctx.contacts)["User"] if n is None else n
+    ids = make_ids("005", first_id, n)
     first = _pick(rng, FIRST_NAMES, n)
     last = _pick(rng, LAST_NAMES, n)
-    first[0], last[0] = "Integration", "User"
+    if fresh:
+        first[0], last[0] = "Integration", "User"
     created = sorted(ctx.start - 200 * DAY + int(rng.random() * 300 * DAY) for _ in range(n))
     cd, lmd, sms = _timestamps(rng, created, ctx.anchor)
-    active = [i == 0 or rng.random() > 0.16 for i in range(n)]
+    active = [(i == 0 and fresh) or rng.random() > 0.16 for i in range(n)]
     cities = _pick(rng, CITIES, n)
-    ctx.user_ids = ids
-    ctx.active_user_ids = [u for u, a in zip(ids, active, strict=True) if a]
+    if fresh:
+        ctx.user_ids = ids
+        ctx.active_user_ids = [u for u, a in zip(ids, active, strict=True) if a]
     return {
         "Id": ids,
         "Username": [f"{ASCII_FIRST[f]}.{ASCII_LAST[la]}.{i}@emulator.example.com"
-                     for i, (f, la) in enumerate(zip(first, last, strict=True))],
+                     for i, (f, la) in zip(range(first_id - ID_BASE, first_id - ID_BASE + n),
+                                           zip(first, last, strict=True), strict=True)],
         "FirstName": first, "LastName": last, "Name": [f"{f} {la}" for f, la in zip(first, last, strict=True)],
         "CompanyName": ["Emulated Org"] * n,
         "Division": _pick(rng, [None, "North America", "EMEA", "APAC"], n),
@@ -192,7 +197,8 @@ def gen_users(ctx: GenContext) -> dict[str, list]:
         "Email": [f"{ASCII_FIRST[f]}.{ASCII_LAST[la]}@emulator.example.com"
                   for f, la in zip(first, last, strict=True)],
         "Alias": [(ASCII_FIRST[f][:1] + ASCII_LAST[la][:4] + str(i))[:8]
-                  for i, (f, la) in enumerate(zip(first, last, strict=True))],
+                  for i, (f, la) in zip(range(first_id - ID_BASE, first_id - ID_BASE + n),
+                                        zip(first, last, strict=True), strict=True)],
         "IsActive": active,
         "TimeZoneSidKey": _pick(rng, list(TIME_ZONES), n),
         "LocaleSidKey": _pick(rng, ["en_US", "en_US", "en_GB", "fr_FR", "de_DE", "zh_CN"], n),
@@ -201,8 +207,9 @@ def gen_users(ctx: GenContext) -> dict[str, list]:
         "UserType": ["Standard"] * n,
         "ManagerId": [None if i < 3 else ids[int(rng.random() * 3)] for i in range(n)],
         "LastLoginDate": [fmt_ts(ctx.anchor - 1 - int(rng.random() * 30 * DAY)) if a else None for a in active],
-        "CreatedDate": cd, "CreatedById": [ids[0]] * n, "LastModifiedDate": lmd,
-        "LastModifiedById": [ids[0]] * n, "SystemModstamp": sms,
+        "CreatedDate": cd, "CreatedById": [ctx.user_ids[0] if ctx.user_ids else ids[0]] * n,
+        "LastModifiedDate": lmd, "LastModifiedById": [ctx.user_ids[0] if ctx.user_ids else ids[0]] * n,
+        "SystemModstamp": sms,
     }
 
 
@@ -244,10 +251,13 @@ def _spread_created(ctx: GenContext, i0: int, i1: int, total: int, offset_days: 
     return [int(start + (i + r()) * step) for i in range(i0, i1)]
 
 
-def gen_accounts(ctx: GenContext) -> dict[str, list]:
-    rng, n = ctx.rng, sizes(ctx.contacts)["Account"]
-    ids = make_ids("001", ID_BASE, n)
-    ctx.account_ids = ids
+def gen_accounts(ctx: GenContext, n: int | None = None, first_id: int = ID_BASE) -> dict[str, list]:
+    rng = ctx.rng
+    fresh = n is None
+    n = sizes(ctx.contacts)["Account"] if n is None else n
+    ids = make_ids("001", first_id, n)
+    if fresh:
+        ctx.account_ids = ids
     created = _spread_created(ctx, 0, n, n, offset_days=-60)
     cd, lmd, sms = _timestamps(rng, created, ctx.anchor)
     r = rng.random
@@ -334,11 +344,14 @@ def gen_contacts(ctx: GenContext, i0: int, i1: int, plan: list[int]) -> dict[str
     return cols
 
 
-def gen_leads(ctx: GenContext) -> dict[str, list]:
-    rng, n = ctx.rng, sizes(ctx.contacts)["Lead"]
+def gen_leads(ctx: GenContext, n: int | None = None, first_id: int = ID_BASE) -> dict[str, list]:
+    rng = ctx.rng
     r = rng.random
-    ids = make_ids("00Q", ID_BASE, n)
-    ctx.lead_ids = ids
+    fresh = n is None
+    n = sizes(ctx.contacts)["Lead"] if n is None else n
+    ids = make_ids("00Q", first_id, n)
+    if fresh:
+        ctx.lead_ids = ids
     first = [None if r() < 0.05 else f for f in _pick(rng, FIRST_NAMES, n)]
     last = _pick(rng, LAST_NAMES, n)
     created = _spread_created(ctx, 0, n, n)
@@ -356,7 +369,7 @@ def gen_leads(ctx: GenContext) -> dict[str, list]:
                                                  strict=True)],
         **_address_cols(rng, n, "", 0.3),
         "Phone": _phones(rng, n, 0.2), "MobilePhone": _phones(rng, n, 0.7),
-        "Email": [None if r() < 0.1 else f"lead{i}@example.org" for i in range(n)],
+        "Email": [None if r() < 0.1 else f"lead{i}@example.org" for i in range(first_id - ID_BASE, first_id - ID_BASE + n)],
         "Website": [None] * n,
         "LeadSource": _pick(rng, [None, *md.LEAD_SOURCES], n), "Status": status,
         "Industry": _pick(rng, [None, *md.INDUSTRIES], n), "Rating": _pick(rng, [None, "Hot", "Warm", "Cold"], n),

@@ -500,9 +500,6 @@ class EmulatorServer:
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> EmulatorServer:
-        (self.data_dir / "emulator.json").write_text(
-            json.dumps({"contacts": self.contacts, "seed": self.seed}), encoding="utf-8"
-        )
         self.org = Org.open(self.data_dir, contacts=self.contacts, seed=self.seed)
         tls_files = ensure_tls_files(self.data_dir)
         jwt_files = ensure_jwt_keypair(self.data_dir)

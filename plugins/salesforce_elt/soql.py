@@ -20,13 +20,15 @@ _CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 
 
 def validate_field_name(name: str) -> str:
-    if not isinstance(name, str) or not _FIELD.match(name):
-        raise ValueError(f"invalid Salesforce field name {name!r} (expected an API name such as Account.Name)")
+    if not isinstance(name, str) or not _FIELD.fullmatch(name):
+        raise ValueError(
+            f"invalid Salesforce field name {name!r} (expected an API name such as Account.Name)"
+        )
     return name
 
 
 def validate_object_name(name: str) -> str:
-    if not isinstance(name, str) or not _OBJECT.match(name):
+    if not isinstance(name, str) or not _OBJECT.fullmatch(name):
         raise ValueError(f"invalid Salesforce object name {name!r} (expected an API name such as Contact)")
     return name
 
@@ -37,7 +39,9 @@ def soql_datetime(value: datetime) -> str:
     Never ``+0000``: SOQL wants ``+00:00`` or ``Z``, and a ``+`` left unencoded in a URL is a space.
     """
     if value.tzinfo is None:
-        raise ValueError(f"datetime {value.isoformat()} has no time zone; SOQL literals need an aware UTC value")
+        raise ValueError(
+            f"datetime {value.isoformat()} has no time zone; SOQL literals need an aware UTC value"
+        )
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -63,7 +67,7 @@ def build_select(
         conditions.append(f"{validate_field_name(cursor_field)} >= {soql_datetime(start)}")
     if end is not None:
         conditions.append(f"{validate_field_name(cursor_field)} < {soql_datetime(end)}")
-    statement = f"SELECT {select} FROM {validate_object_name(object_name)}"
+    statement = f"SELECT {select} FROM {validate_object_name(object_name)}"  # noqa: S608 (SOQL; names validated)
     if conditions:
         statement += " WHERE " + " AND ".join(conditions)
     return statement
@@ -73,7 +77,9 @@ def build_spec_select(
     spec: SObjectSpec, *, start: datetime | None = None, end: datetime | None = None, where: str | None = None
 ) -> str:
     """The registry object's SELECT list over a cursor window."""
-    return build_select(spec.name, spec.soql_fields, cursor_field=spec.cursor_field, start=start, end=end, where=where)
+    return build_select(
+        spec.name, spec.soql_fields, cursor_field=spec.cursor_field, start=start, end=end, where=where
+    )
 
 
 def _checksum(id15: str) -> str:
@@ -92,7 +98,7 @@ def to_18(value: str) -> str:
 
 def validate_salesforce_id(value: str, prefix: str | None = None) -> str:
     """Return ``value`` when it is a well-formed Salesforce id (with ``prefix`` if given), else ValueError."""
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise ValueError(f"invalid Salesforce id {value!r}: expected 15 or 18 letters and digits")
     if len(value) == 18 and value[15:] != _checksum(value[:15]):
         raise ValueError(f"invalid Salesforce id {value!r}: the 18-character checksum does not match")
@@ -125,7 +131,9 @@ def chunk_ids_for_soql(
         extra = len(literal) + (1 if batch else 0)
         if length + extra > limit:
             if not batch:
-                raise ValueError(f"SOQL limit {limit} is too small for even one id after {base_soql_prefix!r}")
+                raise ValueError(
+                    f"SOQL limit {limit} is too small for even one id after {base_soql_prefix!r}"
+                )
             yield head + ",".join(batch) + ")"
             batch, length = [], len(head) + 1
             extra = len(literal)

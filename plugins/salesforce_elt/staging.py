@@ -63,7 +63,12 @@ class CsvPartWriter:
     """
 
     def __init__(
-        self, dest_dir: ObjectStoragePath, header: Sequence[str], *, rows_per_part: int = ROWS_PER_PART, start_part: int = 0
+        self,
+        dest_dir: ObjectStoragePath,
+        header: Sequence[str],
+        *,
+        rows_per_part: int = ROWS_PER_PART,
+        start_part: int = 0,
     ):
         self.dest_dir = dest_dir
         self.header = list(header)

@@ -119,7 +119,12 @@ def compute_window(
     hwm_start = _floor(last_high_water_mark - spec.lookback)
 
     interval_start, interval_end = context.get("data_interval_start"), context.get("data_interval_end")
-    if _run_type(context) in WINDOWED_RUN_TYPES and interval_start and interval_end and interval_end > interval_start:
+    if (
+        _run_type(context) in WINDOWED_RUN_TYPES
+        and interval_start
+        and interval_end
+        and interval_end > interval_start
+    ):
         start = _floor(interval_start - spec.lookback)
         reason = "data interval minus lookback"
         if last_high_water_mark < interval_start:
@@ -127,7 +132,9 @@ def compute_window(
             # Reading from the high-water mark closes the gap instead of leaving it for a backfill.
             start, reason = hwm_start, "data interval, extended back to the high-water mark"
         return SyncWindow(start, min(_floor(interval_end), now), False, spec.query_all, reason)
-    return SyncWindow(min(hwm_start, now), now, False, spec.query_all, "high-water mark minus lookback to now")
+    return SyncWindow(
+        min(hwm_start, now), now, False, spec.query_all, "high-water mark minus lookback to now"
+    )
 
 
 def targeted_window(spec: SObjectSpec, *, now: datetime | None = None) -> SyncWindow:

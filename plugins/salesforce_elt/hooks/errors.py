@@ -61,4 +61,6 @@ def error_from_body(status: int, body: str, url_path: str) -> SalesforceApiError
 
 def is_bulk_unsupported(error_code: str, message: str) -> bool:
     lowered = message.lower()
-    return error_code.upper() in _BULK_UNSUPPORTED_CODES or any(f in lowered for f in _BULK_UNSUPPORTED_FRAGMENTS)
+    return error_code.upper() in _BULK_UNSUPPORTED_CODES or any(
+        f in lowered for f in _BULK_UNSUPPORTED_FRAGMENTS
+    )

@@ -57,7 +57,13 @@ class AuthSettings:
         private_key_file = _extra(extras, "private_key_file_path")
         flow = _extra(extras, "auth_flow")
         if flow is None:
-            flow = "jwt" if (private_key or private_key_file) else "password" if conn.password else "client_credentials"
+            flow = (
+                "jwt"
+                if (private_key or private_key_file)
+                else "password"
+                if conn.password
+                else "client_credentials"
+            )
         if flow not in AUTH_FLOWS:
             raise SalesforceAuthError(
                 "INVALID_SETTING",
@@ -66,7 +72,8 @@ class AuthSettings:
         ca_bundle = _extra(extras, "ca_bundle")
         if ca_bundle is not None and not os.path.isfile(ca_bundle):
             raise SalesforceAuthError(
-                "INVALID_SETTING", f"connection {conn.conn_id!r}: extra ca_bundle file {ca_bundle!r} does not exist"
+                "INVALID_SETTING",
+                f"connection {conn.conn_id!r}: extra ca_bundle file {ca_bundle!r} does not exist",
             )
         return cls(
             login_url=str(login_url).rstrip("/"),
@@ -89,7 +96,11 @@ class AuthSettings:
 
     def ssl_context(self) -> ssl.SSLContext:
         """The same trust decision for aiohttp."""
-        return ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else ssl.create_default_context()
+        return (
+            ssl.create_default_context(cafile=self.ca_bundle)
+            if self.ca_bundle
+            else ssl.create_default_context()
+        )
 
 
 @dataclass(frozen=True)
@@ -122,7 +133,9 @@ def _jwt_assertion(settings: AuthSettings) -> str:
         with open(settings.private_key_file_path, encoding="utf-8") as fh:
             key = fh.read()
     if not key:
-        raise SalesforceAuthError("INVALID_SETTING", "auth_flow 'jwt' needs private_key or private_key_file_path")
+        raise SalesforceAuthError(
+            "INVALID_SETTING", "auth_flow 'jwt' needs private_key or private_key_file_path"
+        )
     claims = {
         "iss": settings.consumer_key,
         "sub": settings.username,
@@ -143,7 +156,10 @@ def token_request(settings: AuthSettings) -> TokenRequest:
         return TokenRequest(url, {"grant_type": "client_credentials"}, headers)
     if settings.flow == "jwt":
         _require(settings, "consumer_key", "username")
-        data = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": _jwt_assertion(settings)}
+        data = {
+            "grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            "assertion": _jwt_assertion(settings),
+        }
         return TokenRequest(url, data, headers)
     _require(settings, "consumer_key", "consumer_secret", "username", "password")
     data = {
@@ -162,8 +178,15 @@ def parse_token_response(status: int, body: str, settings: AuthSettings) -> OAut
         parsed = json.loads(body)
     except ValueError:
         parsed = {}
-    if status == 200 and isinstance(parsed, dict) and parsed.get("access_token") and parsed.get("instance_url"):
-        return OAuthToken(instance_url=str(parsed["instance_url"]).rstrip("/"), access_token=parsed["access_token"])
+    if (
+        status == 200
+        and isinstance(parsed, dict)
+        and parsed.get("access_token")
+        and parsed.get("instance_url")
+    ):
+        return OAuthToken(
+            instance_url=str(parsed["instance_url"]).rstrip("/"), access_token=parsed["access_token"]
+        )
     if not isinstance(parsed, dict):
         parsed = {}
     code = str(parsed.get("error") or f"HTTP_{status}")

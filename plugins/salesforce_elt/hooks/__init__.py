@@ -1,0 +1,1 @@
+"""Salesforce hooks: REST (``SalesforceApiHook``) and Bulk API 2.0 (``SalesforceBulk2Hook``)."""

@@ -1,0 +1,370 @@
+"""Salesforce REST hook: own OAuth login, one retrying request layer, REST paging straight to CSV files.
+
+Extends the provider's ``SalesforceHook`` (same connection type, same extras), adding:
+- login against the ``login_url`` extra (client credentials, JWT bearer, password) — without it
+  the provider's own simple-salesforce login is used;
+- bounded retries with exponential backoff + full jitter on connection errors, timeouts, 429
+  (Retry-After honoured) and 5xx; one re-login on 401 INVALID_SESSION_ID;
+- API usage from every ``Sforce-Limit-Info`` header (``api_usage``) and a call count (``api_calls``);
+- errors as ``SalesforceApiError`` carrying Salesforce's code — logs and messages name only the
+  method and path, never tokens, passwords or query strings.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import requests
+from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
+
+from salesforce_elt.hooks.errors import SalesforceApiError, error_from_body
+from salesforce_elt.hooks.oauth import AuthSettings, OAuthToken, parse_token_response, token_request
+from salesforce_elt.hooks.retry import RetryPolicy, is_transient_status, parse_api_usage, parse_retry_after
+from salesforce_elt.soql import soql_datetime, validate_object_name
+from salesforce_elt.staging import CsvPartWriter
+
+if TYPE_CHECKING:
+    from airflow.sdk import ObjectStoragePath
+    from simple_salesforce import api
+
+# requests/urllib3 failures that mean "the bytes did not arrive", not "Salesforce said no".
+TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    requests.exceptions.ConnectionError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+DELETED_FEED_DAYS = 15  # Salesforce keeps the /deleted feed this long
+
+
+def flatten_record(record: dict[str, Any], fields: Sequence[str]) -> list[Any]:
+    """Values for ``fields`` (dotted parent paths allowed) from one REST record, as CSV cells.
+
+    Booleans print as Salesforce's ``true``/``false``; a compound (dict) value means a compound
+    field was selected, which the staging format does not allow.
+    """
+    row: list[Any] = []
+    for name in fields:
+        value: Any = record
+        for part in name.split("."):
+            if value is None:
+                break
+            value = value.get(part) if part in value else _get_ci(value, part)
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, dict):
+            raise SalesforceApiError(
+                "COMPOUND_FIELD", f"field {name!r} returned a compound value; select its components instead"
+            )
+        row.append(value)
+    return row
+
+
+def _get_ci(mapping: dict[str, Any], key: str) -> Any:
+    # Salesforce echoes canonical casing; the SELECT list may use another one.
+    lowered = key.lower()
+    for candidate, value in mapping.items():
+        if candidate.lower() == lowered:
+            return value
+    return None
+
+
+class SalesforceApiHook(SalesforceHook):
+    """Salesforce REST API access for the ELT: login, retrying requests, describe, limits, paging to CSV."""
+
+    conn_type = "salesforce"
+    hook_name = "Salesforce (ELT)"
+
+    def __init__(
+        self,
+        salesforce_conn_id: str = SalesforceHook.default_conn_name,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: tuple[float, float] = (30.0, 300.0),
+    ) -> None:
+        super().__init__(salesforce_conn_id=salesforce_conn_id)
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout
+        self.api_usage: str | None = None  # "used/max" from the latest Sforce-Limit-Info
+        self.api_usage_first: str | None = None  # from the first response: usage when this hook started
+        self.api_calls = 0
+        self._token: OAuthToken | None = None
+
+    # ---- connection and login -------------------------------------------------------------
+    @cached_property
+    def auth_settings(self) -> AuthSettings | None:
+        return AuthSettings.from_connection(self.get_connection(self.conn_id))
+
+    @cached_property
+    def http(self) -> requests.Session:
+        session = requests.Session()
+        settings = self.auth_settings
+        if settings is not None and settings.ca_bundle:
+            session.verify = settings.ca_bundle
+            # With trust_env on, REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE silently replace session.verify
+            # (requests issue #3829); the connection's explicit CA must win. Proxies then come only
+            # from the connection's ``proxies`` extra.
+            session.trust_env = False
+            proxies = self.get_connection(self.conn_id).extra_dejson.get("proxies")
+            if isinstance(proxies, dict):
+                session.proxies.update(proxies)
+        return session
+
+    @property
+    def api_version(self) -> str:
+        if self.auth_settings is not None:
+            return self.auth_settings.version
+        return str(self.conn.sf_version)
+
+    @property
+    def data_path(self) -> str:
+        return f"/services/data/v{self.api_version}"
+
+    def authenticate(self) -> OAuthToken:
+        """Get a fresh access token (and instance URL)."""
+        settings = self.auth_settings
+        if settings is None:
+            # Provider behaviour: simple-salesforce logs in while building the client.
+            self.__dict__.pop("conn", None)
+            client = self.conn
+            self._token = OAuthToken(
+                instance_url=f"https://{client.sf_instance}", access_token=client.session_id
+            )
+            return self._token
+        for attempt in range(self.retry.max_retries + 1):
+            request = token_request(settings)
+            try:
+                response = self.http.post(
+                    request.url, data=request.data, headers=request.headers, timeout=self.timeout
+                )
+            except TRANSIENT_EXCEPTIONS as exc:
+                self._pause_or_raise(attempt, "POST", "/services/oauth2/token", type(exc).__name__)
+                continue
+            if is_transient_status(response.status_code):
+                self._pause_or_raise(
+                    attempt, "POST", "/services/oauth2/token", f"HTTP {response.status_code}"
+                )
+                continue
+            self._token = parse_token_response(response.status_code, response.text, settings)
+            self.log.info("Logged in to Salesforce at %s (%s flow)", self._token.instance_url, settings.flow)
+            self.__dict__.pop("conn", None)  # a cached simple-salesforce client holds the old token
+            return self._token
+        raise AssertionError("unreachable: _pause_or_raise raises on the last attempt")
+
+    @cached_property
+    def conn(self) -> api.Salesforce:
+        """simple-salesforce client: a direct session from our own login, or the provider's login."""
+        if self.auth_settings is None:
+            return super().conn
+        from simple_salesforce import Salesforce
+
+        token = self._token or self.authenticate()
+        return Salesforce(
+            instance_url=token.instance_url,
+            session_id=token.access_token,
+            session=self.http,
+            version=self.auth_settings.version,
+        )
+
+    # ---- the request layer -------------------------------------------------------------------
+    def _pause_or_raise(
+        self, attempt: int, method: str, path: str, reason: str, retry_after: float | None = None
+    ) -> None:
+        if not self.retry.should_retry(attempt, retry_after):
+            after = f", Retry-After {retry_after:.0f}s" if retry_after is not None else ""
+            raise SalesforceApiError(
+                "RETRIES_EXHAUSTED",
+                f"{method} failed after {attempt + 1} attempt(s): {reason}{after}",
+                None,
+                path,
+            )
+        delay = self.retry.delay(attempt, retry_after)
+        self.log.warning(
+            "%s %s: %s; retry %d/%d in %.1fs",
+            method,
+            path,
+            reason,
+            attempt + 1,
+            self.retry.max_retries,
+            delay,
+        )
+        time.sleep(delay)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        stream: bool = False,
+        ok: tuple[int, ...] = (200,),
+    ) -> requests.Response:
+        """One API call with retries. ``path`` is absolute (``/services/...``) or relative to the data API.
+
+        With ``stream=True`` the caller reads (and closes) the body and retries broken reads itself.
+        """
+        url_path = path if path.startswith("/") else f"{self.data_path}/{path}"
+        log_path = url_path.split("?", 1)[0]
+        reauthenticated = False
+        attempt = 0
+        while True:
+            token = self._token or self.authenticate()
+            request_headers = {"Authorization": f"Bearer {token.access_token}", **(headers or {})}
+            try:
+                response = self.http.request(
+                    method,
+                    token.instance_url + url_path,
+                    params=params,
+                    json=json,
+                    headers=request_headers,
+                    timeout=self.timeout,
+                    stream=stream,
+                )
+            except TRANSIENT_EXCEPTIONS as exc:
+                self._pause_or_raise(attempt, method, log_path, type(exc).__name__)
+                attempt += 1
+                continue
+            self.api_calls += 1
+            self.api_usage = parse_api_usage(response.headers.get("Sforce-Limit-Info")) or self.api_usage
+            self.api_usage_first = self.api_usage_first or self.api_usage
+            self.log.debug("%s %s -> %s", method, log_path, response.status_code)
+            if response.status_code in ok:
+                return response
+            body = response.text
+            response.close()
+            if response.status_code == 401 and not reauthenticated:
+                # Sessions expire (timeout, revoked, password change): log in again, once.
+                self.log.warning("%s %s: session expired or invalid; logging in again", method, log_path)
+                reauthenticated = True
+                self._token = None
+                continue
+            if is_transient_status(response.status_code):
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                error = error_from_body(response.status_code, body, log_path)
+                self._pause_or_raise(
+                    attempt, method, log_path, f"HTTP {response.status_code} {error.error_code}", retry_after
+                )
+                attempt += 1
+                continue
+            raise error_from_body(response.status_code, body, log_path)
+
+    def get_json(self, path: str, **kwargs: Any) -> Any:
+        return self.request("GET", path, **kwargs).json()
+
+    # ---- metadata and limits -----------------------------------------------------------------
+    def describe(self, object_name: str) -> dict[str, Any]:
+        return self.get_json(f"sobjects/{validate_object_name(object_name)}/describe")
+
+    def limits(self) -> dict[str, Any]:
+        return self.get_json("limits")
+
+    def record_counts(self, objects: Sequence[str]) -> dict[str, int]:
+        names = ",".join(validate_object_name(o) for o in objects)
+        answer = self.get_json("limits/recordCount", params={"sObjects": names})
+        return {entry["name"]: int(entry["count"]) for entry in answer.get("sObjects", [])}
+
+    def test_connection(self) -> tuple[bool, str]:
+        """For the UI's Test button: log in and describe Account."""
+        try:
+            self.authenticate()
+            self.describe("Account")
+        except Exception as exc:  # the UI shows the message; it never contains credentials
+            return False, str(exc)
+        usage = f"; API usage {self.api_usage}" if self.api_usage else ""
+        return True, f"Connection successfully tested{usage}"
+
+    # ---- extraction --------------------------------------------------------------------------
+    def query_to_csv(
+        self,
+        soql: str,
+        fields: Sequence[str],
+        dest_dir: ObjectStoragePath,
+        *,
+        include_deleted: bool = False,
+        batch_size: int = 2000,
+        rows_per_part: int = 100_000,
+        start_part: int = 0,
+    ) -> tuple[list[str], int]:
+        """Page through a REST query (``queryAll`` with ``include_deleted``) into CSV part files.
+
+        Holds one page (at most ``batch_size`` records) in memory. Fails when the rows written
+        differ from Salesforce's ``totalSize``: a silently truncated extract is worse than none.
+        """
+        endpoint = "queryAll" if include_deleted else "query"
+        headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
+        page = self.get_json(endpoint, params={"q": soql}, headers=headers)
+        total = int(page.get("totalSize", 0))
+        with CsvPartWriter(dest_dir, fields, rows_per_part=rows_per_part, start_part=start_part) as writer:
+            while True:
+                for record in page.get("records", []):
+                    writer.write(flatten_record(record, fields))
+                if page.get("done", True):
+                    break
+                page = self.get_json(page["nextRecordsUrl"], headers=headers)
+        if writer.records != total:
+            raise SalesforceApiError(
+                "RECORD_COUNT_MISMATCH",
+                f"REST {endpoint} wrote {writer.records} rows but Salesforce reported totalSize {total}",
+                None,
+                f"{self.data_path}/{endpoint}",
+            )
+        self.log.info("REST %s: %d records in %d file(s)", endpoint, writer.records, len(writer.files))
+        return writer.files, writer.records
+
+    def deleted(
+        self, object_name: str, start: datetime, end: datetime, dest: ObjectStoragePath
+    ) -> tuple[int, datetime]:
+        """Write the /deleted feed for [start, end) to ``dest`` (CSV ``Id,deletedDate``).
+
+        Salesforce keeps about 15 days; an earlier start is moved to what is available (with a
+        warning: hard deletes before it cannot be detected any more). Returns (rows, start used).
+        """
+        now = datetime.now(UTC)
+        earliest = now - timedelta(days=DELETED_FEED_DAYS) + timedelta(minutes=5)
+        if start < earliest:
+            self.log.warning(
+                "%s: hard deletes before %s are no longer in Salesforce's 15-day /deleted feed; "
+                "reading from %s (run a full refresh to reconcile older deletes)",
+                object_name,
+                soql_datetime(start),
+                soql_datetime(earliest),
+            )
+            start = earliest
+        path = f"sobjects/{validate_object_name(object_name)}/deleted/"
+        if end <= start:
+            answer: dict[str, Any] = {"deletedRecords": []}
+        else:
+            answer = self.get_json(path, params={"start": soql_datetime(start), "end": soql_datetime(end)})
+        available = answer.get("earliestDateAvailable")
+        if available and _parse_sf_datetime(available) > start:
+            self.log.warning(
+                "%s: /deleted feed only available from %s (window starts %s)",
+                object_name,
+                available,
+                soql_datetime(start),
+            )
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        rows = 0
+        with dest.open("wb") as binary, io.TextIOWrapper(binary, encoding="utf-8", newline="") as text:
+            writer = csv.writer(text, lineterminator="\n")
+            writer.writerow(["Id", "deletedDate"])
+            for entry in answer.get("deletedRecords", []):
+                writer.writerow([entry["id"], entry["deletedDate"]])
+                rows += 1
+        return rows, start
+
+
+def _parse_sf_datetime(value: str) -> datetime:
+    # Salesforce prints 2024-01-02T03:04:05.000+0000; fromisoformat wants +00:00.
+    text = value.replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit():
+        text = f"{text[:-2]}:{text[-2:]}"
+    return datetime.fromisoformat(text)

@@ -1,0 +1,1 @@
+"""Operators: extract (Salesforce -> staged CSV files) and the warehouse-side transform/load steps."""

@@ -1,0 +1,80 @@
+"""Raw Salesforce CSV parts -> typed CSV parts ready for COPY (see salesforce_elt.transform)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from salesforce_elt import settings
+
+
+class SalesforceTransformOperator(BaseOperator):
+    """Convert the extract task's raw CSV parts into typed parts for the load task.
+
+    ``extract`` is the extract task's XCom (pass ``extract_task.output``). Rows that cannot be
+    converted are written to ``rejects.csv`` in this attempt's staging folder; the task fails
+    when their share exceeds ``reject_threshold`` (default: SALESFORCE_ELT_REJECT_THRESHOLD).
+    Returns the extract XCom plus ``typed_uri``, ``typed_files``, ``columns``, ``rows``,
+    ``rejects``, ``rejects_uri`` and ``seconds.transform``.
+    """
+
+    template_fields: Sequence[str] = ("extract",)
+    ui_color = "#fdf2d0"
+
+    def __init__(self, *, extract: Any, reject_threshold: float | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.extract = extract
+        self.reject_threshold = reject_threshold
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from airflow.sdk import ObjectStoragePath
+
+        from salesforce_elt.registry import get_object
+        from salesforce_elt.staging import attempt_dir
+        from salesforce_elt.transform import transform_files
+
+        started = time.monotonic()
+        extract = _as_dict(self.extract, self.task_id)
+        spec = get_object(extract["object"])
+        threshold = settings.reject_threshold() if self.reject_threshold is None else self.reject_threshold
+        typed_dir = attempt_dir(context, spec.name) / "typed"
+        result = transform_files(
+            spec,
+            extract["fields"],
+            ObjectStoragePath(extract["raw_uri"]),
+            extract["files"],
+            typed_dir,
+            reject_threshold=threshold,
+        )
+        seconds = round(time.monotonic() - started, 3)
+        if result.rejects:
+            self.log.warning(
+                "%s: %d row(s) rejected (%.3f%%), first reasons: %s; all in %s",
+                spec.name, result.rejects, 100 * result.reject_share, result.first_reasons, result.rejects_file,
+            )
+        self.log.info(
+            "%s: %d rows typed from %d raw record(s) in %d part(s), %.1f s",
+            spec.name, result.rows, extract.get("records", 0), len(result.typed_files), seconds,
+        )
+        return {
+            **extract,
+            "typed_uri": str(typed_dir),
+            "typed_files": result.typed_files,
+            "columns": result.columns,
+            "rows": result.rows,
+            "rejects": result.rejects,
+            "rejects_uri": result.rejects_file,
+            "seconds": {**(extract.get("seconds") or {}), "transform": seconds},
+        }
+
+
+def _as_dict(value: Any, task_id: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    raise TypeError(
+        f"{task_id}: expected the upstream task's XCom dict, got {type(value).__name__} "
+        "(pass the upstream operator's .output)"
+    )

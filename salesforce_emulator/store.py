@@ -1,0 +1,520 @@
+"""The on-disk org: SQLite (WAL), deterministic seeding, change simulation, schema drift, the
+``/updated`` and ``/deleted`` feeds and record counts.
+
+Storage conventions (the SOQL translator relies on them):
+- one table per object, named like the object, one column per physical field named like the
+  field (canonical case); compound fields (addresses) and formula fields have no column;
+- datetimes are TEXT in Salesforce's wire format ``YYYY-MM-DDTHH:MM:SS.000+0000`` (always UTC,
+  fixed width, so text order is time order; Salesforce keeps second precision); dates are
+  ``YYYY-MM-DD``; booleans are 0/1;
+- objects with ``IsDeleted`` also carry ``_deleted_at`` (when the row went to the recycle bin);
+- ``_hard_deleted`` logs rows removed for good (emptied recycle bin) for the ``/deleted`` feed;
+- ``_meta`` holds (contacts, seed, schema version, anchor, id counters), ``_drift`` the
+  persisted ``add_field`` / ``remove_field`` operations (replayed on open, and re-read when
+  another process changes them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from . import objects as md
+from . import seed as sd
+from .errors import SalesforceError
+from .ids import make_ids
+
+SCHEMA_VERSION = 1
+DB_NAME = "org.sqlite"
+
+INDEXES = {
+    "User": [("Id",), ("SystemModstamp", "Id")],
+    "Account": [("Id",), ("SystemModstamp", "Id")],
+    "Contact": [("Id",), ("SystemModstamp", "Id"), ("AccountId",)],
+    "Lead": [("Id",), ("SystemModstamp", "Id")],
+    "Task": [("Id",), ("SystemModstamp", "Id"), ("WhoId",), ("WhatId",)],
+    "Event": [("Id",), ("SystemModstamp", "Id"), ("WhoId",), ("WhatId",)],
+    "TaskWhoRelation": [("Id",), ("SystemModstamp", "Id"), ("TaskId",), ("RelationId",)],
+}
+FEED_UPDATED_DAYS = 30
+FEED_DELETED_DAYS = 15
+FEED_ID_LIMIT = 600_000
+
+
+def q(name: str) -> str:
+    """Quote an identifier that comes from metadata (never from a request)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_columns(obj: md.SObject) -> list[str]:
+    cols = [f.name for f in obj.physical_fields]
+    if obj.has_is_deleted:
+        cols.append("_deleted_at")
+    return cols
+
+
+def _connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=check_same_thread, timeout=30)
+    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA cache_size=-65536")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    return conn
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Cross-process lock so that only one process generates the org file."""
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _read_meta(path: Path) -> dict[str, str] | None:
+    if not path.exists():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return dict(conn.execute("SELECT key, value FROM _meta").fetchall())
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+
+
+# --- generation ---------------------------------------------------------------------------------
+
+def _create_tables(conn: sqlite3.Connection, schema: md.Schema) -> None:
+    for obj in schema.objects.values():
+        cols = []
+        for f in obj.physical_fields:
+            cols.append(f"{q(f.name)} {md.sql_affinity(f.type)}")
+        if obj.has_is_deleted:
+            cols.append('"_deleted_at" TEXT')
+        conn.execute(f"CREATE TABLE {q(obj.name)} ({', '.join(cols)})")
+    conn.execute("CREATE TABLE _meta (key TEXT PRIMARY KEY, value TEXT)")
+    conn.execute("CREATE TABLE _hard_deleted (object TEXT, id TEXT, deleted_at TEXT)")
+    conn.execute("CREATE TABLE _drift (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT, object TEXT, "
+                 "field TEXT, spec TEXT)")
+
+
+def _create_indexes(conn: sqlite3.Connection) -> None:
+    for obj, idxs in INDEXES.items():
+        for cols in idxs:
+            name = f"ix_{obj}_{'_'.join(cols)}"
+            unique = "UNIQUE " if cols == ("Id",) else ""
+            conn.execute(f"CREATE {unique}INDEX {q(name)} ON {q(obj)} ({', '.join(q(c) for c in cols)})")
+    conn.execute("CREATE INDEX ix_hard_deleted ON _hard_deleted (object, deleted_at)")
+
+
+def _insert(conn: sqlite3.Connection, obj: md.SObject, cols: dict[str, list]) -> int:
+    names = table_columns(obj)
+    sql = f"INSERT INTO {q(obj.name)} ({', '.join(q(c) for c in names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608 - identifiers from metadata
+    if "IsDeleted" in names and "_deleted_at" not in cols:
+        cols["_deleted_at"] = [None] * len(cols["Id"])
+    conn.executemany(sql, sd.rows(cols, names))
+    return len(cols["Id"])
+
+
+def generate(path: Path, contacts: int, seed: int, *, anchor: int | None = None,
+             progress: Callable[[str], None] | None = None) -> dict[str, int]:
+    """Write a fresh org file at ``path`` (via a temp file renamed into place)."""
+    say = progress or (lambda _msg: None)
+    schema = md.Schema()
+    if anchor is None:
+        anchor = sd.now_ts() // sd.DAY * sd.DAY    # midnight UTC today: every timestamp is before it
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    for p in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
+        p.unlink(missing_ok=True)
+    conn = sqlite3.connect(str(tmp), isolation_level=None)
+    # A throw-away file renamed into place when complete: no journal needed while loading.
+    conn.execute("PRAGMA journal_mode=OFF")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-262144")
+    conn.execute("PRAGMA temp_store=MEMORY")
+    counts: dict[str, int] = {}
+    t0 = time.monotonic()
+    try:
+        conn.execute("BEGIN")
+        _create_tables(conn, schema)
+        ctx = sd.GenContext(rng=random.Random(seed), contacts=contacts, anchor=anchor)
+        objs = schema.objects
+        counts["User"] = _insert(conn, objs["User"], sd.gen_users(ctx))
+        acc = sd.gen_accounts(ctx)
+        sd.apply_deletions(ctx, "Account", acc, soft=0.005, hard=0.0)
+        counts["Account"] = _insert(conn, objs["Account"], acc)
+        ctx.contact_ids = make_ids("003", sd.ID_BASE, contacts)
+        n_leads = sd.sizes(contacts)["Lead"]
+        ctx.lead_ids = make_ids("00Q", sd.ID_BASE, n_leads)
+        plan = sd.activity_plan(ctx)
+        counts.update({"Contact": 0, "Task": 0, "Event": 0, "TaskWhoRelation": 0})
+        pending: list[tuple[int, int]] = []
+        for i0 in range(0, contacts, sd.BATCH):
+            i1 = min(i0 + sd.BATCH, contacts)
+            cols = sd.gen_contacts(ctx, i0, i1, plan)
+            sd.apply_deletions(ctx, "Contact", cols, soft=0.01, hard=0.003)
+            counts["Contact"] += _insert(conn, objs["Contact"], cols)
+            pending.append((i0, i1))
+            say(f"contacts {i1}/{contacts} {time.monotonic() - t0:.1f}s")
+        leads = sd.gen_leads(ctx)
+        sd.apply_deletions(ctx, "Lead", leads, soft=0.01, hard=0.002)
+        counts["Lead"] = _insert(conn, objs["Lead"], leads)
+        for n, (i0, i1) in enumerate(pending):
+            batch = sd.gen_activities(ctx, plan, i0, i1, lead_share=(n == 0))
+            counts["Task"] += _insert(conn, objs["Task"], batch.tasks)
+            counts["Event"] += _insert(conn, objs["Event"], batch.events)
+            counts["TaskWhoRelation"] += _insert(conn, objs["TaskWhoRelation"], batch.relations)
+            say(f"activities {i1}/{contacts} {time.monotonic() - t0:.1f}s")
+        conn.executemany("INSERT INTO _hard_deleted VALUES (?, ?, ?)", ctx.hard_deleted)
+        meta = {
+            "contacts": str(contacts), "seed": str(seed), "schema_version": str(SCHEMA_VERSION),
+            "anchor": str(anchor), "generated_at": datetime.now(UTC).isoformat(),
+            "counter:User": str(sd.ID_BASE + counts["User"]),
+            "counter:Account": str(sd.ID_BASE + len(ctx.account_ids)),
+            "counter:Contact": str(sd.ID_BASE + contacts), "counter:Lead": str(sd.ID_BASE + n_leads),
+            "counter:Task": str(ctx.task_counter), "counter:Event": str(ctx.event_counter),
+            "counter:TaskWhoRelation": str(ctx.twr_counter),
+        }
+        conn.executemany("INSERT INTO _meta VALUES (?, ?)", sorted(meta.items()))
+        say(f"loaded {time.monotonic() - t0:.1f}s; indexing")
+        _create_indexes(conn)
+        conn.execute("COMMIT")
+        conn.execute("ANALYZE")
+        conn.execute("PRAGMA journal_mode=WAL")
+        say(f"indexed {time.monotonic() - t0:.1f}s")
+    except BaseException:
+        conn.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    conn.close()
+    for suffix in ("-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    os.replace(tmp, path)
+    return counts
+
+
+# --- the org ------------------------------------------------------------------------------------
+
+class Org:
+    """An emulated org backed by ``DIR/org.sqlite``; safe to share between threads."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self._schema_lock = threading.Lock()
+        self._schema: md.Schema | None = None
+        self._drift_seq = -1
+        self.meta = dict(self._conn().execute("SELECT key, value FROM _meta").fetchall())
+
+    @classmethod
+    def open(cls, data_dir: Path | str, *, contacts: int = 2000, seed: int = 42,
+             progress: Callable[[str], None] | None = None) -> Org:
+        data_dir = Path(data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / DB_NAME
+        with _file_lock(data_dir / ".org.lock"):
+            meta = _read_meta(path)
+            wanted = {"contacts": str(contacts), "seed": str(seed), "schema_version": str(SCHEMA_VERSION)}
+            if meta is None or any(meta.get(k) != v for k, v in wanted.items()):
+                generate(path, contacts, seed, progress=progress)
+        return cls(path)
+
+    @classmethod
+    def attach(cls, data_dir: Path | str) -> Org:
+        """Open an existing org file whatever its parameters (for the ``mutate`` CLI)."""
+        path = Path(data_dir) / DB_NAME
+        if _read_meta(path) is None:
+            raise FileNotFoundError(path)
+        return cls(path)
+
+    # -- connections and schema --
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = _connect(self.path)
+            self._local.conn = conn
+        return conn
+
+    def reader(self) -> sqlite3.Connection:
+        """A dedicated connection for one streaming query (may be handed to another thread)."""
+        return _connect(self.path, check_same_thread=False)
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def schema(self) -> md.Schema:
+        seq = self._conn().execute("SELECT COALESCE(MAX(seq), 0) FROM _drift").fetchone()[0]
+        with self._schema_lock:
+            if self._schema is None or seq != self._drift_seq:
+                schema = md.Schema()
+                for op, obj, fname, spec in self._conn().execute(
+                        "SELECT op, object, field, spec FROM _drift ORDER BY seq"):
+                    if op == "add":
+                        if schema.objects[obj].field(fname) is None:
+                            schema.add_field(obj, md.field_from_json(json.loads(spec)))
+                    else:
+                        schema.remove_field(obj, fname)
+                self._schema, self._drift_seq = schema, seq
+            return self._schema
+
+    def sobject(self, object_name: str) -> md.SObject:
+        obj = self.schema().get(object_name)
+        if obj is None:
+            raise SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
+        return obj
+
+    # -- describe --
+    def describe_global(self, api_version: str = "59.0") -> dict:
+        return self.schema().describe_global(api_version)
+
+    def describe(self, object_name: str, api_version: str = "59.0") -> dict:
+        obj = self.sobject(object_name)
+        return self.schema().describe(obj, api_version)
+
+    def record_counts(self, names: list[str]) -> list[dict]:
+        out = []
+        conn = self._conn()
+        for name in names:
+            obj = self.schema().get(name)
+            if obj is None:
+                continue
+            where = _live_filter(obj, "t")
+            sql = f"SELECT COUNT(*) FROM {q(obj.name)} AS t" + (f" WHERE {where}" if where else "")  # noqa: S608
+            out.append({"name": obj.name, "count": conn.execute(sql).fetchone()[0]})
+        return out
+
+    # -- query --
+    def query(self, soql: str, *, include_deleted: bool = False, api: str = "rest",
+              api_version: str = "59.0") -> QueryCursor:
+        from .soql import compile_query
+
+        plan = compile_query(soql, self.schema(), include_deleted=include_deleted, api=api,
+                             api_version=api_version)
+        return QueryCursor(self, plan)
+
+    # -- feeds --
+    def updated(self, object_name: str, start: datetime, end: datetime) -> dict:
+        obj = self._replication_object(object_name, "getUpdated")
+        now = datetime.now(UTC)
+        # The feeds work at minute granularity: seconds of start/end are ignored.
+        start, end = _floor_minute(_utc(start)), _floor_minute(_utc(end))
+        _check_window(start, end, now, FEED_UPDATED_DAYS)
+        latest = _floor_minute(min(end, now))
+        live = _live_filter(obj, "t", include_archived=True)
+        sql = (f"SELECT t.{q('Id')} FROM {q(obj.name)} AS t WHERE t.{q('SystemModstamp')} >= ? "  # noqa: S608
+               f"AND t.{q('SystemModstamp')} < ?" + (f" AND {live}" if live else "") + f" ORDER BY t.{q('Id')}")
+        ids = [r[0] for r in self._conn().execute(sql, (sd.fmt_ts(int(start.timestamp())),
+                                                         sd.fmt_ts(int(latest.timestamp()))))]
+        if len(ids) > FEED_ID_LIMIT:
+            raise SalesforceError(400, "EXCEEDED_ID_LIMIT",
+                                  "record limit reached. Please narrow the date range")
+        return {"ids": ids, "latestDateCovered": _iso(latest)}
+
+    def deleted(self, object_name: str, start: datetime, end: datetime) -> dict:
+        obj = self._replication_object(object_name, "getDeleted")
+        now = datetime.now(UTC)
+        start, end = _floor_minute(_utc(start)), _floor_minute(_utc(end))
+        earliest = _floor_minute(now - timedelta(days=FEED_DELETED_DAYS))
+        if start < earliest:
+            raise SalesforceError(400, "INVALID_REPLICATION_DATE",
+                                  f"startDate cannot be before earliestDateAvailable: {_iso(earliest)}")
+        _check_window(start, end, now, None)
+        latest = _floor_minute(min(end, now))
+        lo, hi = sd.fmt_ts(int(start.timestamp())), sd.fmt_ts(int(latest.timestamp()))
+        conn = self._conn()
+        rows: list[tuple[str, str]] = []
+        if obj.has_is_deleted:
+            rows += conn.execute(
+                f"SELECT {q('Id')}, _deleted_at FROM {q(obj.name)} WHERE _deleted_at >= ? AND _deleted_at < ?",  # noqa: S608
+                (lo, hi)).fetchall()
+        rows += conn.execute("SELECT id, deleted_at FROM _hard_deleted WHERE object = ? AND deleted_at >= ? "
+                             "AND deleted_at < ?", (obj.name, lo, hi)).fetchall()
+        if len(rows) > FEED_ID_LIMIT:
+            raise SalesforceError(400, "EXCEEDED_ID_LIMIT", "record limit reached. Please narrow the date range")
+        rows.sort(key=lambda r: (r[1], r[0]))
+        return {"deletedRecords": [{"id": i, "deletedDate": d} for i, d in rows],
+                "earliestDateAvailable": _iso(earliest), "latestDateCovered": _iso(latest)}
+
+    def _replication_object(self, object_name: str, op: str) -> md.SObject:
+        obj = self.sobject(object_name)
+        if not obj.replicateable:
+            # Unverified: the exact code/message for getUpdated/getDeleted on a non-replicateable
+            # entity; INVALID_TYPE_FOR_OPERATION is the code Salesforce uses for "this entity does
+            # not support this operation".
+            raise SalesforceError(400, "INVALID_TYPE_FOR_OPERATION",
+                                  f"entity type {obj.name} does not support {op}")
+        return obj
+
+    # -- change simulation and drift: see mutate.py-style helpers below --
+    def mutate(self, object_name: str, *, update: int = 0, create: int = 0, delete: int = 0,
+               hard_delete: int = 0, late_share: float = 0.0, seed: int | None = None) -> dict:
+        from .mutate import mutate
+
+        return mutate(self, object_name, update=update, create=create, delete=delete,
+                      hard_delete=hard_delete, late_share=late_share, seed=seed)
+
+    def add_field(self, object_name: str, field_name: str, field_type: str = "string",
+                  **describe_attrs: Any) -> None:
+        obj = self.sobject(object_name)
+        if obj.field(field_name) is not None:
+            raise SalesforceError(400, "DUPLICATE_DEVELOPER_NAME", f"Field {field_name} already exists")
+        f = md.make_field(field_name, field_type, **describe_attrs)
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            existing = {r[1] for r in conn.execute(f"PRAGMA table_info({q(obj.name)})")}
+            if f.is_physical and f.name not in existing:
+                conn.execute(f"ALTER TABLE {q(obj.name)} ADD COLUMN {q(f.name)} {md.sql_affinity(f.type)}")
+                if f.type == "boolean":
+                    conn.execute(f"UPDATE {q(obj.name)} SET {q(f.name)} = 0")  # noqa: S608
+            conn.execute("INSERT INTO _drift (op, object, field, spec) VALUES ('add', ?, ?, ?)",
+                         (obj.name, f.name, json.dumps(md.field_to_json(f))))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def remove_field(self, object_name: str, field_name: str) -> None:
+        obj = self.sobject(object_name)
+        f = obj.field(field_name)
+        if f is None:
+            raise SalesforceError(404, "NOT_FOUND", f"No such field {object_name}.{field_name}")
+        if f.name in ("Id", "IsDeleted", "SystemModstamp", "CreatedDate", "LastModifiedDate"):
+            raise SalesforceError(400, "CANNOT_DELETE_MANAGED_OBJECT", f"Cannot remove standard field {f.name}")
+        # The column stays in the table (like data of a deleted field awaiting purge); the field
+        # disappears from describe and from SOQL.
+        self._conn().execute("INSERT INTO _drift (op, object, field, spec) VALUES ('remove', ?, ?, NULL)",
+                             (obj.name, f.name))
+
+
+def _live_filter(obj: md.SObject, alias: str, *, include_archived: bool = False) -> str:
+    terms = []
+    if obj.has_is_deleted:
+        terms.append(f"{alias}.{q('IsDeleted')} = 0")
+    if obj.activity and not include_archived:
+        terms.append(f"{alias}.{q('IsArchived')} = 0")
+    return " AND ".join(terms)
+
+
+def _utc(d: datetime) -> datetime:
+    return d.replace(tzinfo=UTC) if d.tzinfo is None else d.astimezone(UTC)
+
+
+def _floor_minute(d: datetime) -> datetime:
+    return d.replace(second=0, microsecond=0)
+
+
+def _iso(d: datetime) -> str:
+    return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+def _check_window(start: datetime, end: datetime, now: datetime, max_days: int | None) -> None:
+    if end <= start:
+        raise SalesforceError(400, "INVALID_REPLICATION_DATE", "startDate must chronologically precede endDate")
+    if max_days is not None and start < now - timedelta(days=max_days):
+        raise SalesforceError(400, "INVALID_REPLICATION_DATE",
+                              f"startDate cannot be more than {max_days} days ago")
+
+
+class QueryCursor:
+    """A compiled query bound to its own read snapshot.
+
+    The connection (and its read transaction) is opened at construction so that ``total_size``
+    and the rows come from the same snapshot; it is released when ``records()`` /
+    ``write_csv()`` finishes, on ``close()``, or when the cursor is garbage-collected. It may be
+    consumed from a different thread than the one that created it (not concurrently).
+    """
+
+    FETCH = 2000
+
+    def __init__(self, org: Org, plan: Any):
+        self.plan = plan
+        self.object_name: str = plan.object_name
+        self.columns: list[str] = plan.columns
+        self.is_count: bool = plan.is_count
+        self._conn: sqlite3.Connection | None = org.reader()
+        self._conn.execute("BEGIN")
+        self.total_size: int = self._conn.execute(plan.count_sql, plan.count_params).fetchone()[0]
+        if plan.is_count:
+            self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("COMMIT")
+            self._conn.close()
+            self._conn = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def __enter__(self) -> QueryCursor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _rows(self, sql: str) -> Iterator[list[tuple]]:
+        if self._conn is None:
+            raise RuntimeError("query cursor already consumed or closed")
+        try:
+            cur = self._conn.execute(sql, self.plan.params)
+            while True:
+                batch = cur.fetchmany(self.FETCH)
+                if not batch:
+                    break
+                yield batch
+        finally:
+            self.close()
+
+    def records(self) -> Iterator[dict]:
+        """REST-shaped records, streamed."""
+        if self.is_count:
+            return
+        build = self.plan.build_record
+        for batch in self._rows(self.plan.sql):
+            for row in batch:
+                yield build(row)
+
+    def write_csv(self, fileobj: Any) -> int:
+        """Bulk 2.0 CSV (header row, RFC 4180, null -> empty, LF); returns the number of rows."""
+        import csv
+        import io
+
+        wrapper = None
+        if not isinstance(fileobj, io.TextIOBase):
+            wrapper = io.TextIOWrapper(fileobj, encoding="utf-8", newline="", write_through=True)
+            out = wrapper
+        else:
+            out = fileobj
+        writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        writer.writerow(self.columns)
+        n = 0
+        try:
+            if not self.is_count:
+                for batch in self._rows(self.plan.csv_sql):
+                    writer.writerows(batch)
+                    n += len(batch)
+        finally:
+            if wrapper is not None:
+                wrapper.flush()
+                wrapper.detach()
+        return n

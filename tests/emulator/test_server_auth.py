@@ -1,0 +1,233 @@
+"""OAuth flows, SOAP login, sessions and the connection file, over real HTTPS."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import xml.dom.minidom
+from pathlib import Path
+
+import jwt
+import pytest
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceExpiredSession
+from simple_salesforce.login import SalesforceLogin
+
+from salesforce_emulator.pytest_plugin import client_credentials_token
+
+pytest_plugins = ["salesforce_emulator.pytest_plugin"]
+
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def _token_request(sf_emulator, sf_session, data, auth=None):
+    return sf_session.post(f"{sf_emulator.connection_info['login_url']}/services/oauth2/token", data=data, auth=auth)
+
+
+def _assertion(info, *, aud=None, iss=None, sub=None, exp_delta=180, key_file=None):
+    claims = {
+        "iss": iss or info["client_id"],
+        "sub": sub or info["username"],
+        "aud": aud or info["login_url"],
+        "exp": int(time.time()) + exp_delta,
+    }
+    return jwt.encode(claims, Path(key_file or info["jwt_private_key_file"]).read_bytes(), algorithm="RS256")
+
+
+def test_connection_file_matches_server_and_points_at_real_files(sf_emulator):
+    info = sf_emulator.connection_info
+    on_disk = json.loads((sf_emulator.data_dir / "connection.json").read_text())
+    assert on_disk == info
+    assert re.fullmatch(r"https://127\.0\.0\.1:\d+", info["instance_url"])
+    assert info["login_url"] == info["instance_url"]
+    for key in ("ca_file", "jwt_private_key_file", "jwt_cert_file"):
+        assert Path(info[key]).is_absolute() and Path(info[key]).is_file()
+    assert len(info["security_token"]) == 24 and info["client_id"].startswith("3MVG9")
+
+
+def test_client_credentials_with_basic_auth_returns_salesforce_shape(sf_emulator, sf_session):
+    info = sf_emulator.connection_info
+    response = _token_request(sf_emulator, sf_session, {"grant_type": "client_credentials"},
+                              auth=(info["client_id"], info["client_secret"]))
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"access_token", "instance_url", "id", "token_type", "issued_at", "signature"}
+    assert body["instance_url"] == info["instance_url"] and not body["instance_url"].endswith("/")
+    assert re.fullmatch(r"00D\w{15}!AR[\w.]+", body["access_token"])
+    assert body["token_type"] == "Bearer" and body["issued_at"].isdigit()
+    assert re.fullmatch(re.escape(info["instance_url"]) + r"/id/00D\w{15}/005\w{15}", body["id"])
+
+
+def test_client_credentials_in_body_and_token_requests_do_not_count(sf_emulator, sf_session):
+    info = sf_emulator.connection_info
+    used_before = sf_emulator.api_counter.used
+    response = _token_request(sf_emulator, sf_session, {
+        "grant_type": "client_credentials", "client_id": info["client_id"], "client_secret": info["client_secret"],
+    })
+    assert response.status_code == 200
+    assert "Sforce-Limit-Info" not in response.headers
+    assert sf_emulator.api_counter.used == used_before
+
+
+@pytest.mark.parametrize(
+    ("data", "auth_override", "error"),
+    [
+        ({"grant_type": "client_credentials"}, ("3MVG9nope", "x"), "invalid_client_id"),
+        ({"grant_type": "client_credentials"}, ("__client_id__", "wrong-secret"), "invalid_client"),
+        ({"grant_type": "authorization_code", "code": "x"}, None, "unsupported_grant_type"),
+        ({}, None, "unsupported_grant_type"),
+    ],
+)
+def test_oauth_failures_are_400_with_error_codes(sf_emulator, sf_session, data, auth_override, error):
+    info = sf_emulator.connection_info
+    auth = None
+    if auth_override:
+        auth = (info["client_id"] if auth_override[0] == "__client_id__" else auth_override[0], auth_override[1])
+    response = _token_request(sf_emulator, sf_session, data, auth=auth)
+    assert response.status_code == 400
+    assert response.json()["error"] == error and response.json()["error_description"]
+
+
+def test_password_flow_then_refresh_token(sf_emulator, sf_session):
+    info = sf_emulator.connection_info
+    base = {"client_id": info["client_id"], "client_secret": info["client_secret"], "username": info["username"]}
+    wrong = _token_request(sf_emulator, sf_session, {**base, "grant_type": "password", "password": info["password"]})
+    assert wrong.status_code == 400
+    assert wrong.json() == {"error": "invalid_grant", "error_description": "authentication failure"}
+
+    ok = _token_request(sf_emulator, sf_session, {
+        **base, "grant_type": "password", "password": info["password"] + info["security_token"],
+    })
+    assert ok.status_code == 200
+    refresh = ok.json()["refresh_token"]
+
+    renewed = _token_request(sf_emulator, sf_session, {
+        "grant_type": "refresh_token", "refresh_token": refresh,
+        "client_id": info["client_id"], "client_secret": info["client_secret"],
+    })
+    assert renewed.status_code == 200
+    token = renewed.json()["access_token"]
+    assert token != ok.json()["access_token"]
+    sf = Salesforce(instance_url=info["instance_url"], session_id=token, session=sf_session)
+    assert sf.limits()["DailyApiRequests"]["Max"] == sf_emulator.api_counter.maximum
+
+    bad = _token_request(sf_emulator, sf_session, {
+        "grant_type": "refresh_token", "refresh_token": "5Aepnope",
+        "client_id": info["client_id"], "client_secret": info["client_secret"],
+    })
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_grant"
+
+
+def test_jwt_bearer_accepts_the_generated_keypair(sf_emulator, sf_session):
+    info = sf_emulator.connection_info
+    response = _token_request(sf_emulator, sf_session, {"grant_type": JWT_GRANT, "assertion": _assertion(info)})
+    assert response.status_code == 200, response.text
+    assert "refresh_token" not in response.json()
+    sf = Salesforce(instance_url=info["instance_url"], session_id=response.json()["access_token"], session=sf_session)
+    assert sf.describe()["sobjects"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"aud": "https://login.salesforce.com"}, "invalid_grant"),
+        ({"exp_delta": -600}, "invalid_grant"),
+        ({"iss": "3MVG9someoneelse"}, "invalid_client_id"),
+        ({"sub": "someone@else.example.com"}, "invalid_grant"),
+    ],
+)
+def test_jwt_bearer_rejects_bad_claims(sf_emulator, sf_session, overrides, error):
+    assertion = _assertion(sf_emulator.connection_info, **overrides)
+    response = _token_request(sf_emulator, sf_session, {"grant_type": JWT_GRANT, "assertion": assertion})
+    assert response.status_code == 400
+    assert response.json()["error"] == error
+
+
+def test_jwt_bearer_rejects_a_foreign_signature(sf_emulator, sf_session, tmp_path):
+    from salesforce_emulator.tls import ensure_jwt_keypair
+
+    other = ensure_jwt_keypair(tmp_path)
+    assertion = _assertion(sf_emulator.connection_info, key_file=other.private_key_file)
+    response = _token_request(sf_emulator, sf_session, {"grant_type": JWT_GRANT, "assertion": assertion})
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid_grant", "error_description": "invalid assertion"}
+
+
+def test_soap_login_through_simple_salesforce(sf_emulator, sf_session):
+    # SalesforceLogin builds https://{domain}.salesforce.com unless scratch_url is given;
+    # scratch_url is the one way to point its SOAP login at another host.
+    info = sf_emulator.connection_info
+    session_id, instance = SalesforceLogin(
+        username=info["username"], password=info["password"], security_token=info["security_token"],
+        session=sf_session, scratch_url=info["login_url"],
+    )
+    assert instance == info["instance_url"].removeprefix("https://")
+    sf = Salesforce(instance=instance, session_id=session_id, session=sf_session)
+    assert sf.Account.describe()["name"] == "Account"
+
+    with pytest.raises(SalesforceAuthenticationFailed) as failure:
+        SalesforceLogin(username=info["username"], password="wrong", security_token=info["security_token"],
+                        session=sf_session, scratch_url=info["login_url"])
+    assert failure.value.code == "INVALID_LOGIN"
+
+
+def test_soap_login_wire_format(sf_emulator, sf_session):
+    info = sf_emulator.connection_info
+    envelope = (
+        '<?xml version="1.0" encoding="utf-8" ?><env:Envelope xmlns:env="http://schemas.xmlsoap.org/soap/envelope/">'
+        '<env:Body><n1:login xmlns:n1="urn:partner.soap.sforce.com">'
+        f'<n1:username>{info["username"]}</n1:username><n1:password>{{password}}</n1:password>'
+        "</n1:login></env:Body></env:Envelope>"
+    )
+    url = f"{info['login_url']}/services/Soap/u/59.0"
+    headers = {"SOAPAction": "login", "Content-Type": "text/xml"}
+    ok = sf_session.post(url, envelope.format(password=info["password"] + info["security_token"]), headers=headers)
+    assert ok.status_code == 200
+    dom = xml.dom.minidom.parseString(ok.content)
+    (session_el,) = dom.getElementsByTagName("sessionId")
+    (server_el,) = dom.getElementsByTagName("serverUrl")
+    assert session_el.attributes.length == 0 and server_el.namespaceURI == "urn:partner.soap.sforce.com"
+    assert re.fullmatch(re.escape(info["instance_url"]) + r"/services/Soap/u/59\.0/00D\w{15}", server_el.firstChild.data)
+
+    fault = sf_session.post(url, envelope.format(password="nope"), headers=headers)
+    assert fault.status_code == 500
+    assert b"<sf:exceptionCode>INVALID_LOGIN</sf:exceptionCode>" in fault.content
+    assert b'xmlns:sf="urn:fault.partner.soap.sforce.com"' in fault.content
+
+
+def test_missing_and_unknown_tokens_get_401_arrays(sf_emulator, sf_session):
+    url = f"{sf_emulator.connection_info['instance_url']}/services/data/v59.0/limits"
+    missing = sf_session.get(url)
+    assert missing.status_code == 401
+    assert missing.json()[0]["errorCode"] == "INVALID_AUTH_HEADER"
+    unknown = sf_session.get(url, headers={"Authorization": "Bearer 00Dnope!ARnope"})
+    assert unknown.status_code == 401
+    assert unknown.json() == [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID", "fields": []}]
+    assert "Sforce-Limit-Info" not in unknown.headers
+
+    sf = Salesforce(instance_url=sf_emulator.connection_info["instance_url"], session_id="00Dnope!ARx", session=sf_session)
+    with pytest.raises(SalesforceExpiredSession):
+        sf.limits()
+
+
+def test_tokens_expire_after_their_lifetime(sf_emulator, sf_session):
+    lifetime = sf_emulator.sessions.lifetime
+    sf_emulator.sessions.lifetime = 0.5
+    try:
+        token = client_credentials_token(sf_emulator.connection_info, sf_session)
+    finally:
+        sf_emulator.sessions.lifetime = lifetime
+    sf = Salesforce(instance_url=sf_emulator.connection_info["instance_url"], session_id=token, session=sf_session)
+    assert sf.limits()
+    time.sleep(0.7)
+    with pytest.raises(SalesforceExpiredSession) as expired:
+        sf.limits()
+    assert expired.value.content[0]["errorCode"] == "INVALID_SESSION_ID"
+
+
+def test_audit_log_never_contains_tokens(sf_emulator, sf_session, sf_client):
+    sf_client.limits()
+    token = sf_client.session_id
+    assert token not in (sf_emulator.data_dir / "audit.jsonl").read_text()
+    assert token not in json.dumps(sf_emulator.audit())

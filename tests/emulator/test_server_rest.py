@@ -1,0 +1,201 @@
+"""REST query paging, describe, limits, feeds and error shapes, through real simple-salesforce."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from simple_salesforce.exceptions import (
+    SalesforceMalformedRequest,
+    SalesforceRefusedRequest,
+    SalesforceResourceNotFound,
+)
+
+pytest_plugins = ["salesforce_emulator.pytest_plugin"]
+
+
+def _count(sf_client, soql_from_where: str) -> int:
+    return sf_client.query(f"SELECT COUNT() {soql_from_where}")["totalSize"]
+
+
+def _auth(sf_client) -> dict:
+    return {"Authorization": f"Bearer {sf_client.session_id}"}
+
+
+def test_versions_list_needs_no_session(sf_emulator, sf_session):
+    response = sf_session.get(f"{sf_emulator.connection_info['instance_url']}/services/data/")
+    assert response.status_code == 200
+    versions = {v["version"] for v in response.json()}
+    assert "59.0" in versions
+    assert all(v["url"] == f"/services/data/v{v['version']}" for v in response.json())
+
+
+def test_resources_for_any_version_and_trailing_slashes(sf_emulator, sf_session, sf_client):
+    base = sf_emulator.connection_info["instance_url"]
+    for path in ("/services/data/v42.0", "/services/data/v61.0/", "/services/data/v59.0/limits/",
+                 "/services/data/v59.0/sobjects/Contact/describe/", "/services/data/v59.0/sobjects/"):
+        response = sf_session.get(base + path, headers=_auth(sf_client))
+        assert response.status_code == 200, path
+        assert response.headers["Sforce-Limit-Info"].startswith("api-usage=")
+    resources = sf_session.get(base + "/services/data/v42.0", headers=_auth(sf_client)).json()
+    assert resources["query"] == "/services/data/v42.0/query"
+
+
+def test_query_all_matches_the_store_count(sf_emulator, sf_client):
+    result = sf_client.query_all("SELECT Id, Name, Account.Name FROM Contact")
+    expected = sf_emulator.org.record_counts(["Contact"])[0]["count"]
+    assert result["totalSize"] == expected == len(result["records"])
+    assert _count(sf_client, "FROM Contact") == expected
+    ids = [r["Id"] for r in result["records"]]
+    assert len(set(ids)) == len(ids)
+    assert all(r["attributes"]["type"] == "Contact" for r in result["records"])
+
+
+def test_pages_carry_total_size_and_locator_urls(sf_emulator, sf_client):
+    expected = sf_emulator.org.record_counts(["Contact"])[0]["count"]
+    assert expected > 400, "the fixture org must span several pages"
+    headers = {"Sforce-Query-Options": "batchSize=200"}
+    page = sf_client.query("SELECT Id FROM Contact", headers=headers)
+    pages, seen = 1, len(page["records"])
+    assert len(page["records"]) == 200
+    while not page["done"]:
+        assert page["totalSize"] == expected
+        assert re.fullmatch(r"/services/data/v59\.0/query/01g\w{15}-\d+", page["nextRecordsUrl"])
+        assert page["nextRecordsUrl"].endswith(f"-{seen}")
+        page = sf_client.query_more(page["nextRecordsUrl"], identifier_is_url=True, headers=headers)
+        pages += 1
+        seen += len(page["records"])
+    assert "nextRecordsUrl" not in page and page["totalSize"] == expected
+    assert seen == expected and pages == -(-expected // 200)
+
+
+def test_query_all_iter_and_query_all_agree_and_pages_can_be_refetched(sf_client):
+    streamed = [r["Id"] for r in sf_client.query_all_iter("SELECT Id FROM Contact ORDER BY Id")]
+    first = sf_client.query("SELECT Id FROM Contact ORDER BY Id", headers={"Sforce-Query-Options": "batchSize=500"})
+    again_a = sf_client.query_more(first["nextRecordsUrl"], identifier_is_url=True)
+    again_b = sf_client.query_more(first["nextRecordsUrl"], identifier_is_url=True)
+    assert again_a == again_b
+    assert [r["Id"] for r in first["records"] + again_a["records"]] == streamed[: 500 + len(again_a["records"])]
+    assert streamed == sorted(streamed)
+
+
+def test_query_all_includes_deleted_rows(sf_emulator, sf_session, sf_client):
+    admin = f"{sf_emulator.connection_info['instance_url']}/__emulator__/mutate"
+    response = sf_session.post(admin, json={"object": "Contact", "delete": 3})
+    assert response.status_code == 200 and len(response.json()["deleted"]) == 3
+    live = _count(sf_client, "FROM Contact")
+    deleted = sf_client.query_all("SELECT Id FROM Contact WHERE IsDeleted = true", include_deleted=True)
+    assert deleted["totalSize"] >= 3
+    everything = sf_client.query_all("SELECT Id FROM Contact", include_deleted=True)
+    assert everything["totalSize"] == live + deleted["totalSize"]
+
+
+def test_describe_global_and_object(sf_client):
+    names = {o["name"] for o in sf_client.describe()["sobjects"]}
+    assert {"Account", "Contact", "Task", "User"} <= names
+    contact = sf_client.Contact.describe()
+    fields = {f["name"]: f for f in contact["fields"]}
+    assert fields["Id"]["type"] == "id" and fields["MailingAddress"]["type"] == "address"
+    assert sf_client.Contact.metadata()["objectDescribe"]["name"] == "Contact"
+
+
+def test_limits_and_limit_header_track_the_real_counter(sf_emulator, sf_client):
+    limits = sf_client.limits()
+    usage = sf_client.api_usage["api-usage"]
+    assert usage.used == sf_emulator.api_counter.used
+    assert limits["DailyApiRequests"] == {"Max": usage.total, "Remaining": usage.total - usage.used}
+    for key in ("DailyBulkV2QueryJobs", "DailyBulkV2QueryFileStorageMB", "DailyBulkApiBatches", "DataStorageMB"):
+        assert limits[key]["Max"] >= limits[key]["Remaining"] >= 0
+
+
+def test_record_count(sf_emulator, sf_client):
+    body = sf_client.restful("limits/recordCount", params={"sObjects": "Contact,Account"})
+    counts = {row["name"]: row["count"] for row in body["sObjects"]}
+    assert counts["Contact"] == _count(sf_client, "FROM Contact")
+    assert counts["Account"] == _count(sf_client, "FROM Account")
+
+
+def test_updated_and_deleted_feeds(sf_emulator, sf_session, sf_client):
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+    admin = f"{sf_emulator.connection_info['instance_url']}/__emulator__/mutate"
+    # late_share=1 stamps the updates minutes in the past: the feeds cover only whole minutes
+    # up to now, as Salesforce's do, so fresh changes would not show yet.
+    changed = sf_session.post(admin, json={"object": "Contact", "update": 5, "hard_delete": 2, "late_share": 1.0}).json()
+    end = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    params = {"start": start.isoformat(timespec="seconds"), "end": end.isoformat(timespec="seconds")}
+    updated = sf_client.restful("sobjects/Contact/updated/", params=params)
+    assert set(changed["updated"]) <= set(updated["ids"])
+    deleted = sf_client.restful("sobjects/Contact/deleted/", params=params)
+    assert {"deletedRecords", "earliestDateAvailable", "latestDateCovered"} <= set(deleted)
+    everything = {r["Id"] for r in sf_client.query_all_iter("SELECT Id FROM Contact", include_deleted=True)}
+    assert len(changed["hard_deleted"]) == 2 and not set(changed["hard_deleted"]) & everything
+
+
+def test_feed_without_dates_is_400(sf_client):
+    with pytest.raises(SalesforceMalformedRequest):
+        sf_client.restful("sobjects/Contact/updated/", params={"start": "2024-01-01T00:00:00Z"})
+
+
+@pytest.mark.parametrize(
+    ("soql", "code"),
+    [
+        ("SELEC Id FROM Contact", "MALFORMED_QUERY"),
+        ("SELECT Id, Foo__c FROM Contact", "INVALID_FIELD"),
+        ("SELECT Id FROM NoSuchObject", "INVALID_TYPE"),
+    ],
+)
+def test_query_errors_are_400_arrays(sf_client, soql, code):
+    with pytest.raises(SalesforceMalformedRequest) as error:
+        sf_client.query(soql)
+    assert error.value.status == 400
+    assert error.value.content[0]["errorCode"] == code
+
+
+def test_bad_locator_is_invalid_query_locator(sf_client):
+    with pytest.raises(SalesforceMalformedRequest) as error:
+        sf_client.query_more("/services/data/v59.0/query/01gAAAAAAAAAAAAAAA-2000", identifier_is_url=True)
+    assert error.value.content[0]["errorCode"] == "INVALID_QUERY_LOCATOR"
+
+
+def test_unknown_object_and_resource_are_404(sf_emulator, sf_session, sf_client):
+    with pytest.raises(SalesforceResourceNotFound) as error:
+        sf_client.NoSuchThing__c.describe()
+    assert error.value.content[0]["errorCode"] == "NOT_FOUND"
+    response = sf_session.get(f"{sf_emulator.connection_info['instance_url']}/services/data/v59.0/nope",
+                              headers=_auth(sf_client))
+    assert response.status_code == 404 and response.json()[0]["errorCode"] == "NOT_FOUND"
+
+
+def test_error_responses_still_carry_the_limit_header(sf_emulator, sf_session, sf_client):
+    response = sf_session.get(f"{sf_emulator.connection_info['instance_url']}/services/data/v59.0/query",
+                              params={"q": "SELECT Nope FROM Contact"}, headers=_auth(sf_client))
+    assert response.status_code == 400
+    assert response.headers["Sforce-Limit-Info"] == f"api-usage={sf_emulator.api_counter.used}/15000"
+
+
+def test_daily_limit_spent_gives_request_limit_exceeded(sf_emulator, sf_client):
+    maximum = sf_emulator.api_counter.maximum
+    sf_emulator.api_counter.maximum = sf_emulator.api_counter.used + 1
+    try:
+        sf_client.limits()
+        with pytest.raises(SalesforceRefusedRequest) as error:
+            sf_client.limits()
+    finally:
+        sf_emulator.api_counter.maximum = maximum
+    assert error.value.status == 403
+    assert error.value.content == [
+        {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED", "fields": []}
+    ]
+
+
+def test_every_counted_call_is_audited(sf_emulator, sf_client):
+    sf_emulator.reset_audit()
+    before = sf_emulator.api_counter.used
+    sf_client.query_all("SELECT Id FROM Contact", headers={"Sforce-Query-Options": "batchSize=1000"})
+    sf_client.limits()
+    entries = [e for e in sf_emulator.audit() if e["kind"] == "api"]
+    assert len(entries) == sf_emulator.api_counter.used - before
+    assert {e["method"] for e in entries} == {"GET"}
+    assert entries[-1]["api_usage"] == sf_emulator.api_counter.used
+    assert all(e["status"] == 200 for e in entries)
