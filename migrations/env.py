@@ -35,8 +35,9 @@ def include_object(obj, name, type_, reflected, compare_to) -> bool:
     return not (type_ == "table" and name == VERSION_TABLE)
 
 
-def _url() -> str | sa.URL:
-    return config.get_main_option("sqlalchemy.url") or warehouse.sqlalchemy_url()
+def _url() -> sa.URL:
+    configured = config.get_main_option("sqlalchemy.url")
+    return warehouse.to_sqlalchemy_url(configured) if configured else warehouse.sqlalchemy_url()
 
 
 def _configure(**kwargs) -> None:

@@ -66,14 +66,21 @@ def connect(conn_id: str | None = None, **kwargs) -> psycopg.Connection:
     return psycopg.connect(conninfo(conn_id), **kwargs)
 
 
+def to_sqlalchemy_url(url: str | sa.URL) -> sa.URL:
+    """``postgresql://...`` -> ``postgresql+psycopg://...`` (psycopg 3 is the installed driver)."""
+    import sqlalchemy as sa
+
+    parsed = sa.make_url(url)
+    return parsed.set(drivername="postgresql+psycopg") if parsed.drivername == "postgresql" else parsed
+
+
 def sqlalchemy_url(conn_id: str | None = None) -> sa.URL:
     """The warehouse as a SQLAlchemy URL with the psycopg 3 driver (for Alembic)."""
     import sqlalchemy as sa
 
     url = os.environ.get(URL_ENV)
     if url and conn_id is None:
-        parsed = sa.make_url(url)
-        return parsed.set(drivername="postgresql+psycopg") if parsed.drivername == "postgresql" else parsed
+        return to_sqlalchemy_url(url)
     params = _from_airflow_connection(conn_id or settings.WAREHOUSE_CONN_ID)
     query = {k: str(params.pop(k)) for k in list(params) if k in _LIBPQ_OPTIONS}
     return sa.URL.create(
