@@ -25,7 +25,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.txt requirements-dev.txt
 	@# Airflow puts plugins/ on sys.path; the venv does the same so the CLI and tests see one layout.
-	@$(BIN)/python -c 'import pathlib, sysconfig; root = pathlib.Path.cwd(); (pathlib.Path(sysconfig.get_paths()["purelib"]) / "salesforce_elt_project.pth").write_text(f"{root}\n{root / "plugins"}\n")'
+	@$(BIN)/python embedded_stack/venv_paths.py
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

@@ -199,3 +199,27 @@ def test_every_counted_call_is_audited(sf_emulator, sf_client):
     assert {e["method"] for e in entries} == {"GET"}
     assert entries[-1]["api_usage"] == sf_emulator.api_counter.used
     assert all(e["status"] == 200 for e in entries)
+
+
+def test_schema_drift_through_the_admin_endpoint(sf_emulator, sf_session, sf_client):
+    admin = f"{sf_emulator.connection_info['instance_url']}/__emulator__/schema"
+    added = sf_session.post(f"{admin}/add-field", json={"object": "Contact", "field": "Drift_Test__c", "type": "string",
+                                                         "attributes": {"length": 40}})
+    assert added.status_code == 200
+    fields = {f["name"]: f for f in sf_client.Contact.describe()["fields"]}
+    assert fields["Drift_Test__c"]["length"] == 40
+    assert sf_client.query("SELECT Id, Drift_Test__c FROM Contact LIMIT 1")["records"][0]["Drift_Test__c"] is None
+    duplicate = sf_session.post(f"{admin}/add-field", json={"object": "Contact", "field": "Drift_Test__c"})
+    assert duplicate.status_code == 400
+    removed = sf_session.post(f"{admin}/remove-field", json={"object": "Contact", "field": "Drift_Test__c"})
+    assert removed.status_code == 200
+    with pytest.raises(SalesforceMalformedRequest):
+        sf_client.query("SELECT Id, Drift_Test__c FROM Contact LIMIT 1")
+    missing_key = sf_session.post(f"{admin}/remove-field", json={"object": "Contact"})
+    assert missing_key.status_code == 400 and "field" in missing_key.json()["error"]
+
+
+def test_wrong_method_is_405(sf_emulator, sf_session, sf_client):
+    response = sf_session.post(f"{sf_emulator.connection_info['instance_url']}/services/data/v59.0/limits",
+                               headers=_auth(sf_client))
+    assert response.status_code == 405 and response.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"

@@ -61,7 +61,9 @@ def test_airflow_salesforce_hook_test_connection(sf_emulator, sf_session, monkey
     assert status is False and "INVALID_SESSION_ID" in message
 
 
-def test_the_ca_is_required(sf_emulator):
+def test_certificate_covers_localhost_and_the_ca_is_required(sf_emulator, sf_session):
+    port = sf_emulator.connection_info["instance_url"].rsplit(":", 1)[1]
+    assert sf_session.get(f"https://localhost:{port}/services/data/", timeout=10).status_code == 200
     plain = requests.Session()
     plain.trust_env = False
     try:

@@ -50,7 +50,9 @@ def test_select_without_window_has_no_where():
 def test_extra_condition_is_parenthesised_before_window():
     start = datetime(2024, 1, 1, tzinfo=UTC)
     soql = build_select("Task", ["Id"], start=start, where="IsClosed = true OR IsArchived = true")
-    assert soql.endswith("WHERE (IsClosed = true OR IsArchived = true) AND SystemModstamp >= 2024-01-01T00:00:00Z")
+    assert soql.endswith(
+        "WHERE (IsClosed = true OR IsArchived = true) AND SystemModstamp >= 2024-01-01T00:00:00Z"
+    )
 
 
 def test_spec_select_lists_registry_fields_in_order():
@@ -62,7 +64,19 @@ def test_spec_select_lists_registry_fields_in_order():
 
 @pytest.mark.parametrize(
     "bad",
-    ["Id, Name", "Id)", "Name\n", "Name FROM User--", "1Name", "Account..Name", "Na me", "Id'", "", "Account.", "x;DROP"],
+    [
+        "Id, Name",
+        "Id)",
+        "Name\n",
+        "Name FROM User--",
+        "1Name",
+        "Account..Name",
+        "Na me",
+        "Id'",
+        "",
+        "Account.",
+        "x;DROP",
+    ],
 )
 def test_field_names_are_validated(bad):
     with pytest.raises(ValueError, match="invalid Salesforce field name"):
@@ -124,8 +138,12 @@ def test_chunking_keeps_every_statement_under_the_limit_and_every_id_once():
 
 def test_chunking_deduplicates_and_uses_the_given_field():
     ids = _ids(3)
-    statements = list(chunk_ids_for_soql("SELECT Id FROM TaskWhoRelation WHERE ", ids + ids[:2], field="TaskId"))
-    assert statements == [f"SELECT Id FROM TaskWhoRelation WHERE TaskId IN ('{ids[0]}','{ids[1]}','{ids[2]}')"]
+    statements = list(
+        chunk_ids_for_soql("SELECT Id FROM TaskWhoRelation WHERE ", ids + ids[:2], field="TaskId")
+    )
+    assert statements == [
+        f"SELECT Id FROM TaskWhoRelation WHERE TaskId IN ('{ids[0]}','{ids[1]}','{ids[2]}')"
+    ]
 
 
 def test_chunking_empty_list_yields_nothing():

@@ -15,7 +15,11 @@ from salesforce_elt.staging import CsvPartWriter, CsvRecordCounter, attempt_dir,
 
 def _context(map_index: int = -1, try_number: int = 2, run_id: str = "scheduled__2026-03-10T11:00:00+00:00"):
     ti = SimpleNamespace(
-        dag_id="salesforce_sync_contacts", run_id=run_id, task_id="extract", map_index=map_index, try_number=try_number
+        dag_id="salesforce_sync_contacts",
+        run_id=run_id,
+        task_id="extract",
+        map_index=map_index,
+        try_number=try_number,
     )
     return {"ti": ti}
 
@@ -33,7 +37,10 @@ def test_attempt_dir_follows_the_contract_layout(tmp_path):
 
 def test_attempt_dir_keeps_free_text_run_ids_at_one_level(tmp_path):
     path = attempt_dir(_context(run_id="manual/../../etc passwd"), "Contact", base=f"file://{tmp_path}")
-    assert str(path) == f"file://{tmp_path}/salesforce_sync_contacts/manual_.._.._etc_passwd/Contact/extract/try-2"
+    assert (
+        str(path)
+        == f"file://{tmp_path}/salesforce_sync_contacts/manual_.._.._etc_passwd/Contact/extract/try-2"
+    )
 
 
 def test_part_writer_rotates_and_writes_bulk_style_csv(tmp_path):

@@ -20,7 +20,9 @@ def _run(run_type: str):
     return SimpleNamespace(run_type=run_type, run_after=NOW)
 
 
-def scheduled(start: datetime, end: datetime, run_type: str = "scheduled", params: dict | None = None) -> dict:
+def scheduled(
+    start: datetime, end: datetime, run_type: str = "scheduled", params: dict | None = None
+) -> dict:
     return {
         "dag_run": _run(run_type),
         "data_interval_start": start,
@@ -73,7 +75,9 @@ def test_plain_manual_trigger_reads_from_high_water_mark_minus_lookback_to_now()
 
 def test_manual_trigger_with_a_logical_date_still_uses_the_high_water_mark():
     start = datetime(2026, 3, 10, 11, tzinfo=UTC)
-    window = compute_window(scheduled(start, start + timedelta(hours=1), run_type="manual"), CONTACT, HWM, now=NOW)
+    window = compute_window(
+        scheduled(start, start + timedelta(hours=1), run_type="manual"), CONTACT, HWM, now=NOW
+    )
     assert window.start == HWM - LOOKBACK
 
 
@@ -93,7 +97,9 @@ def test_full_refresh_param_drops_the_cursor_filter():
 
 
 def test_explicit_window_is_honoured_exactly_without_lookback():
-    window = compute_window(manual(start="2026-03-01T00:00:00Z", end="2026-03-02T06:00:00+00:00"), CONTACT, HWM, now=NOW)
+    window = compute_window(
+        manual(start="2026-03-01T00:00:00Z", end="2026-03-02T06:00:00+00:00"), CONTACT, HWM, now=NOW
+    )
     assert window.start == datetime(2026, 3, 1, tzinfo=UTC)
     assert window.end == datetime(2026, 3, 2, 6, tzinfo=UTC)
     assert not window.full_refresh
@@ -114,7 +120,10 @@ def test_explicit_window_also_wins_over_a_scheduled_interval():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"start": "2026-03-02T00:00:00Z", "end": "2026-03-01T00:00:00Z"}, "param 'end'=.* must be after param 'start'"),
+        (
+            {"start": "2026-03-02T00:00:00Z", "end": "2026-03-01T00:00:00Z"},
+            "param 'end'=.* must be after param 'start'",
+        ),
         ({"start": "2026-03-02T00:00:00Z", "end": "2026-03-02T00:00:00Z"}, "must be after param 'start'"),
         ({"start": "2026-03-01T00:00:00Z", "end": "2026-04-01T00:00:00Z"}, "param 'end'=.* is in the future"),
         ({"start": "2027-01-01T00:00:00Z"}, "param 'start'=.* is in the future"),

@@ -51,7 +51,10 @@ def test_client_credentials_uses_basic_auth(tmp_path):
     request = token_request(settings)
     assert request.url == "https://127.0.0.1:8443/services/oauth2/token"
     assert request.data == {"grant_type": "client_credentials"}
-    assert base64.b64decode(request.headers["Authorization"].removeprefix("Basic ")).decode() == f"KEY123:{SECRET}"
+    assert (
+        base64.b64decode(request.headers["Authorization"].removeprefix("Basic ")).decode()
+        == f"KEY123:{SECRET}"
+    )
 
 
 def test_password_flow_appends_security_token(tmp_path):
@@ -68,7 +71,9 @@ def test_jwt_flow_signs_rs256_claims(tmp_path):
     )
     key_file = tmp_path / "key.pem"
     key_file.write_bytes(pem)
-    settings = AuthSettings.from_connection(connection(tmp_path, auth_flow="jwt", private_key_file_path=str(key_file)))
+    settings = AuthSettings.from_connection(
+        connection(tmp_path, auth_flow="jwt", private_key_file_path=str(key_file))
+    )
     request = token_request(settings)
     assert request.data["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
     claims = jwt.decode(
@@ -91,7 +96,9 @@ def test_unknown_flow_and_missing_ca_file_are_named(tmp_path):
 
 
 def test_missing_secret_is_named(tmp_path):
-    settings = AuthSettings.from_connection(connection(tmp_path, auth_flow="client_credentials", consumer_secret=""))
+    settings = AuthSettings.from_connection(
+        connection(tmp_path, auth_flow="client_credentials", consumer_secret="")
+    )
     with pytest.raises(SalesforceAuthError, match="consumer_secret"):
         token_request(settings)
 

@@ -52,8 +52,15 @@ def test_rest_error_array_is_parsed():
     body = json.dumps([{"message": "No such column 'Foo'", "errorCode": "INVALID_FIELD"}])
     error = error_from_body(400, body, "/services/data/v59.0/query")
     assert type(error) is SalesforceApiError
-    assert (error.error_code, error.status, error.url_path) == ("INVALID_FIELD", 400, "/services/data/v59.0/query")
-    assert str(error) == "Salesforce INVALID_FIELD (HTTP 400) on /services/data/v59.0/query: No such column 'Foo'"
+    assert (error.error_code, error.status, error.url_path) == (
+        "INVALID_FIELD",
+        400,
+        "/services/data/v59.0/query",
+    )
+    assert (
+        str(error)
+        == "Salesforce INVALID_FIELD (HTTP 400) on /services/data/v59.0/query: No such column 'Foo'"
+    )
 
 
 @pytest.mark.parametrize(
@@ -66,9 +73,13 @@ def test_rest_error_array_is_parsed():
 )
 def test_bulk_refusals_become_the_fallback_exception(code, message):
     body = json.dumps([{"message": message, "errorCode": code}])
-    assert isinstance(error_from_body(400, body, "/services/data/v59.0/jobs/query"), BulkQueryNotSupportedError)
+    assert isinstance(
+        error_from_body(400, body, "/services/data/v59.0/jobs/query"), BulkQueryNotSupportedError
+    )
     # The same error from REST is an ordinary failure: there is nothing to fall back to.
-    assert not isinstance(error_from_body(400, body, "/services/data/v59.0/query"), BulkQueryNotSupportedError)
+    assert not isinstance(
+        error_from_body(400, body, "/services/data/v59.0/query"), BulkQueryNotSupportedError
+    )
 
 
 def test_non_json_error_is_quoted_shortened():

@@ -8,7 +8,9 @@ from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
 
 
 def test_serialize_pins_classpath_and_kwargs():
-    trigger = Bulk2QueryJobTrigger(job_id="750xx0000000001", conn_id="salesforce_default", poll_interval=5.0, deadline=1.5e9)
+    trigger = Bulk2QueryJobTrigger(
+        job_id="750xx0000000001", conn_id="salesforce_default", poll_interval=5.0, deadline=1.5e9
+    )
     classpath, kwargs = trigger.serialize()
     assert classpath == "salesforce_elt.triggers.bulk2.Bulk2QueryJobTrigger"
     assert kwargs == {
@@ -25,4 +27,3 @@ def test_serialized_form_rebuilds_an_equal_trigger():
     module, _, name = classpath.rpartition(".")
     rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
-
