@@ -1,4 +1,7 @@
-"""Salesforce -> PostgreSQL sync: one DAG per synced table, built from salesforce_elt.registry."""
+"""Salesforce -> PostgreSQL sync: one Airflow DAG per synced table, built from salesforce_elt.registry.
+
+(Airflow's safe-mode parser only opens files mentioning both "airflow" and "dag": keep those words.)
+"""
 
 from salesforce_elt.dag_factory import build_object_dags
 

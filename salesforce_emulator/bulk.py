@@ -172,9 +172,15 @@ class BulkJobs:
         self._threads: list[threading.Thread] = []
 
     def close(self) -> None:
+        """Stop job threads and remove every result file (jobs do not outlive the server)."""
         self._stop.set()
         for t in self._threads:
             t.join(timeout=5)
+        with self._lock:
+            jobs = list(self._jobs.values())
+            self._jobs.clear()
+        for job in jobs:
+            self._remove_files(job)
 
     # -- daily limits ------------------------------------------------------------------
     def _recent(self) -> list[Job]:

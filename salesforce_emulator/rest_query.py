@@ -69,24 +69,26 @@ class _Locator:
         self.cond = threading.Condition()
 
     def write(self, records) -> None:
+        written = 0
         try:
             with self.path.open("wb") as out:
                 for record in records:
                     if self.cancelled:
                         return
-                    if self.rows_written % _STRIDE == 0:
+                    if written % _STRIDE == 0:
+                        # Rows become visible to readers only once flushed to the file.
                         out.flush()
                         with self.cond:
                             self.offsets.append(out.tell())
+                            self.rows_written = written
                             self.cond.notify_all()
                     out.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
-                    with self.cond:
-                        self.rows_written += 1
-                out.flush()
+                    written += 1
         finally:
             with self.cond:
+                self.rows_written = written
+                self.expected_rows = written
                 self.finished = True
-                self.expected_rows = self.rows_written
                 self.cond.notify_all()
 
     def wait_for(self, rows: int) -> None:
@@ -114,6 +116,13 @@ class QueryLocators:
             stale.unlink()
         self._lock = threading.Lock()
         self._open: OrderedDict[str, _Locator] = OrderedDict()
+
+    def close(self) -> None:
+        with self._lock:
+            locators = list(self._open.values())
+            self._open.clear()
+        for loc in locators:
+            loc.close()
 
     def _next_url(self, version: str, locator_id: str, row: int) -> str:
         return f"/services/data/v{version}/query/{locator_id}-{row}"

@@ -12,6 +12,7 @@ inside the two-minute budget on a small machine.
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,24 +28,29 @@ BATCH = 50_000
 
 _EPOCH = date(1970, 1, 1)
 _TOD = [f"T{h:02d}:{m:02d}:{s:02d}.000+0000" for h in range(24) for m in range(60) for s in range(60)]
-_DAYS: dict[int, str] = {}
+# Day strings for 1900..2199 by (day number since the epoch + _D0): a list index is the fastest lookup.
+_D0 = (_EPOCH - date(1900, 1, 1)).days
+_DAYLIST = [(date(1900, 1, 1) + timedelta(days=d)).isoformat() for d in range(_D0 + 84_000)]
 
 
 def day_str(day_number: int) -> str:
-    s = _DAYS.get(day_number)
-    if s is None:
-        s = _DAYS[day_number] = (_EPOCH + timedelta(days=day_number)).isoformat()
-    return s
+    return _DAYLIST[day_number + _D0]
 
 
 def fmt_ts(ts: int) -> str:
     """Epoch seconds -> Salesforce datetime text (second precision, as Salesforce stores it)."""
-    d, s = divmod(ts, DAY)
-    return day_str(d) + _TOD[s]
+    return _DAYLIST[ts // 86400 + _D0] + _TOD[ts % 86400]
 
 
 def fmt_date(ts: int) -> str:
-    return day_str(ts // DAY)
+    return _DAYLIST[ts // 86400 + _D0]
+
+
+def stream(seed: int, name: str) -> random.Random:
+    """An independent, deterministic random stream per purpose (str seeds hash with SHA-512, so
+    they do not depend on PYTHONHASHSEED). Independent streams let the activities be generated in
+    another process while the contacts are generated here, with identical results."""
+    return random.Random(f"{seed}/{name}")
 
 
 def now_ts() -> int:
@@ -125,6 +131,32 @@ class GenContext:
         return self.anchor - SPAN_DAYS * DAY
 
 
+CONTACT_SOFT_DELETE = 0.01
+CONTACT_HARD_DELETE = 0.003
+
+
+def base_context(contacts: int, seed: int, anchor: int) -> tuple[GenContext, dict[str, list], list[int],
+                                                                  list[tuple[float, int]]]:
+    """What both generation processes derive identically: users, the ids of every object, each
+    contact's account, the activity plan and the contacts' deletion plan."""
+    ctx = GenContext(rng=stream(seed, "users"), contacts=contacts, anchor=anchor)
+    users = gen_users(ctx)
+    size = sizes(contacts)
+    ctx.account_ids = make_ids("001", ID_BASE, size["Account"])
+    ctx.contact_ids = make_ids("003", ID_BASE, contacts)
+    ctx.lead_ids = make_ids("00Q", ID_BASE, size["Lead"])
+    r = stream(seed, "contact-account").random
+    n_acc = len(ctx.account_ids)
+    ctx.contact_account = [-1 if r() < 0.05 else int(r() * n_acc) for _ in range(contacts)]
+    ctx.rng = stream(seed, "activity-plan")
+    plan = activity_plan(ctx)
+    deletions = deletion_plan(stream(seed, "contact-deletions"), contacts, anchor)
+    for i, (x, _) in enumerate(deletions):
+        if x < CONTACT_HARD_DELETE:
+            plan[i] = 0          # a hard-deleted contact took its activities with it
+    return ctx, users, plan, deletions
+
+
 def sizes(contacts: int) -> dict[str, int]:
     return {
         "User": 50,
@@ -145,15 +177,16 @@ def _pick(rng: random.Random, pool: list, n: int) -> list:
 def _timestamps(rng: random.Random, created: list[int], anchor: int) -> tuple[list[str], list[str], list[str]]:
     """CreatedDate <= LastModifiedDate <= SystemModstamp < anchor, as text."""
     r = rng.random
+    days, tod, d0 = _DAYLIST, _TOD, _D0
     cd, lmd, sms = [], [], []
+    last = anchor - 1
     for c in created:
-        room = anchor - 1 - c
         x = r()
-        m = c if x < 0.45 else c + int(room * (x - 0.45) / 0.55 * r())
-        s = m if x > 0.12 else m + int((anchor - 1 - m) * r() * 0.3)
-        cd.append(fmt_ts(c))
-        lmd.append(fmt_ts(m))
-        sms.append(fmt_ts(s))
+        m = c if x < 0.45 else c + int((last - c) * (x - 0.45) / 0.55 * r())
+        s = m if x > 0.12 else m + int((last - m) * r() * 0.3)
+        cd.append(days[c // 86400 + d0] + tod[c % 86400])
+        lmd.append(days[m // 86400 + d0] + tod[m % 86400])
+        sms.append(days[s // 86400 + d0] + tod[s % 86400])
     return cd, lmd, sms
 
 
@@ -303,9 +336,7 @@ def gen_contacts(ctx: GenContext, i0: int, i1: int, plan: list[int]) -> dict[str
     rng, n, total = ctx.rng, i1 - i0, ctx.contacts
     r = rng.random
     ids = ctx.contact_ids[i0:i1]
-    n_acc = len(ctx.account_ids)
-    acc_idx = [-1 if r() < 0.05 else int(r() * n_acc) for _ in range(n)]
-    ctx.contact_account.extend(acc_idx)
+    acc_idx = ctx.contact_account[i0:i1]
     first = [None if r() < 0.03 else f for f in _pick(rng, FIRST_NAMES, n)]
     last = _pick(rng, LAST_NAMES, n)
     created = _spread_created(ctx, i0, i1, total)
@@ -541,34 +572,44 @@ def _gen_events(ctx: GenContext, who_contacts: list[int]) -> dict[str, list]:
     }
 
 
+def deletion_plan(rng: random.Random, n: int, anchor: int) -> list[tuple[float, int]]:
+    """Per row (x, when): x decides soft/hard deletion against the shares, when is the deletion
+    time (within the last 14 days: still in the recycle bin / the deleted feed window)."""
+    r = rng.random
+    return [(r(), anchor - 1 - int(r() * 14 * DAY)) for _ in range(n)]
+
+
 def apply_deletions(ctx: GenContext, obj: str, cols: dict[str, list], soft: float, hard: float,
-                    extra_key: str | None = None) -> list[int]:
+                    plan: list[tuple[float, int]] | None = None) -> None:
     """Mark a share of rows soft-deleted (deleted in the last 14 days, still in the recycle bin)
-    and drop a share as hard-deleted (listed only in the deleted feed). Returns the kept row
-    positions so that dependent columns can be filtered the same way."""
-    r = ctx.rng.random
+    and drop a share as hard-deleted (listed only in the deleted feed)."""
     n = len(cols["Id"])
-    keep: list[int] = []
-    deleted_at = [None] * n
-    for i in range(n):
-        x = r()
-        when = fmt_ts(ctx.anchor - 1 - int(r() * 14 * DAY))
+    if plan is None:
+        plan = deletion_plan(ctx.rng, n, ctx.anchor)
+    deleted_at: list[str | None] = [None] * n
+    dropped: list[int] = []
+    cut = hard + soft
+    ids, sms, lmd, is_deleted = cols["Id"], cols["SystemModstamp"], cols["LastModifiedDate"], cols.get("IsDeleted")
+    for i in [i for i, (x, _) in enumerate(plan) if x < cut]:
+        x, when_ts = plan[i]
+        when = fmt_ts(when_ts)
         if x < hard:
-            ctx.hard_deleted.append((obj, cols["Id"][i], when))
-            continue
-        if x < hard + soft and when > cols["SystemModstamp"][i]:
-            cols["IsDeleted"][i] = True
-            cols["SystemModstamp"][i] = when
-            if cols["LastModifiedDate"][i] > when:
-                cols["LastModifiedDate"][i] = when
+            ctx.hard_deleted.append((obj, ids[i], when))
+            dropped.append(i)
+        elif when > sms[i] and is_deleted is not None:
+            is_deleted[i] = True
+            sms[i] = when
+            if lmd[i] > when:
+                lmd[i] = when
             deleted_at[i] = when
-        keep.append(i)
     cols["_deleted_at"] = deleted_at
-    if len(keep) != n:
+    if dropped:
+        mask = [True] * n
+        for i in dropped:
+            mask[i] = False
         for k, v in cols.items():
             if isinstance(v, list) and len(v) == n:
-                cols[k] = [v[i] for i in keep]
-    return keep
+                cols[k] = list(itertools.compress(v, mask))
 
 
 def rows(cols: dict[str, list], names: list[str]) -> Iterator[tuple]:

@@ -3,6 +3,14 @@
 Stdlib `ThreadingHTTPServer` + `ssl`: one thread per connection, HTTP/1.1 keep-alive, every
 response with Content-Length or chunked encoding. Plain sockets make the connection-reset
 faults exact (headers and part of a body, then an RST).
+
+Salesforce paths: /services/oauth2/token, /services/Soap/u/{v}, /services/data[/v{v}/...]
+(query, queryAll, sobjects, limits, jobs/query). Admin paths (no auth, never faulted, not
+Salesforce): POST /__emulator__/mutate {"object", "update", "create", "delete", "hard_delete",
+"late_share"}; GET|POST|DELETE /__emulator__/faults (see faults.FaultConfig); GET|DELETE
+/__emulator__/audit; DELETE /__emulator__/sessions (invalidate every token); POST
+/__emulator__/schema/add-field {"object", "field", "type", "attributes"}; POST
+/__emulator__/schema/remove-field {"object", "field"}.
 """
 
 from __future__ import annotations
@@ -177,7 +185,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._body = self._read_body()
             self._route()
         except SalesforceError as exc:
-            self._send_json(exc.status, exc.body())
+            if self._status:
+                self.close_connection = True  # a response is already under way
+            else:
+                self._send_json(exc.status, exc.body())
         except _ConnectionCut:
             pass
         except (ConnectionError, TimeoutError, ssl.SSLError):
@@ -275,6 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._counted = True  # the header still reports usage, as on Salesforce
             raise SalesforceError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
         self._counted = True
+        # Injected 5xx/429 answers come after counting: the org did receive the request.
         fault_status = self.emu.faults.take_error()
         if fault_status:
             return self._send_json(fault_status, error_body(fault_status))
@@ -545,6 +557,7 @@ class EmulatorServer:
             self._httpd.server_close()
             self._httpd = None
             self.bulk.close()
+            self.locators.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None

@@ -905,6 +905,8 @@ class Compiler:
             where.append(self.cond(sub.where, sub_scope, sub_params, set(), top=False))
         ctx.semi_joins = saved
         sel = sub_scope.expr(sres)
+        if c.negated:
+            where.append(f"{sel} IS NOT NULL")   # NOT IN over a set holding NULL would match nothing
         sql = f"SELECT {sel} FROM {sub_scope.from_sql()}"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -914,7 +916,7 @@ class Compiler:
         params += sub_params
         if c.negated:
             # Anti-join: rows whose value is null, or not among the sub-select's non-null values.
-            return f"({col} IS NULL OR {col} NOT IN (SELECT v FROM ({sql}) AS n(v) WHERE v IS NOT NULL))"
+            return f"({col} IS NULL OR {col} NOT IN ({sql}))"
         return f"({col} IN ({sql}))"
 
     def object(self, tok: Tok) -> md.SObject:

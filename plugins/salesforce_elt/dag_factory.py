@@ -139,6 +139,7 @@ def build_dag(table: str, specs: tuple[SObjectSpec, ...]) -> DAG:
             "max_retry_delay": timedelta(minutes=30),
             "on_failure_callback": callbacks or None,
         },
+        on_failure_callback=callbacks or None,
         tags=["salesforce", *(s.name for s in specs)],
         doc_md=_doc_md(table, specs, dag_id),
         params=_params(),

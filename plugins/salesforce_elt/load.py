@@ -203,8 +203,14 @@ def load(conn: psycopg.Connection, request: LoadRequest) -> LoadStats:
                 ),
                 {"sync_run_id": request.sync_run_id},
             )
-            log.info("%s: %d ids in the /deleted feed, %d rows newly marked deleted", spec.name, feed_rows, cur.rowcount)
-            stats.deleted_records += cur.rowcount
+            (newly_deleted,) = cur.fetchone()
+            log.info(
+                "%s: %d id(s) in the /deleted feed, %d row(s) newly deleted",
+                spec.name,
+                feed_rows,
+                newly_deleted,
+            )
+            stats.deleted_records += newly_deleted
         if request.window_end is not None:
             stats.high_water_mark = state.set_high_water_mark(
                 conn, spec.name, request.window_end, request.sync_run_id

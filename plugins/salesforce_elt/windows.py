@@ -33,6 +33,9 @@ class SyncWindow:
     full_refresh: bool
     query_all: bool
     reason: str
+    # False when loading this window must not move the high-water mark: it does not start at or
+    # before the mark (an explicit window ahead of it, a targeted read), so moving would skip the gap.
+    advances_high_water_mark: bool = True
 
     @property
     def incremental(self) -> bool:
@@ -46,6 +49,7 @@ class SyncWindow:
             "full_refresh": self.full_refresh,
             "query_all": self.query_all,
             "reason": self.reason,
+            "advances_high_water_mark": self.advances_high_water_mark,
         }
 
 
@@ -87,7 +91,9 @@ def _run_type(context: Any) -> str | None:
     return None if run_type is None else str(getattr(run_type, "value", run_type))
 
 
-def _explicit_window(params: dict[str, Any], spec: SObjectSpec, now: datetime) -> SyncWindow | None:
+def _explicit_window(
+    params: dict[str, Any], spec: SObjectSpec, now: datetime, hwm: datetime | None
+) -> SyncWindow | None:
     start, end = _parse_param(params, "start"), _parse_param(params, "end")
     if start is None and end is None:
         return None
@@ -100,7 +106,10 @@ def _explicit_window(params: dict[str, Any], spec: SObjectSpec, now: datetime) -
     end = end or now
     if end <= start:
         raise ValueError(f"param 'end'={end.isoformat()} must be after param 'start'={start.isoformat()}")
-    return SyncWindow(_floor(start), _floor(end), False, spec.query_all, "explicit start/end params")
+    contiguous = hwm is not None and start <= hwm
+    return SyncWindow(
+        _floor(start), _floor(end), False, spec.query_all, "explicit start/end params", contiguous
+    )
 
 
 def compute_window(
@@ -111,7 +120,7 @@ def compute_window(
     params = context.get("params") or {}
     if _truthy(_param(params, "full_refresh")):
         return SyncWindow(None, now, True, spec.query_all, "full_refresh param")
-    explicit = _explicit_window(params, spec, now)
+    explicit = _explicit_window(params, spec, now, last_high_water_mark)
     if explicit is not None:
         return explicit
     if last_high_water_mark is None:
@@ -139,4 +148,6 @@ def compute_window(
 
 def targeted_window(spec: SObjectSpec, *, now: datetime | None = None) -> SyncWindow:
     """A run that reads given ids (or a given condition) whatever their SystemModstamp."""
-    return SyncWindow(None, _floor(now or datetime.now(UTC)), False, spec.query_all, "targeted ids/condition")
+    return SyncWindow(
+        None, _floor(now or datetime.now(UTC)), False, spec.query_all, "targeted ids/condition", False
+    )

@@ -11,7 +11,11 @@ from pathlib import Path
 import jwt
 import pytest
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceExpiredSession
+from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
+    SalesforceExpiredSession,
+    SalesforceRefusedRequest,
+)
 from simple_salesforce.login import SalesforceLogin
 
 from salesforce_emulator.pytest_plugin import client_credentials_token
@@ -211,19 +215,40 @@ def test_missing_and_unknown_tokens_get_401_arrays(sf_emulator, sf_session):
         sf.limits()
 
 
-def test_tokens_expire_after_their_lifetime(sf_emulator, sf_session):
-    lifetime = sf_emulator.sessions.lifetime
-    sf_emulator.sessions.lifetime = 0.5
-    try:
-        token = client_credentials_token(sf_emulator.connection_info, sf_session)
-    finally:
-        sf_emulator.sessions.lifetime = lifetime
-    sf = Salesforce(instance_url=sf_emulator.connection_info["instance_url"], session_id=token, session=sf_session)
-    assert sf.limits()
-    time.sleep(0.7)
-    with pytest.raises(SalesforceExpiredSession) as expired:
+def test_server_options_jwt_cert_token_lifetime_and_daily_limit(tmp_path, sf_session):
+    from salesforce_emulator.server import EmulatorServer
+    from salesforce_emulator.tls import ensure_jwt_keypair
+
+    (tmp_path / "keys").mkdir()
+    other = ensure_jwt_keypair(tmp_path / "keys")
+    with EmulatorServer(tmp_path / "org", contacts=50, token_lifetime=1, daily_api_limit=3,
+                        jwt_cert=other.cert_file, bulk_delay=0.1) as emu:
+        info = emu.connection_info
+        session = type(sf_session)()
+        session.verify, session.trust_env = info["ca_file"], False
+        assert info["jwt_cert_file"] == str(other.cert_file)
+        url = f"{info['login_url']}/services/oauth2/token"
+        own_key = session.post(url, data={"grant_type": JWT_GRANT, "assertion": _assertion(info)})
+        assert own_key.status_code == 400
+        granted = session.post(url, data={"grant_type": JWT_GRANT,
+                                          "assertion": _assertion(info, key_file=other.private_key_file)})
+        assert granted.status_code == 200
+        sf = Salesforce(instance_url=info["instance_url"], session_id=granted.json()["access_token"], session=session)
+        assert sf.limits()["DailyApiRequests"] == {"Max": 3, "Remaining": 2}
+        time.sleep(1.2)
+        with pytest.raises(SalesforceExpiredSession) as expired:
+            sf.limits()
+        assert expired.value.content[0]["errorCode"] == "INVALID_SESSION_ID"
+
+        sf = Salesforce(instance_url=info["instance_url"], session_id=client_credentials_token(info, session),
+                        session=session)
         sf.limits()
-    assert expired.value.content[0]["errorCode"] == "INVALID_SESSION_ID"
+        sf.limits()
+        with pytest.raises(SalesforceRefusedRequest) as refused:
+            sf.limits()
+        assert refused.value.content[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
+        assert sf.api_usage["api-usage"].used == 3
+        assert [e["status"] for e in emu.audit() if e["kind"] == "api"] == [200, 401, 200, 200, 403]
 
 
 def test_audit_log_never_contains_tokens(sf_emulator, sf_session, sf_client):

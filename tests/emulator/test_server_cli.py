@@ -48,6 +48,18 @@ def test_serve_mutate_and_restart_reuse_keys(tmp_path):
         )
         assert json.loads(mutated.stdout)["created"] == 7
         assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] == before + 7 - 2
+
+        for command in (["add-field", "--type", "boolean"], ["remove-field"]):
+            subprocess.run(
+                [sys.executable, "-m", "salesforce_emulator", command[0], "--data-dir", str(tmp_path),
+                 "--object", "Contact", "--field", "Cli_Flag__c", *command[1:]],
+                capture_output=True, text=True, timeout=60, check=True,
+            )
+            fields = {f["name"]: f["type"] for f in sf.Contact.describe()["fields"]}
+            if command[0] == "add-field":
+                assert fields["Cli_Flag__c"] == "boolean"
+            else:
+                assert "Cli_Flag__c" not in fields
     finally:
         assert _stop(process) == 0
 

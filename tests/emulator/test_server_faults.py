@@ -142,3 +142,10 @@ def test_login_faults_only_when_configured(sf_emulator, sf_session):
     assert failed.status_code == 503
     ok = sf_session.post(url, data={"grant_type": "client_credentials"}, auth=(info["client_id"], info["client_secret"]))
     assert ok.status_code == 200
+
+
+def test_admin_can_invalidate_every_session(sf_session, sf_client, admin):
+    assert sf_client.limits()
+    assert sf_session.delete(f"{admin}/sessions").status_code == 200
+    with pytest.raises(SalesforceExpiredSession):
+        sf_client.limits()

@@ -11,7 +11,6 @@ import csv
 import json
 import logging
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -66,6 +65,16 @@ def private_emulator(tmp_path_factory):
         yield server
 
 
+@pytest.fixture(scope="module")
+def mutated(private_emulator):
+    """Updates and hard deletes in the private org, then the next minute: Salesforce's /deleted
+    feed works in whole minutes and covers a minute only once it is over."""
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    changes = private_emulator.org.mutate("Contact", update=5, delete=2, hard_delete=3)
+    time.sleep(60 - datetime.now(UTC).second + 1)
+    return before, changes
+
+
 @pytest.fixture
 def private_conn(private_emulator, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_SF_PRIVATE", salesforce_connection(private_emulator.connection_info))
@@ -77,6 +86,18 @@ def private_conn(private_emulator, monkeypatch):
 def staging(tmp_path, monkeypatch):
     monkeypatch.setenv("SALESFORCE_ELT_STAGING_URL", f"file://{tmp_path}/staging")
     return tmp_path / "staging"
+
+
+@pytest.fixture
+def logs(caplog, capfd):
+    """Everything logged: Airflow's task/hook loggers print through structlog, not to caplog."""
+    caplog.set_level(logging.DEBUG)
+
+    def text() -> str:
+        captured = capfd.readouterr()
+        return caplog.text + captured.out + captured.err
+
+    return text
 
 
 def out_dir(tmp_path, name: str) -> ObjectStoragePath:
@@ -130,9 +151,12 @@ def run_operator(operator, ctx: dict) -> dict:
     except TaskDeferred as deferred:
         pending = deferred
     while True:
-        event = first_event(pending.trigger)
+        # As the triggerer does: rebuild the trigger from its serialized form, then run it.
+        classpath, kwargs = pending.trigger.serialize()
+        assert classpath == "salesforce_elt.triggers.bulk2.Bulk2QueryJobTrigger"
+        event = first_event(Bulk2QueryJobTrigger(**json.loads(json.dumps(kwargs))))
         try:
-            return operator.execute_complete(ctx, event=event, **(pending.kwargs or {}))
+            return operator.execute_complete(ctx, event=event)
         except TaskDeferred as deferred:
             pending = deferred
 
@@ -333,6 +357,7 @@ def test_trigger_reports_success_with_record_count(sf):
         "state": "JobComplete",
         "message": "job JobComplete",
         "records": org_count(sf, "SELECT Id FROM Contact", include_deleted=False),
+        "carry": None,
     }
 
 
@@ -373,10 +398,9 @@ def test_trigger_survives_transient_errors_and_expired_sessions(sf):
 
 
 # ---- deleted feed ------------------------------------------------------------------------------
-def test_deleted_feed_lists_hard_deletes(private_emulator, private_conn, tmp_path):
-    start = datetime.now(UTC) - timedelta(minutes=1)
-    changes = private_emulator.org.mutate("Contact", hard_delete=3, delete=2)
-    end = datetime.now(UTC) + timedelta(seconds=1)
+def test_deleted_feed_lists_hard_deletes(mutated, private_conn, tmp_path):
+    start, changes = mutated
+    end = datetime.now(UTC)
     hook = SalesforceApiHook(private_conn)
     dest = out_dir(tmp_path, "d") / "deleted.csv"
     rows, used_start = hook.deleted("Contact", start, end, dest)
@@ -384,19 +408,18 @@ def test_deleted_feed_lists_hard_deletes(private_emulator, private_conn, tmp_pat
         table = list(csv.reader(fh))
     assert table[0] == ["Id", "deletedDate"]
     ids = {row[0] for row in table[1:]}
-    assert set(changes["hard_deleted"]) <= ids and rows == len(table) - 1
+    assert set(changes["hard_deleted"]) | set(changes["deleted"]) <= ids and rows == len(table) - 1
     assert used_start == start
 
 
-def test_deleted_feed_older_than_15_days_is_clamped_with_a_warning(sf, tmp_path, caplog):
+def test_deleted_feed_older_than_15_days_is_clamped_with_a_warning(sf, tmp_path, logs):
     hook = SalesforceApiHook()
     dest = out_dir(tmp_path, "d") / "deleted.csv"
-    with caplog.at_level(logging.WARNING):
-        _rows, used_start = hook.deleted(
-            "Contact", datetime.now(UTC) - timedelta(days=40), datetime.now(UTC), dest
-        )
+    _rows, used_start = hook.deleted(
+        "Contact", datetime.now(UTC) - timedelta(days=40), datetime.now(UTC), dest
+    )
     assert used_start > datetime.now(UTC) - timedelta(days=15)
-    assert "15-day /deleted feed" in caplog.text
+    assert "15-day /deleted feed" in logs()
     assert dest.exists()
 
 
@@ -408,9 +431,8 @@ def _check_staged(result: dict, expected_records: int) -> None:
     assert len(rows) == result["records"] == expected_records
 
 
-def test_bulk_operator_incremental_run_follows_the_contract(private_emulator, private_conn, staging):
+def test_bulk_operator_incremental_run_follows_the_contract(private_emulator, mutated, private_conn, staging):
     hwm = datetime.now(UTC) - timedelta(hours=1)
-    private_emulator.org.mutate("Contact", update=5, hard_delete=1)
     operator = SalesforceBulkExtractOperator(
         task_id="extract",
         object_name="Contact",
@@ -442,7 +464,7 @@ def test_bulk_operator_incremental_run_follows_the_contract(private_emulator, pr
     )
     assert modified >= 5
     _check_staged(result, modified)
-    assert result["deleted_uri"].endswith("/try-1/deleted.csv") and result["deleted_records"] >= 1
+    assert result["deleted_uri"].endswith("/try-1/deleted.csv") and result["deleted_records"] >= 5
     assert len(result["job_ids"]) == 1
     assert result["api_usage"]["before"] and result["api_usage"]["after"] and result["api_calls"] >= 4
     json.dumps(result)  # XCom must be plain JSON
@@ -486,15 +508,15 @@ def test_targeted_ids_are_fetched_in_several_bulk_jobs(sf, staging, monkeypatch)
     assert result["deleted_uri"] is None
 
 
-def test_bulk_refusal_falls_back_to_rest(sf, staging, monkeypatch, caplog):
+def test_bulk_refusal_falls_back_to_rest(sf, staging, monkeypatch, logs):
     monkeypatch.setitem(registry.REGISTRY, "TaskWhoRelation", TASK_WHO_RELATION)
     operator = SalesforceBulkExtractOperator(
         task_id="extract", object_name="TaskWhoRelation", high_water_mark_getter=lambda _n: None
     )
-    with caplog.at_level(logging.WARNING):
-        result = run_operator(operator, context("manual__fallback"))
+    result = run_operator(operator, context("manual__fallback"))
     assert result["api"] == "rest"
-    assert "refused the query" in caplog.text and "INVALIDENTITY" in caplog.text
+    text = logs()
+    assert "refused the query" in text and "INVALIDENTITY" in text
     _check_staged(result, org_count(sf, "SELECT Id FROM TaskWhoRelation", include_deleted=False))
 
 
@@ -527,17 +549,16 @@ def test_timed_out_bulk_job_is_aborted(private_emulator, private_conn, staging):
 
 
 # ---- secrets -----------------------------------------------------------------------------------
-def test_no_secret_reaches_the_logs(sf, staging, caplog, tmp_path):
+def test_no_secret_reaches_the_logs(sf, staging, logs, tmp_path):
     info = sf.connection_info
-    with caplog.at_level(logging.DEBUG):
-        hook = SalesforceBulk2Hook(retry=FAST_RETRY)
-        token = hook.authenticate().access_token
-        sf.faults.set(fail_next=1, expire_sessions_after=2)
-        hook.query_to_csv("SELECT Id FROM Contact", ["Id"], out_dir(tmp_path, "x"))
-        job = hook.create_query_job("SELECT Id FROM Contact")
-        first_event(Bulk2QueryJobTrigger(job_id=job["id"], conn_id="salesforce_default", poll_interval=0.1))
-        SalesforceApiHook("salesforce_default").test_connection()
-    text = caplog.text
+    hook = SalesforceBulk2Hook(retry=FAST_RETRY)
+    token = hook.authenticate().access_token
+    sf.faults.set(fail_next=1, expire_sessions_after=2)
+    hook.query_to_csv("SELECT Id FROM Contact", ["Id"], out_dir(tmp_path, "x"))
+    job = hook.create_query_job("SELECT Id FROM Contact")
+    first_event(Bulk2QueryJobTrigger(job_id=job["id"], conn_id="salesforce_default", poll_interval=0.1))
+    SalesforceApiHook("salesforce_default").test_connection()
+    text = logs()
     assert "session expired" in text  # the re-login was logged ...
     for secret in (
         info["client_secret"],
@@ -547,3 +568,55 @@ def test_no_secret_reaches_the_logs(sf, staging, caplog, tmp_path):
         hook._token.access_token,
     ):
         assert secret not in text  # ... without any credential
+
+
+# ---- in real Airflow ---------------------------------------------------------------------------
+DAG_FILE = """
+from airflow.sdk import DAG, task
+
+from salesforce_elt.operators.extract import SalesforceBulkExtractOperator
+
+
+def no_high_water_mark(_object_name):
+    return None
+
+
+with DAG("salesforce_extract_it", schedule=None, catchup=False) as dag:
+    extract = SalesforceBulkExtractOperator(
+        task_id="extract", object_name="Contact", poll_interval=0.2, high_water_mark_getter=no_high_water_mark
+    )
+
+    @task
+    def keep(result: dict) -> None:
+        import json, os
+
+        with open(os.environ["EXTRACT_IT_RESULT"], "w") as fh:
+            json.dump(result, fh)
+
+    keep(extract.output)
+"""
+
+
+def test_bulk_operator_defers_and_resumes_under_dag_test(sf, airflow_db, staging, tmp_path, monkeypatch):
+    """The deferral round trip through Airflow itself: trigger serialized, run, task resumed, XCom."""
+    import importlib.util
+
+    from airflow import settings as airflow_settings
+
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "extract_it.py").write_text(DAG_FILE)
+    # dag.test() syncs the DAG from its bundle folder, so the DAG must live in a file there.
+    monkeypatch.setattr(airflow_settings, "DAGS_FOLDER", str(dags))
+    monkeypatch.setenv("EXTRACT_IT_RESULT", str(tmp_path / "xcom.json"))
+    spec = importlib.util.spec_from_file_location("extract_it", dags / "extract_it.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    run = module.dag.test()
+
+    assert run.state == "success"
+    result = json.loads((tmp_path / "xcom.json").read_text())
+    assert result["api"] == "bulk" and len(result["job_ids"]) == 1
+    assert result["raw_uri"].startswith(f"file://{staging}/salesforce_extract_it/")
+    _check_staged(result, org_count(sf, "SELECT Id FROM Contact", include_deleted=True))

@@ -146,6 +146,7 @@ def test_edges_are_whole_seconds_and_xcom_form_is_iso():
         "full_refresh": False,
         "query_all": True,
         "reason": window.reason,
+        "advances_high_water_mark": True,
     }
 
 
@@ -155,6 +156,15 @@ def test_query_all_follows_the_spec():
     assert targeted_window(no_query_all, now=NOW).query_all is False
 
 
-def test_targeted_window_has_no_cursor_bound():
+def test_targeted_window_has_no_cursor_bound_and_keeps_the_mark():
     window = targeted_window(CONTACT, now=NOW)
     assert window.start is None and not window.full_refresh and not window.incremental
+    assert not window.advances_high_water_mark
+
+
+def test_explicit_window_moves_the_mark_only_when_it_starts_at_or_before_it():
+    behind = compute_window(manual(start="2026-03-10T11:00:00Z"), CONTACT, HWM, now=NOW)
+    ahead = compute_window(manual(start="2026-03-10T12:00:00Z"), CONTACT, HWM, now=NOW)
+    first = compute_window(manual(start="2026-03-10T11:00:00Z"), CONTACT, None, now=NOW)
+    assert behind.advances_high_water_mark
+    assert not ahead.advances_high_water_mark and not first.advances_high_water_mark

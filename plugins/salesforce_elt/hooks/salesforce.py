@@ -343,6 +343,9 @@ class SalesforceApiHook(SalesforceHook):
             answer: dict[str, Any] = {"deletedRecords": []}
         else:
             answer = self.get_json(path, params={"start": soql_datetime(start), "end": soql_datetime(end)})
+        # The feed works in whole minutes and covers the current minute only once it is over;
+        # the next window's lookback re-reads that tail.
+        self.log.info("%s: /deleted feed covered up to %s", object_name, answer.get("latestDateCovered"))
         available = answer.get("earliestDateAvailable")
         if available and _parse_sf_datetime(available) > start:
             self.log.warning(

@@ -180,25 +180,27 @@ class SalesforceExtractOperator(BaseOperator):
 
         job_id = state["job_ids"][state["index"]]
         trigger = Bulk2QueryJobTrigger(
-            job_id=job_id, conn_id=self.conn_id, poll_interval=self.poll_interval, deadline=state["deadline"]
+            job_id=job_id,
+            conn_id=self.conn_id,
+            poll_interval=self.poll_interval,
+            deadline=state["deadline"],
+            carry=state,
         )
         remaining = max(0.0, state["deadline"] - time.time())
         self.defer(
             trigger=trigger,
             method_name="execute_complete",
-            kwargs={"state": state},
             timeout=timedelta(seconds=remaining) + DEFERRAL_GRACE,
         )
 
-    def execute_complete(
-        self, context: Any, event: dict[str, Any] | None = None, state: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         from airflow.exceptions import AirflowException
 
         from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
 
-        if not event or not state:
-            raise AirflowException(f"{self.task_id}: resumed without a trigger event or state")
+        state = (event or {}).get("carry")
+        if not state:
+            raise AirflowException(f"{self.task_id}: resumed without a Bulk 2.0 trigger event: {event!r}")
         hook = SalesforceBulk2Hook(self.conn_id)
         job_ids: list[str] = state["job_ids"]
         self._job_ids = job_ids[state["index"] :]

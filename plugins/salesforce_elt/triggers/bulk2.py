@@ -35,7 +35,11 @@ class Bulk2QueryJobTrigger(BaseTrigger):
     """Poll ``GET jobs/query/{job_id}`` until the job is terminal or ``deadline`` (epoch seconds) passes.
 
     Yields exactly one event: ``{"status": "success"|"failed"|"aborted"|"timeout"|"error",
-    "job_id", "state", "message", "records"}``.
+    "job_id", "state", "message", "records", "carry"}``.
+
+    ``carry`` is the deferring operator's own small, secret-free state, handed back untouched:
+    the event is the one channel that reaches the resumed task both under the triggerer and
+    under ``dag.test()``, which replaces ``defer(kwargs=...)`` with the event alone (Airflow 3.3).
     """
 
     def __init__(
@@ -46,6 +50,7 @@ class Bulk2QueryJobTrigger(BaseTrigger):
         poll_interval: float = 10.0,
         deadline: float | None = None,
         max_consecutive_errors: int = 10,
+        carry: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -53,6 +58,7 @@ class Bulk2QueryJobTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.deadline = deadline
         self.max_consecutive_errors = max_consecutive_errors
+        self.carry = carry
         self._retry = RetryPolicy(
             max_retries=max_consecutive_errors, backoff_max=min(60.0, max(poll_interval, 1.0) * 6)
         )
@@ -66,6 +72,7 @@ class Bulk2QueryJobTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "deadline": self.deadline,
                 "max_consecutive_errors": self.max_consecutive_errors,
+                "carry": self.carry,
             },
         )
 
@@ -73,7 +80,14 @@ class Bulk2QueryJobTrigger(BaseTrigger):
         self, status: str, state: str | None, message: str, records: int | None = None
     ) -> TriggerEvent:
         return TriggerEvent(
-            {"status": status, "job_id": self.job_id, "state": state, "message": message, "records": records}
+            {
+                "status": status,
+                "job_id": self.job_id,
+                "state": state,
+                "message": message,
+                "records": records,
+                "carry": self.carry,
+            }
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:

@@ -9,7 +9,11 @@ from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
 
 def test_serialize_pins_classpath_and_kwargs():
     trigger = Bulk2QueryJobTrigger(
-        job_id="750xx0000000001", conn_id="salesforce_default", poll_interval=5.0, deadline=1.5e9
+        job_id="750xx0000000001",
+        conn_id="salesforce_default",
+        poll_interval=5.0,
+        deadline=1.5e9,
+        carry={"object": "Contact", "index": 0},
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == "salesforce_elt.triggers.bulk2.Bulk2QueryJobTrigger"
@@ -19,6 +23,7 @@ def test_serialize_pins_classpath_and_kwargs():
         "poll_interval": 5.0,
         "deadline": 1.5e9,
         "max_consecutive_errors": 10,
+        "carry": {"object": "Contact", "index": 0},
     }
 
 

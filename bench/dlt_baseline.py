@@ -1,0 +1,106 @@
+"""dlt baseline: a merge pipeline (primary_key "Id") from the emulator's Bulk 2.0 CSV into Postgres.
+
+    .local/bench-venv/bin/python bench/dlt_baseline.py JSON_ARGS      (run by bench/run.py)
+
+Runs in its own venv (requirements-bench.txt): dlt's pins stay out of the project's lock. The
+resource reads the same Bulk 2.0 query job as the engine, through simple-salesforce's
+``sf.bulk2.<Object>.query`` (one CSV page of 50,000 rows at a time), converts booleans and
+numbers and leaves dates and timestamps to dlt's coercion (column hints), so dlt gets typed rows
+as its verified Salesforce source would give it. dlt then normalizes and loads with its
+defaults (``insert_values`` files for Postgres) into its own dataset, merge disposition.
+Prints ``BENCH_RESULT {json}``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import time
+from typing import Any
+
+HINTS = {"boolean": "bool", "date": "date", "datetime": "timestamp", "double": "double", "integer": "bigint"}
+
+
+def _client(info: dict[str, Any]):
+    import requests
+    from simple_salesforce import Salesforce
+
+    session = requests.Session()
+    session.verify = info["ca_file"]
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the emulator's CA otherwise
+    token = session.post(
+        f"{info['login_url']}/services/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(info["client_id"], info["client_secret"]),
+        timeout=30,
+    )
+    token.raise_for_status()
+    return Salesforce(instance_url=info["instance_url"], session_id=token.json()["access_token"], session=session)
+
+
+def _converters(kinds: dict[str, str]) -> dict[str, Any]:
+    booleans = {"true": True, "false": False}
+    table = {"boolean": booleans.get, "double": float, "integer": int}
+    return {name: table[kind] for name, kind in kinds.items() if kind in table}
+
+
+def run(args: dict[str, Any]) -> dict[str, Any]:
+    import dlt
+
+    kinds: dict[str, str] = args["kinds"]  # raw column -> text | boolean | date | datetime | double
+    converters = _converters(kinds)
+    hints = {name: {"data_type": HINTS[kind]} for name, kind in kinds.items() if kind in HINTS}
+    sf = _client(args["connection_info"])
+    pages: list[int] = []
+
+    @dlt.resource(name=args["object"].lower(), write_disposition="merge", primary_key="Id", columns=hints)
+    def records():
+        for page in getattr(sf.bulk2, args["object"]).query_all(
+            args["soql"], max_records=args.get("max_records", 50_000), wait=0.5
+        ):
+            rows = []
+            for row in csv.DictReader(io.StringIO(page)):
+                record = {}
+                for name, value in row.items():
+                    if value == "":
+                        continue  # null
+                    convert = converters.get(name)
+                    record[name] = convert(value) if convert else value
+                rows.append(record)
+            pages.append(len(rows))
+            yield rows
+
+    pipeline = dlt.pipeline(
+        pipeline_name="bench_salesforce",
+        pipelines_dir=args["pipelines_dir"],
+        destination=dlt.destinations.postgres(credentials=args["url"]),
+        dataset_name=args["dataset"],
+    )
+    started = time.perf_counter()
+    pipeline.extract(records())
+    extracted = time.perf_counter()
+    pipeline.normalize()
+    normalized = time.perf_counter()
+    pipeline.load()
+    finished = time.perf_counter()
+    return {
+        "seconds": finished - started,
+        "seconds_extract": extracted - started,
+        "seconds_normalize": normalized - extracted,
+        "seconds_load": finished - normalized,
+        "rows": sum(pages),
+        "dlt_version": dlt.__version__,
+    }
+
+
+def main() -> int:
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")  # no traffic beyond 127.0.0.1
+    print("BENCH_RESULT " + json.dumps(run(json.loads(sys.argv[1]))), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

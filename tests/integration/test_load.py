@@ -1,0 +1,271 @@
+"""The loader against a real Postgres: counts, idempotence, ordering, deletes, locking, atomicity."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+
+from salesforce_elt import load, state
+from salesforce_elt.registry import CONTACT
+from salesforce_elt.transform import transform_files
+
+REPO = Path(__file__).resolve().parents[2]
+FIELDS = list(CONTACT.soql_fields)
+TABLE = "salesforce.sf_contacts"
+_batches = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def database(warehouse_url) -> str:
+    """A fresh database migrated to head; returns its postgresql:// URL."""
+    name = f"w_load_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = sa.make_url(warehouse_url).set(database=name).render_as_string(hide_password=False)
+    config = Config(str(REPO / "alembic.ini"))
+    config.attributes["configure_logger"] = False
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, "head")
+    yield url
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def conn(database):
+    with psycopg.connect(database) as connection:
+        connection.execute("TRUNCATE salesforce.sf_contacts, salesforce.sync_state, salesforce.sync_runs")
+        connection.commit()
+        yield connection
+
+
+def contact(i: int, modstamp: str = "2024-01-02T03:04:05.000Z", **values: str) -> dict[str, str]:
+    row = dict.fromkeys(FIELDS, "")
+    row.update(Id=f"003{i:015d}", LastName=f"Name {i}", IsDeleted="false", SystemModstamp=modstamp)
+    row.update(values)
+    return row
+
+
+def stage(tmp_path: Path, *parts: list[dict[str, str]], deleted: list[tuple[str, str]] | None = None):
+    """Raw CSV parts -> typed parts through the real transform; returns a LoadRequest."""
+    batch = tmp_path / f"batch-{next(_batches)}"
+    files = []
+    for n, rows in enumerate(parts):
+        name = f"part-{n:05d}.csv"
+        (batch / "raw").mkdir(parents=True, exist_ok=True)
+        with open(batch / "raw" / name, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f, lineterminator="\n")
+            writer.writerow(FIELDS)
+            writer.writerows([row[h] for h in FIELDS] for row in rows)
+        files.append(name)
+    result = transform_files(CONTACT, FIELDS, batch / "raw", files, batch / "typed", reject_threshold=0.0)
+    deleted_file = None
+    if deleted is not None:
+        deleted_file = batch / "deleted.csv"
+        with open(deleted_file, "w", newline="", encoding="utf-8") as f:
+            csv.writer(f, lineterminator="\n").writerows([("Id", "deletedDate"), *deleted])
+    return load.LoadRequest(
+        spec=CONTACT,
+        typed_dir=batch / "typed",
+        typed_files=result.typed_files,
+        columns=result.columns,
+        expected_rows=result.rows,
+        sync_run_id=f"run-{batch.name}",
+        window_end=datetime(2024, 1, 3, tzinfo=UTC),
+        deleted_file=deleted_file,
+        run={"dag_id": "salesforce_sync_contacts", "api": "bulk", "rows_extracted": result.rows},
+    )
+
+
+def snapshot(conn) -> list[tuple]:
+    return conn.execute(f"SELECT * FROM {TABLE} ORDER BY salesforce_id").fetchall()
+
+
+def counts(stats: load.LoadStats) -> tuple[int, int, int]:
+    return stats.new_records, stats.updated_records, stats.deleted_records
+
+
+def test_insert_then_update_counts_and_values(conn, tmp_path):
+    first = load.load(conn, stage(tmp_path, [contact(1), contact(2)], [contact(3)]))
+    assert (first.copied_rows, *counts(first)) == (3, 3, 0, 0)
+    second = load.load(
+        conn,
+        stage(tmp_path, [contact(2, "2024-01-02T05:00:00.000+0000", Email="new@example.com"), contact(4)]),
+    )
+    assert counts(second) == (1, 1, 0)
+    row = conn.execute(f"SELECT email, sf_system_modstamp, sync_run_id FROM {TABLE} WHERE salesforce_id = %s",
+                       ("003000000000000002",)).fetchone()
+    assert row[0] == "new@example.com"
+    assert row[1] == datetime(2024, 1, 2, 5, tzinfo=UTC)
+    assert row[2].startswith("run-batch-")
+    assert conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] == 4
+
+
+def test_reloading_the_same_batch_changes_nothing(conn, tmp_path):
+    request = stage(
+        tmp_path,
+        [contact(1, MailingCity="Paris", MailingLatitude="48.8566"), contact(2, Title='Dr "Who",\nMD')],
+    )
+    load.load(conn, request)
+    before = snapshot(conn)
+    again = load.load(conn, request)
+    assert counts(again) == (0, 0, 0)
+    assert snapshot(conn) == before  # not even synced_at or sync_run_id moved
+
+
+def test_an_older_version_never_overwrites_a_newer_one(conn, tmp_path):
+    load.load(conn, stage(tmp_path, [contact(1, "2024-01-02T10:00:00.000Z", Title="newer")]))
+    stale = load.load(conn, stage(tmp_path, [contact(1, "2024-01-02T09:00:00.000Z", Title="older")]))
+    assert counts(stale) == (0, 0, 0)
+    assert conn.execute(f"SELECT title FROM {TABLE}").fetchone() == ("newer",)
+
+
+def test_duplicates_inside_a_batch_keep_the_newest(conn, tmp_path):
+    stats = load.load(
+        conn,
+        stage(
+            tmp_path,
+            [contact(1, "2024-01-02T10:00:00.000Z", Title="newest"), contact(1, "2024-01-02T08:00:00.000Z", Title="old")],
+            [contact(1, "2024-01-02T09:00:00.000Z", Title="middle")],
+        ),
+    )
+    assert (stats.copied_rows, *counts(stats)) == (3, 1, 0, 0)
+    assert conn.execute(f"SELECT title FROM {TABLE}").fetchall() == [("newest",)]
+
+
+def test_soft_delete_counts_as_deleted_and_undelete_clears_the_feed_date(conn, tmp_path):
+    load.load(conn, stage(tmp_path, [contact(1), contact(2)]))
+    soft = load.load(
+        conn,
+        stage(tmp_path, [contact(1, "2024-01-02T06:00:00.000Z", IsDeleted="true")],
+              deleted=[("003000000000000001", "2024-01-02T06:00:00.000+0000")]),
+    )
+    assert counts(soft) == (0, 0, 1)  # rewritten as deleted by the upsert; the feed finds it already marked
+    assert conn.execute(f"SELECT is_deleted, sf_deleted_at FROM {TABLE} WHERE salesforce_id = %s",
+                        ("003000000000000001",)).fetchone() == (True, datetime(2024, 1, 2, 6, tzinfo=UTC))
+    undelete = load.load(conn, stage(tmp_path, [contact(1, "2024-01-02T07:00:00.000Z", IsDeleted="false")]))
+    assert counts(undelete) == (0, 1, 0)
+    assert conn.execute(f"SELECT is_deleted, sf_deleted_at FROM {TABLE} WHERE salesforce_id = %s",
+                        ("003000000000000001",)).fetchone() == (False, None)
+
+
+def test_hard_deletes_mark_known_rows_and_ignore_unknown_ids(conn, tmp_path):
+    load.load(conn, stage(tmp_path, [contact(1), contact(2)]))
+    feed = [
+        ("003000000000000002", "2024-01-02T08:00:00.000+0000"),
+        ("003000000000000099", "2024-01-02T08:00:00.000+0000"),  # never loaded: ignored
+    ]
+    request = stage(tmp_path, [], deleted=feed)
+    stats = load.load(conn, request)
+    assert counts(stats) == (0, 0, 1)
+    assert conn.execute(f"SELECT salesforce_id, is_deleted, sf_deleted_at FROM {TABLE} ORDER BY 1").fetchall() == [
+        ("003000000000000001", False, None),
+        ("003000000000000002", True, datetime(2024, 1, 2, 8, tzinfo=UTC)),
+    ]
+    assert counts(load.load(conn, request)) == (0, 0, 0)  # the same feed again: nothing to do
+
+
+def test_a_deletion_older_than_the_stored_version_is_ignored(conn, tmp_path):
+    load.load(conn, stage(tmp_path, [contact(1, "2024-01-02T09:00:00.000Z")]))  # undeleted at 09:00
+    stats = load.load(conn, stage(tmp_path, [], deleted=[("003000000000000001", "2024-01-02T08:00:00.000Z")]))
+    assert stats.deleted_records == 0
+    assert conn.execute(f"SELECT is_deleted FROM {TABLE}").fetchone() == (False,)
+
+
+def test_bad_deleted_feed_row_names_the_file_and_row(conn, tmp_path):
+    with pytest.raises(load.LoadError, match=r"bad row 2 in .*deleted.csv.*not a Contact id"):
+        load.load(conn, stage(tmp_path, [contact(1)], deleted=[("001000000000000001", "2024-01-02T08:00:00Z")]))
+    assert snapshot(conn) == []
+
+
+def test_high_water_mark_and_sync_runs_row(conn, tmp_path):
+    request = stage(tmp_path, [contact(1)])
+    load.load(conn, request)
+    assert state.get_high_water_mark("Contact", conn=conn) == datetime(2024, 1, 3, tzinfo=UTC)
+    older = stage(tmp_path, [contact(2)])
+    older.window_end = datetime(2024, 1, 1, tzinfo=UTC)  # a backfill of an older interval
+    load.load(conn, older)
+    assert state.get_high_water_mark("Contact", conn=conn) == datetime(2024, 1, 3, tzinfo=UTC)
+    runs = conn.execute(
+        "SELECT object_name, dag_id, status, new_records, updated_records, deleted_records, rows_extracted, "
+        "window_end FROM salesforce.sync_runs ORDER BY id"
+    ).fetchall()
+    assert runs == [
+        ("Contact", "salesforce_sync_contacts", "success", 1, 0, 0, 1, datetime(2024, 1, 3, tzinfo=UTC)),
+        ("Contact", "salesforce_sync_contacts", "success", 1, 0, 0, 1, datetime(2024, 1, 1, tzinfo=UTC)),
+    ]
+
+
+def test_a_failing_load_leaves_no_partial_rows(conn, tmp_path):
+    load.load(conn, stage(tmp_path, [contact(1, Title="kept")]))
+    before = snapshot(conn)
+    request = stage(tmp_path, [contact(1, "2024-01-02T10:00:00.000Z", Title="changed"), contact(2)], [contact(3)])
+    with open(request.typed_dir / "part-00001.csv", "a", encoding="utf-8") as f:
+        f.write("003000000000000004,,,,,,,,,,,,not-a-date\n")  # COPY fails on the second part
+    request.expected_rows += 1
+    with pytest.raises(psycopg.errors.DataError):
+        load.load(conn, request)
+    assert snapshot(conn) == before
+    assert conn.execute("SELECT count(*) FROM salesforce.sync_runs").fetchone() == (1,)
+    load.record_run(conn, request, None, status="failed", error="DataError: boom")
+    conn.commit()
+    assert conn.execute("SELECT status, error_message FROM salesforce.sync_runs ORDER BY id DESC LIMIT 1").fetchone() == (
+        "failed", "DataError: boom")
+
+
+def test_row_count_mismatch_and_missing_file_are_refused(conn, tmp_path):
+    request = stage(tmp_path, [contact(1)])
+    request.expected_rows = 2
+    with pytest.raises(load.LoadError, match="COPY loaded 1 rows but the transform wrote 2"):
+        load.load(conn, request)
+    request = stage(tmp_path, [contact(1)])
+    request.typed_files = ["part-00009.csv"]
+    with pytest.raises(load.LoadError, match="part-00009.csv does not exist"):
+        load.load(conn, request)
+    assert snapshot(conn) == []
+
+
+def _waiting_on_advisory_lock(conn) -> int:
+    return conn.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    ).fetchone()[0]
+
+
+def test_advisory_lock_serializes_two_loads_of_one_table(conn, database, tmp_path):
+    requests = [stage(tmp_path, [contact(i) for i in range(1, 51)]) for _ in range(2)]
+    results: list[load.LoadStats] = []
+    errors: list[BaseException] = []
+
+    def run(request):
+        try:
+            with psycopg.connect(database) as own:
+                results.append(load.load(own, request))
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    with psycopg.connect(database) as holder, holder.transaction():
+        holder.execute("SELECT pg_advisory_xact_lock(hashtext('salesforce_elt:salesforce.sf_contacts'))")
+        threads = [threading.Thread(target=run, args=(r,)) for r in requests]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while _waiting_on_advisory_lock(conn) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _waiting_on_advisory_lock(conn) == 2  # both loads wait for the table's lock
+        assert snapshot(conn) == []
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sorted(counts(s) for s in results) == [(0, 0, 0), (50, 0, 0)]  # one after the other
+    assert conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone() == (50,)
