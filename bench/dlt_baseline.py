@@ -96,9 +96,19 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def vm_hwm_mb() -> float:
+    """This process's peak resident set since exec (VmHWM), in MB."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def main() -> int:
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")  # no traffic beyond 127.0.0.1
-    print("BENCH_RESULT " + json.dumps(run(json.loads(sys.argv[1]))), flush=True)
+    result = run(json.loads(sys.argv[1]))
+    print("BENCH_RESULT " + json.dumps({**result, "vm_hwm_mb": vm_hwm_mb()}), flush=True)
     return 0
 
 

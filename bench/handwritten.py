@@ -45,7 +45,6 @@ def _client(info: dict[str, Any]):
 
 def _table(spec, schema: str):
     import sqlalchemy as sa
-
     from tables import raw_columns
 
     kinds = {"boolean": sa.Boolean(), "date": sa.Date(), "datetime": sa.DateTime(timezone=True)}
@@ -78,10 +77,10 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     import simple_salesforce  # noqa: F401
     import sqlalchemy as sa
     from sqlalchemy.dialects.postgresql import insert
+    from tables import index_columns, raw_columns
 
     from salesforce_elt.registry import get_object
     from salesforce_elt.soql import build_spec_select
-    from tables import index_columns, raw_columns
 
     spec = get_object(args["object"])
     schema = args["schema"]
@@ -126,8 +125,18 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def vm_hwm_mb() -> float:
+    """This process's peak resident set since exec (VmHWM), in MB."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def main() -> int:
-    print("BENCH_RESULT " + json.dumps(run(json.loads(sys.argv[1]))), flush=True)
+    result = run(json.loads(sys.argv[1]))
+    print("BENCH_RESULT " + json.dumps({**result, "vm_hwm_mb": vm_hwm_mb()}), flush=True)
     return 0
 
 

@@ -131,9 +131,9 @@ def _copy_files(cur: Any, statement: str, directory: Path, files: list[str]) -> 
 def copy_raw(args: dict[str, Any]) -> dict[str, Any]:
     """COPY the raw Bulk CSV as it is into a table of the target's types (with or without indexes)."""
     import psycopg
+    from tables import create_table_sql, raw_columns
 
     from salesforce_elt.registry import get_object
-    from tables import create_table_sql, raw_columns
 
     spec = get_object(args["object"])
     table = args["table"]
@@ -183,6 +183,15 @@ def copy_typed(args: dict[str, Any]) -> dict[str, Any]:
 PHASES = {"extract": extract, "transform": transform, "load": load, "copy_raw": copy_raw, "copy_typed": copy_typed}
 
 
+def vm_hwm_mb() -> float:
+    """This process's peak resident set since exec (VmHWM), in MB."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def main() -> int:
     name, args = sys.argv[1], json.loads(sys.argv[2])
     profile_to = os.environ.get("BENCH_PROFILE_DIR")
@@ -198,7 +207,7 @@ def main() -> int:
         profiler.dump_stats(f"{out}.prof")
         with open(f"{out}.txt", "w", encoding="utf-8") as fh:
             pstats.Stats(profiler, stream=fh).sort_stats("cumulative").print_stats(30)
-    print("BENCH_RESULT " + json.dumps(result), flush=True)
+    print("BENCH_RESULT " + json.dumps({**result, "vm_hwm_mb": vm_hwm_mb()}), flush=True)
     return 0
 
 

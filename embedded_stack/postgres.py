@@ -68,7 +68,10 @@ class EmbeddedPostgres:
         return self.data_dir.parent / f"{self.data_dir.name}.log"
 
     def _run(self, args: list[str], user: str | None, timeout: float = 60) -> None:
-        result = subprocess.run(args, user=user, capture_output=True, text=True, timeout=timeout)
+        # cwd: the unprivileged user must be able to enter it (pg_ctl checks its working directory).
+        result = subprocess.run(
+            args, user=user, capture_output=True, text=True, timeout=timeout, cwd=self.data_dir.parent
+        )
         if result.returncode != 0:
             raise PostgresStartError(
                 f"{Path(args[0]).name} failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}"

@@ -174,7 +174,9 @@ class BulkJobs:
     def close(self) -> None:
         """Stop job threads and remove every result file (jobs do not outlive the server)."""
         self._stop.set()
-        for t in self._threads:
+        with self._lock:
+            threads = list(self._threads)
+        for t in threads:
             t.join(timeout=5)
         with self._lock:
             jobs = list(self._jobs.values())
@@ -226,11 +228,11 @@ class BulkJobs:
             modified_at=now,
             created_by=self._user_id,
         )
+        thread = threading.Thread(target=self._run, args=(job, cursor), name=f"bulk-{job.id}", daemon=True)
         with self._lock:
             self._jobs[job.id] = job
             self._created.append(job)
-        thread = threading.Thread(target=self._run, args=(job, cursor), name=f"bulk-{job.id}", daemon=True)
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
         return job
 

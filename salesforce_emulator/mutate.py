@@ -250,6 +250,9 @@ class _Mutation:
         if name == "Contact":
             ids = self.next_ids(name, "003", n)
             ctx.contact_ids = ids
+            n_acc = len(ctx.account_ids)
+            ctx.contact_account = [self.rng.randrange(n_acc) if n_acc and self.rng.random() > 0.05 else -1
+                                   for _ in range(n)]
             cols = sd.gen_contacts(ctx, 0, n, [0] * n)
             base = int(self.conn.execute("SELECT value FROM _meta WHERE key = 'counter:Contact'").fetchone()[0])
             cols["NPI__c"] = [str(2_000_000_000 + base + i) if v else None for i, v in enumerate(cols["NPI__c"])]
@@ -289,13 +292,9 @@ class _Mutation:
             cols[f.name] = [_drift_value(f, self.rng) if self.rng.random() < 0.7 else None for _ in range(n)]
 
     def _insert(self, obj: md.SObject, cols: dict[str, list]) -> None:
-        from .store import table_columns
+        from .store import _insert
 
-        names = table_columns(obj)
-        cols.setdefault("_deleted_at", [None] * len(cols["Id"]))
-        sql = (f"INSERT INTO {_q(obj.name)} ({', '.join(_q(c) for c in names)}) "  # noqa: S608
-               f"VALUES ({', '.join('?' * len(names))})")
-        self.conn.executemany(sql, sd.rows(cols, names))
+        _insert(self.conn, obj, cols)
 
     def _create_activities(self, ctx: sd.GenContext, n: int) -> list[str]:
         name = self.obj.name
@@ -341,7 +340,7 @@ class _Mutation:
     def remove_relations(self, n: int, hard: bool) -> list[str]:
         del hard  # TaskWhoRelation has no recycle bin / deleted feed: removal is always for real
         conn = self.conn
-        where = (f"t.{_q('IsDeleted')} = 0 AND t.{_q('RelationId')} <> COALESCE((SELECT k.{_q('WhoId')} FROM "
+        where = (f"t.{_q('IsDeleted')} = 0 AND t.{_q('RelationId')} <> COALESCE((SELECT k.{_q('WhoId')} FROM "  # noqa: S608
                  f"{_q('Task')} AS k WHERE k.{_q('Id')} = t.{_q('TaskId')}), '')")
         picked = self.pick(n, where=where)
         if len(picked) < n:

@@ -203,6 +203,7 @@ class Query:
 
 
 AGGREGATES = {"COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN", "MAX"}
+FUNCTIONS = AGGREGATES | {"FORMAT", "TOLABEL", "CONVERTCURRENCY", "CALENDAR_YEAR", "DAY_ONLY", "FIELDS"}
 KEYWORDS = {"SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "INCLUDES", "EXCLUDES", "ORDER",
             "BY", "LIMIT", "OFFSET", "GROUP", "HAVING", "ASC", "DESC", "NULLS", "FIRST", "LAST", "NULL",
             "TRUE", "FALSE", "WITH", "FOR", "TYPEOF", "USING", "SCOPE"}
@@ -314,20 +315,9 @@ class Parser:
     def parse_select_item(self) -> SelectItem:
         tok = self.cur
         if self.is_punct("("):
-            # parent-to-child subquery: (SELECT ... FROM Contacts)
-            depth = 0
-            while True:
-                t = self.advance()
-                if t.kind == "eof":
-                    raise self.unexpected(t)
-                if t.text == "(":
-                    depth += 1
-                elif t.text == ")":
-                    depth -= 1
-                    if depth == 0:
-                        break
+            self.skip_parenthesized()      # parent-to-child subquery: (SELECT ... FROM Contacts)
             return SelectItem("subquery", tok)
-        if tok.kind != "ident" or (tok.upper in ("FROM",) and self.peek().kind != "punct"):
+        if tok.kind != "ident" or (tok.upper == "FROM" and self.peek().kind != "punct"):
             raise self.unexpected()
         if tok.upper == "TYPEOF":
             while not self.is_kw("END"):
@@ -337,21 +327,36 @@ class Parser:
             self.advance()
             return SelectItem("typeof", tok)
         self.advance()
-        if self.is_punct("(") and tok.upper in AGGREGATES | {"FORMAT", "TOLABEL", "CONVERTCURRENCY",
-                                                             "CALENDAR_YEAR", "DAY_ONLY", "FIELDS"}:
-            self.advance()
-            inner = None
-            if not self.is_punct(")"):
-                inner = self.expect_ident()
-            self.expect_punct(")")
-            if self.cur.kind == "ident" and self.cur.upper not in KEYWORDS:
-                self.advance()  # alias
-            if tok.upper == "COUNT" and inner is None:
-                return SelectItem("count", tok)
-            if tok.upper in AGGREGATES:
-                return SelectItem("aggregate", tok, inner.text if inner else "")
-            return SelectItem("function", tok)
+        if self.is_punct("(") and tok.upper in FUNCTIONS:
+            return self.parse_function(tok)
         return SelectItem("field", tok, tok.text)
+
+    def skip_parenthesized(self) -> None:
+        depth = 0
+        while True:
+            t = self.advance()
+            if t.kind == "eof":
+                raise self.unexpected(t)
+            if t.text == "(":
+                depth += 1
+            elif t.text == ")":
+                depth -= 1
+                if depth == 0:
+                    return
+
+    def parse_function(self, tok: Tok) -> SelectItem:
+        self.advance()
+        inner = None
+        if not self.is_punct(")"):
+            inner = self.expect_ident()
+        self.expect_punct(")")
+        if self.cur.kind == "ident" and self.cur.upper not in KEYWORDS:
+            self.advance()  # alias
+        if tok.upper == "COUNT" and inner is None:
+            return SelectItem("count", tok)
+        if tok.upper in AGGREGATES:
+            return SelectItem("aggregate", tok, inner.text if inner else "")
+        return SelectItem("function", tok)
 
     def parse_order(self) -> list[OrderItem]:
         items = []
@@ -676,6 +681,19 @@ def _prefixes(res: Resolved) -> set[tuple[str, ...]]:
 
 # --- value typing -------------------------------------------------------------------------------
 
+def _number(tok: Tok, f: md.Field) -> int | float:
+    return float(tok.text) if ("." in tok.text or f.type not in ("int", "long")) else int(tok.text)
+
+
+# field kind -> (accepted token kinds, converter to the stored value)
+_SCALARS: dict[str, tuple[tuple[str, ...], Callable[[Tok, md.Field], Any]]] = {
+    "text": (("string",), lambda tok, f: tok.value[0]),
+    "boolean": (("true", "false"), lambda tok, f: 1 if tok.kind == "true" else 0),
+    "number": (("number",), _number),
+    "date": (("date",), lambda tok, f: tok.text),
+    "datetime": (("datetime",), lambda tok, f: _fmt_dt(parse_datetime_literal(tok.text))),
+}
+
 _TYPE_NAMES = {"datetime": "dateTime", "date": "date", "boolean": "boolean", "int": "integer",
                "long": "long", "double": "double", "currency": "double", "percent": "double"}
 
@@ -696,44 +714,39 @@ class Compiler:
 
     def scalar(self, tok: Tok, f: md.Field) -> Any:
         """A literal as the stored value for field ``f`` (not for date-literal ranges)."""
-        t = f.type
         if tok.kind == "null":
             return None
+        t = f.type
         if t in md.ID_TYPES:
-            if tok.kind != "string":
-                raise self.type_error(tok, f)
-            v = tok.value[0]
-            if v == "":
-                return None
-            if not is_valid_id(v):
-                raise self.ctx.err("INVALID_QUERY_FILTER_OPERATOR", tok.pos, f"invalid ID field: {v}")
-            return to18(v)
+            return self._id_value(tok, f)
         if t in md.TEXT_TYPES:
-            if tok.kind != "string":
-                raise self.type_error(tok, f)
-            return tok.value[0]
-        if t == "boolean":
-            if tok.kind not in ("true", "false"):
-                raise self.type_error(tok, f)
-            return 1 if tok.kind == "true" else 0
-        if t in md.NUMBER_TYPES:
-            if tok.kind != "number":
-                raise self.type_error(tok, f)
-            return float(tok.text) if ("." in tok.text or t not in ("int", "long")) else int(tok.text)
-        if t == "date":
-            if tok.kind != "date":
-                raise self.type_error(tok, f)
-            return tok.text
-        if t == "datetime":
-            if tok.kind != "datetime":
-                raise self.type_error(tok, f)
-            try:
-                return _fmt_dt(parse_datetime_literal(tok.text))
-            except ValueError:
-                raise self.type_error(tok, f) from None
-        if tok.kind == "string":
-            return tok.value[0]
-        raise self.type_error(tok, f)
+            kind = "text"
+        elif t in md.NUMBER_TYPES:
+            kind = "number"
+        else:
+            kind = t
+        conv = _SCALARS.get(kind)
+        if conv is None:
+            if tok.kind == "string":
+                return tok.value[0]
+            raise self.type_error(tok, f)
+        want, fn = conv
+        if tok.kind not in want:
+            raise self.type_error(tok, f)
+        try:
+            return fn(tok, f)
+        except ValueError:
+            raise self.type_error(tok, f) from None
+
+    def _id_value(self, tok: Tok, f: md.Field) -> str | None:
+        if tok.kind != "string":
+            raise self.type_error(tok, f)
+        v = tok.value[0]
+        if v == "":
+            return None
+        if not is_valid_id(v):
+            raise self.ctx.err("INVALID_QUERY_FILTER_OPERATOR", tok.pos, f"invalid ID field: {v}")
+        return to18(v)
 
     def date_range(self, tok: Tok, f: md.Field) -> tuple[str, str]:
         name, n = tok.value
@@ -848,7 +861,7 @@ class Compiler:
     def _includes_term(self, c: Cond, f: md.Field, col: str, params: list) -> str:
         if f.type != "multipicklist":
             raise self.ctx.err("INVALID_FIELD", c.tok.pos if c.tok else 0,
-                               f"includes or excludes operator only valid on multipicklist field")
+                               "includes or excludes operator only valid on multipicklist field")
         alts = []
         for tok in c.values:
             if tok.kind != "string":
@@ -907,7 +920,7 @@ class Compiler:
         sel = sub_scope.expr(sres)
         if c.negated:
             where.append(f"{sel} IS NOT NULL")   # NOT IN over a set holding NULL would match nothing
-        sql = f"SELECT {sel} FROM {sub_scope.from_sql()}"
+        sql = f"SELECT {sel} FROM {sub_scope.from_sql()}"  # noqa: S608 - identifiers only; values are bound
         if where:
             sql += " WHERE " + " AND ".join(where)
         if sub.limit is not None:
@@ -1066,59 +1079,116 @@ def _check_unsupported(ctx: _Ctx, query: Query, bulk: bool) -> None:
         raise SalesforceError(400, "NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is {MAX_OFFSET}")
 
 
-def _compile(ctx: _Ctx, comp: Compiler, query: Query, obj: md.SObject, bulk: bool) -> Plan:
+class _Select:
+    """The SELECT list of the main query: SQL expressions plus the record-assembly plan."""
+
+    def __init__(self, ctx: _Ctx, scope: Scope, bulk: bool):
+        from .store import q
+
+        self.ctx = ctx
+        self.scope = scope
+        self.bulk = bulk
+        self.sql: list[str] = [f"b.{q('Id')}"]   # hidden: the record's url
+        self.csv: list[str] = []
+        self.out: list[_OutCol] = []
+        self.columns: list[str] = []
+        self.needed: set[tuple[str, ...]] = set()
+        self._seen: set[str] = set()
+        self._rel_idx: dict[tuple[str, ...], tuple[int, int]] = {}
+
+    def add(self, expr: str) -> int:
+        self.sql.append(expr)
+        return len(self.sql) - 1
+
+    def item(self, item: SelectItem) -> None:
+        res = self.scope.resolve(item.tok)
+        if res.canonical.lower() in self._seen:
+            # Unverified code; Salesforce refuses duplicate columns in the SELECT list.
+            raise self.ctx.err("MALFORMED_QUERY", item.tok.pos, f"duplicate field selected: {res.canonical}")
+        self._seen.add(res.canonical.lower())
+        f = res.field
+        if f.is_compound and self.bulk:
+            raise _bulk_error("Selecting compound data not supported in Bulk Query")
+        self.needed |= _prefixes(res)
+        chain = []
+        names: list[str] = []
+        for rel in res.rels:
+            names.append(rel.name)
+            key = tuple(names)
+            if key not in self._rel_idx:
+                self._rel_idx[key] = (self.add(rel.id_expr), self.add(rel.type_expr))
+            chain.append((rel.name, *self._rel_idx[key]))
+        self.columns.append(res.canonical)
+        if f.is_compound:
+            self.out.append(_OutCol(chain, f.name, -1, None, self._address(res)))
+            return
+        expr = self.scope.expr(res)
+        self.out.append(_OutCol(chain, f.name, self.add(expr), _rest_converter(f)))
+        self.csv.append(_csv_expr(f, expr))
+
+    def _address(self, res: Resolved) -> list[tuple[str, int]]:
+        """Compound address: its components are selected and assembled into the JSON object."""
+        src = res.rels[-1].targets[0] if res.rels else self.scope.obj
+        alias = res.rels[-1].aliases[0] if res.rels else self.scope.alias
+        comps = []
+        for json_key, suffix in md.ADDRESS_KEYS:
+            cf = next((c for c in src.fields if c.compound == res.field.name and c.name.endswith(suffix)
+                       and c.type != "address"), None)
+            if cf is not None:
+                comps.append((json_key, self.add(_field_sql(alias, cf))))
+        return comps
+
+
+def _window_filter(c: Cond | None) -> bool:
+    """Does WHERE bound SystemModstamp/CreatedDate/LastModifiedDate at its top level (the
+    incremental-extract shape)?"""
+    if c is None:
+        return False
+    if c.kind == "and":
+        return any(_window_filter(ch) for ch in c.children)
+    return (c.kind == "cmp" and c.tok is not None and c.op in ("=", "<", "<=", ">", ">=")
+            and c.tok.text.lower() in ("systemmodstamp", "createddate", "lastmodifieddate"))
+
+
+def _order_by(ctx: _Ctx, scope: Scope, query: Query, needed: set[tuple[str, ...]]) -> str:
     from .store import q
 
+    # With a time-window filter, ordering by Id through the Id index would scan the whole table;
+    # "+Id" keeps SQLite on the SystemModstamp index and sorts the (small) window instead.
+    id_term = f"+b.{q('Id')}" if _window_filter(query.where) else f"b.{q('Id')}"
+    terms = []
+    has_id = False
+    for item in query.order:
+        res = scope.resolve(item.tok)
+        f = res.field
+        if f.is_compound or not f.describe()["sortable"]:
+            raise ctx.err("INVALID_FIELD", item.tok.pos, f"field '{f.name}' can not be sorted in a query call")
+        needed |= _prefixes(res)
+        coll = " COLLATE NOCASE" if f.type in md.TEXT_TYPES else ""
+        expr = id_term if (not res.rels and f.name == "Id" and not terms) else scope.expr(res)
+        term = f"{expr}{coll} {'DESC' if item.desc else 'ASC'}"
+        # Salesforce default: ASC -> nulls first, DESC -> nulls last (also SQLite's default);
+        # spell NULLS only when it differs so indexes stay usable.
+        if item.nulls == "LAST" and not item.desc:
+            term += " NULLS LAST"
+        elif item.nulls == "FIRST" and item.desc:
+            term += " NULLS FIRST"
+        terms.append(term)
+        has_id = has_id or (not res.rels and f.name == "Id")
+    if not has_id:
+        # deterministic paging; "no ORDER BY" = by Id (a tie-breaker after other terms stays
+        # plain so that the (SystemModstamp, Id) index still provides the whole order)
+        terms.append(f"b.{q('Id')}" if terms else id_term)
+    return " ORDER BY " + ", ".join(terms)
+
+
+def _compile(ctx: _Ctx, comp: Compiler, query: Query, obj: md.SObject, bulk: bool) -> Plan:
     scope = Scope(ctx, obj, "b")
     is_count = query.select[0].kind == "count"
-    sel_sql: list[str] = [f"b.{q('Id')}"]   # hidden: record url
-    csv_sql: list[str] = []
-    out: list[_OutCol] = []
-    columns: list[str] = []
-    seen: set[str] = set()
-    select_needed: set[tuple[str, ...]] = set()
-    rel_idx: dict[tuple[str, ...], tuple[int, int]] = {}
-
-    def add(expr: str) -> int:
-        sel_sql.append(expr)
-        return len(sel_sql) - 1
-
+    select = _Select(ctx, scope, bulk)
     if not is_count:
         for item in query.select:
-            res = scope.resolve(item.tok)
-            if res.canonical.lower() in seen:
-                # Unverified code; Salesforce refuses duplicate columns in the SELECT list.
-                raise ctx.err("MALFORMED_QUERY", item.tok.pos, f"duplicate field selected: {res.canonical}")
-            seen.add(res.canonical.lower())
-            f = res.field
-            if f.is_compound and bulk:
-                raise _bulk_error("Selecting compound data not supported in Bulk Query")
-            select_needed |= _prefixes(res)
-            chain = []
-            names: list[str] = []
-            for rel in res.rels:
-                names.append(rel.name)
-                key = tuple(names)
-                if key not in rel_idx:
-                    rel_idx[key] = (add(rel.id_expr), add(rel.type_expr))
-                chain.append((rel.name, *rel_idx[key]))
-            columns.append(res.canonical)
-            if f.is_compound:
-                comps = []
-                src = res.rels[-1].targets[0] if res.rels else obj
-                for json_key, suffix in md.ADDRESS_KEYS:
-                    cf = next((c for c in src.fields if c.compound == f.name and c.name.endswith(suffix)
-                               and c.type != "address"), None)
-                    if cf is None:
-                        continue
-                    alias = res.rels[-1].aliases[0] if res.rels else "b"
-                    comps.append((json_key, add(_field_sql(alias, cf))))
-                out.append(_OutCol(chain, f.name, -1, None, comps))
-                continue
-            expr = scope.expr(res)
-            idx = add(expr)
-            out.append(_OutCol(chain, f.name, idx, _rest_converter(f)))
-            csv_sql.append(_csv_expr(f, expr))
+            select.item(item)
 
     params: list = []
     where_needed: set[tuple[str, ...]] = set()
@@ -1130,46 +1200,24 @@ def _compile(ctx: _Ctx, comp: Compiler, query: Query, obj: md.SObject, bulk: boo
         where_terms.append(comp.cond(query.where, scope, params, where_needed))
     where_sql = (" WHERE " + " AND ".join(where_terms)) if where_terms else ""
 
-    order_terms = []
-    has_id = False
-    for item in query.order:
-        res = scope.resolve(item.tok)
-        f = res.field
-        if f.is_compound or not f.describe()["sortable"]:
-            raise ctx.err("INVALID_FIELD", item.tok.pos, f"field '{f.name}' can not be sorted in a query call")
-        select_needed |= _prefixes(res)
-        expr = scope.expr(res)
-        coll = " COLLATE NOCASE" if f.type in md.TEXT_TYPES else ""
-        term = f"{expr}{coll} {'DESC' if item.desc else 'ASC'}"
-        # Salesforce default: ASC -> nulls first, DESC -> nulls last (also SQLite's default);
-        # spell NULLS only when it differs so indexes stay usable.
-        if item.nulls == "LAST" and not item.desc:
-            term += " NULLS LAST"
-        elif item.nulls == "FIRST" and item.desc:
-            term += " NULLS FIRST"
-        order_terms.append(term)
-        has_id = has_id or (not res.rels and f.name == "Id")
-    if not has_id:
-        order_terms.append(f"b.{q('Id')}")   # deterministic paging; "no ORDER BY" = by Id
-    tail = " ORDER BY " + ", ".join(order_terms)
+    tail = _order_by(ctx, scope, query, select.needed)
     lim_params: list = []
     if query.limit is not None or query.offset is not None:
         tail += " LIMIT ? OFFSET ?"
         lim_params = [query.limit if query.limit is not None else -1, query.offset or 0]
 
-    from_all = scope.from_sql(select_needed | where_needed)
-    sql = f"SELECT {', '.join(sel_sql)} FROM {from_all}{where_sql}{tail}"  # noqa: S608 - identifiers only
-    csv = f"SELECT {', '.join(csv_sql) or 'NULL'} FROM {from_all}{where_sql}{tail}"  # noqa: S608
+    from_all = scope.from_sql(select.needed | where_needed)
+    sql = f"SELECT {', '.join(select.sql)} FROM {from_all}{where_sql}{tail}"  # noqa: S608 - identifiers only
+    csv = f"SELECT {', '.join(select.csv) or 'NULL'} FROM {from_all}{where_sql}{tail}"  # noqa: S608
     from_where = scope.from_sql(where_needed)
     if lim_params:
-        count_sql = (f"SELECT COUNT(*) FROM (SELECT 1 FROM {from_where}{where_sql} "  # noqa: S608
-                     "LIMIT ? OFFSET ?)")
+        count_sql = f"SELECT COUNT(*) FROM (SELECT 1 FROM {from_where}{where_sql} LIMIT ? OFFSET ?)"  # noqa: S608
     else:
         count_sql = f"SELECT COUNT(*) FROM {from_where}{where_sql}"  # noqa: S608
     return Plan(
-        object_name=obj.name, columns=columns, is_count=is_count, sql=sql, csv_sql=csv,
+        object_name=obj.name, columns=select.columns, is_count=is_count, sql=sql, csv_sql=csv,
         params=params + lim_params, count_sql=count_sql, count_params=params + lim_params,
-        build_record=_make_builder(obj.name, 0, out, ctx.api_version),
+        build_record=_make_builder(obj.name, 0, select.out, ctx.api_version),
     )
 
 

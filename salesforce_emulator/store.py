@@ -19,9 +19,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import gc
-import itertools
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -39,13 +39,15 @@ from .errors import SalesforceError
 SCHEMA_VERSION = 2
 DB_NAME = "org.sqlite"
 
+# Id (unique) and (SystemModstamp, Id) everywhere; TaskId for the relation rows that follow their
+# Task. Semi-joins (Id IN (SELECT WhoId FROM Task ...)) are materialized by SQLite and need none.
 INDEXES = {
     "User": [("Id",), ("SystemModstamp", "Id")],
     "Account": [("Id",), ("SystemModstamp", "Id")],
     "Contact": [("Id",), ("SystemModstamp", "Id")],
     "Lead": [("Id",), ("SystemModstamp", "Id")],
-    "Task": [("Id",), ("SystemModstamp", "Id"), ("WhoId",)],
-    "Event": [("Id",), ("SystemModstamp", "Id"), ("WhoId",)],
+    "Task": [("Id",), ("SystemModstamp", "Id")],
+    "Event": [("Id",), ("SystemModstamp", "Id")],
     "TaskWhoRelation": [("Id",), ("SystemModstamp", "Id"), ("TaskId",)],
 }
 FEED_UPDATED_DAYS = 30
@@ -140,7 +142,7 @@ def _insert(conn: sqlite3.Connection, obj: md.SObject, cols: dict[str, list]) ->
     for name in names:
         col = cols.get(name)
         if col is None:
-            data.append(itertools.repeat("", n))
+            data.append([""] * n)
             holders.append("nullif(?, '')")
             continue
         if name in booleans:
@@ -152,7 +154,7 @@ def _insert(conn: sqlite3.Connection, obj: md.SObject, cols: dict[str, list]) ->
             holders.append("?")
         data.append(col)
     sql = f"INSERT INTO {q(obj.name)} ({', '.join(q(c) for c in names)}) VALUES ({', '.join(holders)})"  # noqa: S608 - identifiers from metadata
-    conn.executemany(sql, zip(*data))
+    conn.executemany(sql, zip(*data, strict=True))
     return n
 
 
@@ -284,8 +286,8 @@ def generate(path: Path, contacts: int, seed: int, *, anchor: int | None = None,
             conn.execute("BEGIN")
             for name in ACTIVITY_OBJECTS:
                 conn.execute(f"INSERT INTO main.{q(name)} SELECT * FROM aux.{q(name)}")  # noqa: S608
-                counts[name] = conn.execute(f"SELECT value FROM aux._meta WHERE key = 'count:{name}'").fetchone()
-                counts[name] = int(counts[name][0])
+                row = conn.execute("SELECT value FROM aux._meta WHERE key = ?", (f"count:{name}",)).fetchone()
+                counts[name] = int(row[0])
             conn.execute("INSERT INTO main._hard_deleted SELECT * FROM aux._hard_deleted")
             counters = dict(conn.execute("SELECT key, value FROM aux._meta WHERE key LIKE 'counter:%'").fetchall())
             conn.execute("COMMIT")
@@ -430,6 +432,8 @@ class Org:
               api_version: str = "59.0") -> QueryCursor:
         from .soql import compile_query
 
+        if api not in ("rest", "bulk"):
+            raise ValueError(f"api must be 'rest' or 'bulk', not {api!r}")
         plan = compile_query(soql, self.schema(), include_deleted=include_deleted, api=api,
                              api_version=api_version)
         return QueryCursor(self, plan)
@@ -437,7 +441,7 @@ class Org:
     # -- feeds --
     def updated(self, object_name: str, start: datetime, end: datetime) -> dict:
         obj = self._replication_object(object_name, "getUpdated")
-        now = datetime.now(UTC)
+        now = self._now()
         # The feeds work at minute granularity: seconds of start/end are ignored.
         start, end = _floor_minute(_utc(start)), _floor_minute(_utc(end))
         _check_window(start, end, now, FEED_UPDATED_DAYS)
@@ -454,7 +458,7 @@ class Org:
 
     def deleted(self, object_name: str, start: datetime, end: datetime) -> dict:
         obj = self._replication_object(object_name, "getDeleted")
-        now = datetime.now(UTC)
+        now = self._now()
         start, end = _floor_minute(_utc(start)), _floor_minute(_utc(end))
         earliest = _floor_minute(now - timedelta(days=FEED_DELETED_DAYS))
         if start < earliest:
@@ -477,6 +481,11 @@ class Org:
         return {"deletedRecords": [{"id": i, "deletedDate": d} for i, d in rows],
                 "earliestDateAvailable": _iso(earliest), "latestDateCovered": _iso(latest)}
 
+    @staticmethod
+    def _now() -> datetime:
+        """Wall-clock "now" of the feeds (tests patch it to look past the current minute)."""
+        return datetime.now(UTC)
+
     def _replication_object(self, object_name: str, op: str) -> md.SObject:
         obj = self.sobject(object_name)
         if not obj.replicateable:
@@ -498,17 +507,24 @@ class Org:
     def add_field(self, object_name: str, field_name: str, field_type: str = "string",
                   **describe_attrs: Any) -> None:
         obj = self.sobject(object_name)
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,42}", field_name):
+            raise SalesforceError(400, "INVALID_FIELD", f"Invalid field API name: {field_name!r}")
         if obj.field(field_name) is not None:
             raise SalesforceError(400, "DUPLICATE_DEVELOPER_NAME", f"Field {field_name} already exists")
+        if field_type not in md.SOAP_TYPES or field_type in md.COMPOUND_TYPES or field_type == "id":
+            raise SalesforceError(400, "INVALID_TYPE", f"Unsupported field type for schema drift: {field_type!r}")
         f = md.make_field(field_name, field_type, **describe_attrs)
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
             existing = {r[1] for r in conn.execute(f"PRAGMA table_info({q(obj.name)})")}
-            if f.is_physical and f.name not in existing:
+            if f.name not in existing:
                 conn.execute(f"ALTER TABLE {q(obj.name)} ADD COLUMN {q(f.name)} {md.sql_affinity(f.type)}")
-                if f.type == "boolean":
-                    conn.execute(f"UPDATE {q(obj.name)} SET {q(f.name)} = 0")  # noqa: S608
+            elif existing:
+                # re-adding a removed field: it comes back empty, like a new field
+                conn.execute(f"UPDATE {q(obj.name)} SET {q(f.name)} = NULL")  # noqa: S608
+            if f.type == "boolean":
+                conn.execute(f"UPDATE {q(obj.name)} SET {q(f.name)} = 0")  # noqa: S608
             conn.execute("INSERT INTO _drift (op, object, field, spec) VALUES ('add', ?, ?, ?)",
                          (obj.name, f.name, json.dumps(md.field_to_json(f))))
             conn.execute("COMMIT")

@@ -7,6 +7,7 @@ at conftest import time, before any test module can import airflow.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,8 +30,13 @@ pytest_plugins = ["salesforce_emulator.pytest_plugin"]
 EXTERNAL_DB_ENV = "SALESFORCE_ELT_TEST_DATABASE_URL"
 
 
+def _postgres_dir(name: str) -> Path:
+    """Outside pytest's basetemp: pytest keeps that 0700, and Postgres runs as another user when root."""
+    return Path(tempfile.mkdtemp(prefix=f"sf-elt-{name}-", dir=_AIRFLOW_HOME.parent)) / "pgdata"
+
+
 @pytest.fixture(scope="session")
-def warehouse_url(tmp_path_factory) -> str:
+def warehouse_url() -> str:
     """A real PostgreSQL: the one named by SALESFORCE_ELT_TEST_DATABASE_URL, else an embedded one."""
     external = os.environ.get(EXTERNAL_DB_ENV)
     if external:
@@ -38,23 +44,25 @@ def warehouse_url(tmp_path_factory) -> str:
         return
     from embedded_stack.postgres import EmbeddedPostgres
 
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("warehouse") / "pgdata").start()
+    server = EmbeddedPostgres(_postgres_dir("warehouse")).start()
     try:
         yield server.url
     finally:
         server.stop(mode="immediate")
+        shutil.rmtree(server.data_dir.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def embedded_postgres(tmp_path_factory):
+def embedded_postgres():
     """A dedicated embedded server a test may stop and restart (reliability tests)."""
     from embedded_stack.postgres import EmbeddedPostgres
 
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("restartable") / "pgdata").start()
+    server = EmbeddedPostgres(_postgres_dir("restartable")).start()
     try:
         yield server
     finally:
         server.stop(mode="immediate")
+        shutil.rmtree(server.data_dir.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

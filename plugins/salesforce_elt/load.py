@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from salesforce_elt import models, state, types
 from salesforce_elt.registry import SObjectSpec, warehouse_schema
@@ -170,6 +171,10 @@ def load(conn: psycopg.Connection, request: LoadRequest) -> LoadStats:
     """Run the whole load in one transaction on ``conn`` (committed on success, rolled back on error)."""
     started = time.monotonic()
     spec = request.spec
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        # Inside an open transaction ours would only be a savepoint: nothing committed, the lock
+        # and temp tables held until the caller's commit.
+        raise LoadError(f"{spec.name}: load() needs a connection outside any transaction (it commits its own)")
     _check_columns(request)
     stats = LoadStats()
     staging, deleted_staging = f"_stage_{spec.table}", f"_deleted_{spec.table}"

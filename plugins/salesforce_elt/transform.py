@@ -3,9 +3,8 @@
 Pure functions over path-like objects (``ObjectStoragePath`` in Airflow, ``pathlib.Path`` in
 tests): no Airflow, no database. One row at a time, so memory does not grow with the object.
 
-Per column a getter (``operator.itemgetter`` on the raw row: one index, or the component indexes
-of a compound) and a converter are computed once; the row loop is a list comprehension over
-that plan. A row with any bad value goes to ``rejects.csv`` (Id, column, value excerpt, reason)
+Per column the raw position(s) and a converter are computed once (``Plan``); the row loop is
+two list comprehensions over that plan. A row with any bad value goes to ``rejects.csv`` (Id, column, value excerpt, reason)
 and is left out of the typed output: loading half a record would be worse than loading it on
 the next run after the cause is fixed.
 """
@@ -44,11 +43,22 @@ class TooManyRejects(ValueError):
 
 
 @dataclass(frozen=True)
-class Column:
-    name: str
-    sf_names: tuple[str, ...]  # raw columns feeding it (the Id for the key, components for compounds)
-    get: Callable[[Sequence[str]], Any]
-    convert: Callable[[Any], str | None]
+class Plan:
+    """How one raw header becomes the typed columns.
+
+    Plain columns read ``row[index]`` (a subscript is about twice as fast as an itemgetter call,
+    and this loop runs once per value); compounds read their components through an itemgetter.
+    The typed CSV therefore lists plain columns first, then compounds, then constants: COPY
+    names its columns, so the order is free.
+    """
+
+    plain: tuple[tuple[str, int, Callable[[str], str | None]], ...]
+    compound: tuple[tuple[str, Callable[[Sequence[str]], tuple[str, ...]], Callable[[tuple[str, ...]], str | None]], ...]
+    constants: tuple[tuple[str, str], ...]
+
+    @property
+    def columns(self) -> list[str]:
+        return [c[0] for c in self.plain] + [c[0] for c in self.compound] + [name for name, _ in self.constants]
 
 
 @dataclass
@@ -66,8 +76,8 @@ class Result:
         return self.rejects / total if total else 0.0
 
 
-def build_plan(spec: SObjectSpec, header: Sequence[str]) -> list[Column]:
-    """Getter + converter per target column, in ``spec.columns`` order (constants excluded)."""
+def build_plan(spec: SObjectSpec, header: Sequence[str]) -> Plan:
+    """Where each target column's raw values are and how they convert (computed once per file)."""
     index = {name.lower(): i for i, name in enumerate(header)}
 
     def positions(names: tuple[str, ...]) -> tuple[int, ...]:
@@ -77,19 +87,17 @@ def build_plan(spec: SObjectSpec, header: Sequence[str]) -> list[Column]:
         return tuple(index[n.lower()] for n in names)
 
     (key_at,) = positions((spec.primary_key,))
-    plan = [Column(spec.key_column, (spec.primary_key,), operator.itemgetter(key_at), types.key_converter(spec.name, spec.key_prefix))]
+    plain = [(spec.key_column, key_at, types.key_converter(spec.name, spec.key_prefix))]
+    compound = []
     for f in spec.fields:
         at = positions(f.soql_fields)
         if f.components:
-            convert = types.compound_converter(f)
             get = operator.itemgetter(*at) if len(at) > 1 else (lambda row, i=at[0]: (row[i],))
+            compound.append((f.column, get, types.compound_converter(f)))
         else:
             convert = types.converter(f)
-            if not f.nullable:
-                convert = types.required(convert)
-            get = operator.itemgetter(at[0])
-        plan.append(Column(f.column, f.soql_fields, get, convert))
-    return plan
+            plain.append((f.column, at[0], types.required(convert) if not f.nullable else convert))
+    return Plan(tuple(plain), tuple(compound), spec.constants)
 
 
 def check_header(spec: SObjectSpec, requested: Sequence[str], header: Sequence[str], source: str) -> None:
@@ -136,39 +144,40 @@ class _Rejects:
             self._file.close()
 
 
-def _reject_row(row: Sequence[str], plan: list[Column], width: int, rejects: _Rejects) -> None:
+def _reject_row(row: Sequence[str], plan: Plan, width: int, rejects: _Rejects) -> None:
     """Slow path for a bad row: find the first column at fault and record why."""
     record_id = row[0] if row else ""
     if len(row) != width:
         rejects.add(record_id, "*", ",".join(row), f"row has {len(row)} fields, the header {width}")
         return
-    for column in plan:
-        value = column.get(row)
+    checks = [(name, row[i], convert) for name, i, convert in plan.plain]
+    checks += [(name, get(row), convert) for name, get, convert in plan.compound]
+    for name, value, convert in checks:
         try:
-            column.convert(value)
+            convert(value)
         except types.ConversionError as exc:
             shown = ";".join(value) if isinstance(value, tuple) else value
-            rejects.add(record_id, column.name, shown, str(exc))
+            rejects.add(record_id, name, shown, str(exc))
             return
 
 
-def transform_stream(
-    reader: Iterable[list[str]], writer: Any, plan: list[Column], constants: tuple[str, ...], width: int,
-    rejects: _Rejects,
-) -> int:
+def transform_stream(reader: Iterable[list[str]], writer: Any, plan: Plan, width: int, rejects: _Rejects) -> int:
     """Convert every row of ``reader`` into ``writer``; return the rows written."""
     written = 0
-    steps = [(c.get, c.convert) for c in plan]
+    plain = [(i, convert) for _name, i, convert in plan.plain]
+    compound = [(get, convert) for _name, get, convert in plan.compound]
+    constants = [value for _name, value in plan.constants]
     writerow = writer.writerow
     for row in reader:
         if len(row) == width:
             try:
-                out = [convert(get(row)) for get, convert in steps]
+                out = [convert(row[i]) for i, convert in plain]
+                out += [convert(get(row)) for get, convert in compound]
             except types.ConversionError:
                 _reject_row(row, plan, width, rejects)
                 continue
             if constants:
-                out.extend(constants)
+                out += constants
             writerow(out)
             written += 1
         else:
@@ -189,8 +198,7 @@ def transform_files(
     missing = [f for f in spec.soql_fields if f.lower() not in {r.lower() for r in requested}]
     if missing:
         raise HeaderMismatch(f"{spec.name}: the extract did not request {missing}, which the registry needs")
-    constants = tuple(value for _name, value in spec.constants)
-    result = Result(columns=list(spec.columns))
+    result = Result(columns=build_plan(spec, spec.soql_fields).columns)
     if hasattr(typed_dir, "mkdir"):
         typed_dir.mkdir(parents=True, exist_ok=True)
     rejects = _Rejects(typed_dir / "rejects.csv", result)
@@ -207,7 +215,7 @@ def transform_files(
                 writer.writerow(result.columns)
                 plan = build_plan(spec, header)
                 try:
-                    result.rows += transform_stream(reader, writer, plan, constants, len(header), rejects)
+                    result.rows += transform_stream(reader, writer, plan, len(header), rejects)
                 except csv.Error as exc:
                     raise ValueError(f"{spec.name}: {name} is not valid CSV near line {reader.line_num}: {exc}") from exc
             result.typed_files.append(name)

@@ -283,16 +283,10 @@ def compound_converter(field: FieldSpec) -> CompoundConverter:
     def convert(values: tuple[str, ...]) -> str | None:
         if not any(values):
             return None
-        parts = []
-        for encoded_key, is_number, value in zip(encoded_keys, numeric, values, strict=True):
-            if not value:
-                text = "null"
-            elif is_number:
-                text = _json_number(value)
-            else:
-                text = encode_json_string(value)
-            parts.append(encoded_key + text)
-        return "{" + ",".join(parts) + "}"
+        return "{" + ",".join([
+            key + ("null" if not value else _json_number(value) if is_number else encode_json_string(value))
+            for key, is_number, value in zip(encoded_keys, numeric, values)  # noqa: B905 - lengths fixed by the plan
+        ]) + "}"
 
     return convert
 

@@ -83,6 +83,7 @@ def test_job_lifecycle_results_locators_and_gzip(sf_emulator, sf_session, sf_cli
     first = sf_session.get(f"{jobs_url}/{job['id']}/results", params={"maxRecords": 250}, headers=plain)
     assert first.status_code == 200 and first.headers["Content-Type"].startswith("text/csv")
     assert first.headers["Sforce-NumberOfRecords"] == "250"
+    assert first.headers["Sforce-Limit-Info"] == f"api-usage={sf_emulator.api_counter.used}/15000"
     assert int(first.headers["Content-Length"]) == len(first.content)
     locator = first.headers["Sforce-Locator"]
     second = sf_session.get(f"{jobs_url}/{job['id']}/results", params={"maxRecords": 250, "locator": locator},

@@ -38,6 +38,8 @@ def test_serve_mutate_and_restart_reuse_keys(tmp_path):
         session.verify, session.trust_env = info["ca_file"], False
         sf = Salesforce(instance_url=info["instance_url"], session_id=client_credentials_token(info, session),
                         session=session)
+        faults = session.get(f"{info['instance_url']}/__emulator__/faults").json()
+        assert faults["latency_ms"] == 1  # from --fault latency_ms=1
         before = sf.query("SELECT COUNT() FROM Contact")["totalSize"]
         assert 100 < before <= 120  # the seed soft-deletes a few
 

@@ -548,6 +548,29 @@ def test_timed_out_bulk_job_is_aborted(private_emulator, private_conn, staging):
     assert SalesforceBulk2Hook(private_conn).get_job(job_id)["state"] == "Aborted"
 
 
+def test_nearly_spent_api_quota_stops_the_run_before_any_job(sf, staging):
+    operator = SalesforceBulkExtractOperator(
+        task_id="extract", object_name="Contact", max_api_usage=0.0, high_water_mark_getter=lambda _n: None
+    )
+    jobs_before = sum(1 for e in sf.audit() if e["method"] == "POST" and "/jobs/query" in e["path"])
+    with pytest.raises(
+        AirflowException, match=r"daily API requests \d+/15000 are at or above max_api_usage=0%"
+    ):
+        run_operator(operator, context("manual__quota"))
+    assert sum(1 for e in sf.audit() if e["method"] == "POST" and "/jobs/query" in e["path"]) == jobs_before
+
+
+def test_on_kill_aborts_the_running_job(private_conn, staging):
+    operator = SalesforceBulkExtractOperator(
+        task_id="extract", object_name="Contact", conn_id=private_conn, high_water_mark_getter=lambda _n: None
+    )
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context("manual__killed"))
+    operator.on_kill()
+    job_id = deferred.value.trigger.job_id
+    assert SalesforceBulk2Hook(private_conn).get_job(job_id)["state"] == "Aborted"
+
+
 # ---- secrets -----------------------------------------------------------------------------------
 def test_no_secret_reaches_the_logs(sf, staging, logs, tmp_path):
     info = sf.connection_info

@@ -44,9 +44,8 @@ def database(warehouse_url) -> str:
 
 @pytest.fixture
 def conn(database):
-    with psycopg.connect(database) as connection:
+    with psycopg.connect(database, autocommit=True) as connection:
         connection.execute("TRUNCATE salesforce.sf_contacts, salesforce.sync_state, salesforce.sync_runs")
-        connection.commit()
         yield connection
 
 
@@ -219,9 +218,15 @@ def test_a_failing_load_leaves_no_partial_rows(conn, tmp_path):
     assert snapshot(conn) == before
     assert conn.execute("SELECT count(*) FROM salesforce.sync_runs").fetchone() == (1,)
     load.record_run(conn, request, None, status="failed", error="DataError: boom")
-    conn.commit()
     assert conn.execute("SELECT status, error_message FROM salesforce.sync_runs ORDER BY id DESC LIMIT 1").fetchone() == (
         "failed", "DataError: boom")
+
+
+def test_load_refuses_to_run_inside_an_open_transaction(database, tmp_path):
+    with psycopg.connect(database) as conn:
+        conn.execute("SELECT 1")  # psycopg opened a transaction
+        with pytest.raises(load.LoadError, match="outside any transaction"):
+            load.load(conn, stage(tmp_path, [contact(1)]))
 
 
 def test_row_count_mismatch_and_missing_file_are_refused(conn, tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +26,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
-from embedded_stack.connections import salesforce_connection
+from embedded_stack.connections import postgres_connection, salesforce_connection
 from salesforce_elt import registry
 from salesforce_elt.cli import main
 from salesforce_elt.schema.storage import storage_report
@@ -34,6 +35,8 @@ from salesforce_emulator.server import EmulatorServer
 REPO = Path(__file__).resolve().parents[2]
 REAL_REGISTRY = REPO / "plugins" / "salesforce_elt" / "registry.py"
 REAL_VERSIONS = REPO / "migrations" / "versions"
+REAL_REGISTRY_BEFORE = REAL_REGISTRY.read_bytes()
+REAL_VERSIONS_BEFORE = sorted(p.name for p in REAL_VERSIONS.iterdir())
 
 
 @pytest.fixture(scope="module")
@@ -77,102 +80,170 @@ def repo_copy(tmp_path_factory) -> Path:
     return root
 
 
-def run_in_copy(repo: Path, *args: str, database: str, org: EmulatorServer) -> subprocess.CompletedProcess:
+def run_in_copy(
+    repo: Path, *args: str, database: str, org: EmulatorServer, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """A fresh interpreter importing salesforce_elt from the copy (never from the real repo)."""
-    env = dict(os.environ)
-    env.update(
-        PYTHONPATH=f"{repo / 'plugins'}{os.pathsep}{repo}",
-        SALESFORCE_ELT_WAREHOUSE_URL=database,
-        AIRFLOW_CONN_SALESFORCE_DEFAULT=salesforce_connection(org.connection_info),
-    )
+    full_env = {
+        **os.environ,
+        "PYTHONPATH": f"{repo / 'plugins'}{os.pathsep}{repo}",
+        "SALESFORCE_ELT_WAREHOUSE_URL": database,
+        "AIRFLOW_CONN_SALESFORCE_DEFAULT": salesforce_connection(org.connection_info),
+        **(env or {}),
+    }
     return subprocess.run(
-        [sys.executable, *args], cwd=repo, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, *args], cwd=repo, env=full_env, capture_output=True, text=True, timeout=300
     )
 
 
-def alembic(repo: Path, database: str, org: EmulatorServer, *args: str) -> subprocess.CompletedProcess:
-    return run_in_copy(repo, "-m", "alembic", "-c", str(repo / "alembic.ini"), *args, database=database, org=org)
+# In the copy's interpreter (its edited registry): upgrade a fresh database to head, `alembic check`,
+# then downgrade one revision; prints the sf_contacts columns after the upgrade and after the downgrade.
+VERIFY_MIGRATIONS = """
+import json, sys
+import psycopg
+from alembic import command
+from alembic.config import Config
+from salesforce_elt import registry, warehouse
+
+def columns():
+    with warehouse.connect() as conn:
+        return dict(conn.execute(
+            "SELECT column_name, character_maximum_length FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = 'sf_contacts'", (registry.warehouse_schema(),)).fetchall())
+
+config = Config(sys.argv[1])
+command.upgrade(config, "head")
+command.check(config)  # raises when the models (the edited registry) differ from the migrations
+after_upgrade = columns()
+command.downgrade(config, "-1")
+print(json.dumps({"upgraded": after_upgrade, "downgraded": columns()}))
+"""
+
+
+def parsed_json(out: str):
+    """The JSON document in a command's output (in-process, Airflow's log lines may share stdout)."""
+    return json.JSONDecoder().raw_decode(out, out.index("["))[0]
 
 
 def diff_json(capsys, *args: str) -> tuple[int, dict]:
     capsys.readouterr()
     code = main(["schema", "diff", "--json", *args])
-    [contact] = [d for d in json.loads(capsys.readouterr().out) if d["object"] == "Contact"]
+    [contact] = [d for d in parsed_json(capsys.readouterr().out) if d["object"] == "Contact"]
     return code, contact
 
 
-def columns_of(database: str, table: str) -> dict[str, tuple[str, int | None]]:
-    with psycopg.connect(sa.make_url(database).render_as_string(hide_password=False)) as conn:
-        rows = conn.execute(
-            "SELECT column_name, data_type, character_maximum_length FROM information_schema.columns "
-            "WHERE table_schema = %s AND table_name = %s",
-            (registry.warehouse_schema(), table),
-        ).fetchall()
-    return {name: (data_type, length) for name, data_type, length in rows}
+def upgrade_real_head(url: str) -> None:
+    """Migrate with the real repo's migrations (read only) in this process."""
+    config = Config(str(REPO / "alembic.ini"))
+    config.attributes["configure_logger"] = False
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, "head")
 
 
-def snapshot_real_repo() -> tuple[bytes, list[str]]:
-    return REAL_REGISTRY.read_bytes(), sorted(p.name for p in REAL_VERSIONS.iterdir())
+@pytest.fixture(scope="module")
+def region_field(org) -> EmulatorServer:
+    """The org gains Contact.Region__c; some contacts then get a value (updates and creates)."""
+    org.org.add_field("Contact", "Region__c", "string", length=40, label="Region")
+    org.org.mutate("Contact", update=15, create=5)
+    return org
+
+
+@pytest.fixture(scope="module")
+def adopted(region_field, repo_copy, new_database) -> subprocess.CompletedProcess:
+    """`schema add-fields --object Contact --field Region__c` run in the repo copy."""
+    # Autogenerate compares the models with a warehouse at head (the copy's migrations are the real ones).
+    warehouse = new_database()
+    upgrade_real_head(warehouse)
+    return run_in_copy(
+        repo_copy, "-m", "salesforce_elt", "schema", "add-fields", "--object", "Contact", "--field", "Region__c",
+        "--repo-root", str(repo_copy), database=warehouse, org=region_field,
+    )
 
 
 def test_new_custom_field_is_reported_then_adopted_by_a_reviewed_migration(
-    sf_env, repo_copy, new_database, capsys
+    sf_env, region_field, adopted, repo_copy, new_database, capsys
 ):
-    real_before = snapshot_real_repo()
-    org = sf_env
-    org.org.add_field("Contact", "Region__c", "string", length=40, label="Region")
-
-    code, contact = diff_json(capsys, "--object", "Contact")
+    code, contact = diff_json(capsys, "--object", "Contact")  # the real registry has no Region__c
     assert code == 1 and contact["drifted"]
     assert {"field": "Region__c", "column": "region", "type": "string", "length": 40} in contact["added"]
 
-    registry_copy = repo_copy / "plugins" / "salesforce_elt" / "registry.py"
-    versions_copy = repo_copy / "migrations" / "versions"
-    original_copy = registry_copy.read_text()
-    add = ("-m", "salesforce_elt", "schema", "add-fields", "--object", "Contact", "--field", "Region__c",
-           "--repo-root", str(repo_copy))
-
-    # Autogenerate needs the warehouse at head: on an empty database it fails and changes nothing.
-    empty = new_database()
-    refused = run_in_copy(repo_copy, *add, database=empty, org=org)
-    assert refused.returncode == 2, refused.stderr
-    assert "Target database is not up to date" in refused.stderr and "registry left unchanged" in refused.stderr
-    assert registry_copy.read_text() == original_copy
-    assert sorted(p.name for p in versions_copy.glob("*.py")) == sorted(p.name for p in REAL_VERSIONS.glob("*.py"))
-
-    assert alembic(repo_copy, empty, org, "upgrade", "head").returncode == 0
-    added = run_in_copy(repo_copy, *add, database=empty, org=org)
-    assert added.returncode == 0, added.stderr
-    revision = Path(added.stdout.split("revision: ", 1)[1].splitlines()[0])
-    assert revision.parent == versions_copy and revision.name.startswith("0002_add_contact_fields_region")
+    assert adopted.returncode == 0, adopted.stderr
+    revision = Path(adopted.stdout.split("revision: ", 1)[1].splitlines()[0])
+    assert revision.parent == repo_copy / "migrations" / "versions"
+    assert revision.name.startswith("0002_add_contact_fields_region")
     source = revision.read_text()
     assert "op.add_column('sf_contacts', sa.Column('region', sa.String(length=40)" in source
-    assert "op.drop_column('sf_contacts', 'region'" in source
+    assert "op.drop_column('sf_contacts', 'region', schema=SCHEMA)" in source  # SALESFORCE_ELT_SCHEMA works
+    registry_copy = repo_copy / "plugins" / "salesforce_elt" / "registry.py"
     assert '        FieldSpec("Region__c", "region", "string", length=40),\n    ),\n)' in registry_copy.read_text()
 
-    # The revision applies on a fresh database, and the models (edited registry) equal the migrations.
+    # The revision applies on a fresh database, the models equal the migrations, and it downgrades.
     fresh = new_database()
-    upgrade = alembic(repo_copy, fresh, org, "upgrade", "head")
-    assert upgrade.returncode == 0, upgrade.stderr
-    check = alembic(repo_copy, fresh, org, "check")
-    assert check.returncode == 0, check.stderr + check.stdout
-    assert columns_of(fresh, "sf_contacts")["region"] == ("character varying", 40)
-    down = alembic(repo_copy, fresh, org, "downgrade", "-1")
-    assert down.returncode == 0, down.stderr
-    assert "region" not in columns_of(fresh, "sf_contacts")
+    verified = run_in_copy(
+        repo_copy, "-c", VERIFY_MIGRATIONS, str(repo_copy / "alembic.ini"), database=fresh, org=region_field
+    )
+    assert verified.returncode == 0, verified.stderr[-2000:]
+    columns = json.loads(verified.stdout.strip().splitlines()[-1])
+    assert columns["upgraded"]["region"] == 40
+    assert "region" not in columns["downgraded"] and "npi" in columns["downgraded"]
 
-    assert snapshot_real_repo() == real_before  # the real registry and migrations were never touched
+
+def test_the_real_registry_and_migrations_are_never_touched(adopted):
+    assert adopted.returncode == 0
+    assert REAL_REGISTRY.read_bytes() == REAL_REGISTRY_BEFORE
+    assert sorted(p.name for p in REAL_VERSIONS.iterdir()) == REAL_VERSIONS_BEFORE
+
+
+# In the copy's interpreter: migrate a fresh warehouse to head (0002 included) and run the Contact
+# DAG once, as `airflow dags test` would.
+SYNC_IN_COPY = """
+from datetime import UTC, datetime, timedelta
+from alembic import command
+from alembic.config import Config
+import sys
+command.upgrade(Config(sys.argv[1]), "head")
+from salesforce_elt.dag_factory import build_object_dags
+dag = build_object_dags()["salesforce_sync_contacts"]
+run = dag.test(logical_date=datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1))
+print("DAG_STATE", run.state)
+"""
+
+
+@pytest.mark.slow
+def test_next_sync_fills_the_new_column(airflow_db, region_field, adopted, repo_copy, new_database):
+    assert adopted.returncode == 0, adopted.stderr
+    fresh = new_database()
+    env = {"AIRFLOW_CONN_SALESFORCE_WAREHOUSE": postgres_connection(fresh)}
+    synced = run_in_copy(
+        repo_copy, "-c", SYNC_IN_COPY, str(repo_copy / "alembic.ini"), database=fresh, org=region_field, env=env
+    )
+    assert "DAG_STATE success" in synced.stdout, (synced.stdout + synced.stderr)[-3000:]
+    cursor = region_field.org.query(
+        "SELECT Id, Region__c FROM Contact WHERE Region__c != null", include_deleted=True, api="rest"
+    )
+    in_salesforce = {r["Id"]: r["Region__c"] for r in cursor.records()}
+    assert in_salesforce  # the mutation gave some contacts a region
+    with psycopg.connect(fresh) as conn:
+        in_warehouse = dict(
+            conn.execute(
+                f"SELECT salesforce_id, region FROM {registry.warehouse_schema()}.sf_contacts WHERE region IS NOT NULL"
+            ).fetchall()
+        )
+    assert in_warehouse == in_salesforce
 
 
 def test_field_removed_from_salesforce_shows_as_removed(sf_env, capsys):
     sf_env.org.remove_field("Contact", "Department")
-    code, contact = diff_json(capsys)
-    assert code == 1
-    assert [f["field"] for f in contact["removed"]] == ["Department"]
-    assert contact["missing_soql_fields"] == ["Department"]
-    capsys.readouterr()
-    assert main(["schema", "diff", "--object", "Contact"]) == 1
-    assert "removed   Department  string(80)  column department stays" in capsys.readouterr().out
+    try:
+        code, contact = diff_json(capsys)
+        assert code == 1
+        assert [f["field"] for f in contact["removed"]] == ["Department"]
+        assert contact["missing_soql_fields"] == ["Department"]
+        capsys.readouterr()
+        assert main(["schema", "diff", "--object", "Contact"]) == 1
+        assert re.search(r"removed +Department +string\(80\) +column department stays", capsys.readouterr().out)
+    finally:  # the module's other tests sync Contact: give the field back
+        sf_env.org.add_field("Contact", "Department", "string", length=80, label="Department")
 
 
 def test_add_fields_refuses_a_repo_root_it_did_not_import(sf_env, repo_copy, capsys):
@@ -194,10 +265,7 @@ def test_docs_command_writes_one_page_per_object(sf_env, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def migrated_database(new_database) -> str:
     url = new_database()
-    config = Config(str(REPO / "alembic.ini"))
-    config.attributes["configure_logger"] = False
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    upgrade_real_head(url)
     return url
 
 
@@ -232,7 +300,7 @@ def test_storage_command_projects_with_the_orgs_record_count(sf_env, migrated_da
     monkeypatch.setenv("SALESFORCE_ELT_WAREHOUSE_URL", migrated_database)
     capsys.readouterr()
     assert main(["storage", "--json"]) == 0
-    [contacts] = [r for r in json.loads(capsys.readouterr().out) if r["table"] == "sf_contacts"]
+    [contacts] = [r for r in parsed_json(capsys.readouterr().out) if r["table"] == "sf_contacts"]
     [expected] = sf_env.org.record_counts(["Contact"])
     assert contacts["org_records"] == {"Contact": expected["count"]}
     assert main(["storage", "--no-projection"]) == 0

@@ -28,7 +28,7 @@ def logs_to_stderr() -> contextlib.AbstractContextManager:
 
 
 def salesforce_hook(conn_id: str) -> SalesforceApiHook:
-    """A logged-in hook, or a CliError naming the connection (never its secrets)."""
+    """The ELT's Salesforce hook, or a CliError naming the missing connection (never its secrets)."""
     from salesforce_elt.hooks.salesforce import SalesforceApiHook
 
     hook = SalesforceApiHook(salesforce_conn_id=conn_id)
@@ -48,9 +48,7 @@ def describe(hook: SalesforceApiHook, object_name: str) -> DescribedObject:
 
     try:
         return normalize(hook.describe(object_name))
-    except SalesforceApiError as exc:
-        raise CliError(f"describe {object_name}: {exc}") from None
-    except ValueError as exc:
+    except (SalesforceApiError, ValueError) as exc:
         raise CliError(f"describe {object_name}: {exc}") from None
 
 

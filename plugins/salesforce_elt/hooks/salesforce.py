@@ -24,7 +24,13 @@ import requests
 from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 
 from salesforce_elt.hooks.errors import SalesforceApiError, error_from_body
-from salesforce_elt.hooks.oauth import AuthSettings, OAuthToken, parse_token_response, token_request
+from salesforce_elt.hooks.oauth import (
+    TOKEN_PATH,
+    AuthSettings,
+    OAuthToken,
+    parse_token_response,
+    token_request,
+)
 from salesforce_elt.hooks.retry import RetryPolicy, is_transient_status, parse_api_usage, parse_retry_after
 from salesforce_elt.soql import soql_datetime, validate_object_name
 from salesforce_elt.staging import CsvPartWriter
@@ -137,25 +143,25 @@ class SalesforceApiHook(SalesforceHook):
                 instance_url=f"https://{client.sf_instance}", access_token=client.session_id
             )
             return self._token
-        for attempt in range(self.retry.max_retries + 1):
-            request = token_request(settings)
+        attempt = 0
+        while True:
+            request = token_request(settings)  # a fresh JWT each time: its exp is short
             try:
                 response = self.http.post(
                     request.url, data=request.data, headers=request.headers, timeout=self.timeout
                 )
             except TRANSIENT_EXCEPTIONS as exc:
-                self._pause_or_raise(attempt, "POST", "/services/oauth2/token", type(exc).__name__)
-                continue
-            if is_transient_status(response.status_code):
-                self._pause_or_raise(
-                    attempt, "POST", "/services/oauth2/token", f"HTTP {response.status_code}"
-                )
-                continue
-            self._token = parse_token_response(response.status_code, response.text, settings)
-            self.log.info("Logged in to Salesforce at %s (%s flow)", self._token.instance_url, settings.flow)
-            self.__dict__.pop("conn", None)  # a cached simple-salesforce client holds the old token
-            return self._token
-        raise AssertionError("unreachable: _pause_or_raise raises on the last attempt")
+                reason = type(exc).__name__
+            else:
+                if not is_transient_status(response.status_code):
+                    break
+                reason = f"HTTP {response.status_code}"
+            self._pause_or_raise(attempt, "POST", TOKEN_PATH, reason)
+            attempt += 1
+        self._token = parse_token_response(response.status_code, response.text, settings)
+        self.log.info("Logged in to Salesforce at %s (%s flow)", self._token.instance_url, settings.flow)
+        self.__dict__.pop("conn", None)  # a cached simple-salesforce client holds the old token
+        return self._token
 
     @cached_property
     def conn(self) -> api.Salesforce:

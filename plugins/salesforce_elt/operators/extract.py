@@ -78,6 +78,7 @@ class SalesforceExtractOperator(BaseOperator):
         ids: list[str] | str | None = None,
         id_field: str = "Id",
         high_water_mark_getter: HighWaterMarkGetter | None = None,
+        max_api_usage: float | None = 0.9,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -94,6 +95,7 @@ class SalesforceExtractOperator(BaseOperator):
         self.ids = ids
         self.id_field = id_field
         self.high_water_mark_getter = high_water_mark_getter
+        self.max_api_usage = max_api_usage
         self._job_ids: list[str] = []
 
     # ---- planning ------------------------------------------------------------------------------
@@ -137,6 +139,24 @@ class SalesforceExtractOperator(BaseOperator):
             return [build_spec_select(spec, where=self.soql_where)]
         return [build_spec_select(spec, start=window.start, end=window.end, where=self.soql_where)]
 
+    def _check_api_quota(self, hook: Any, spec: SObjectSpec) -> None:
+        """Refuse to start when the org's daily API allowance is nearly spent.
+
+        A sync that drains the quota breaks every other integration of the org (peers.md #6);
+        one ``/limits`` call per run is a cheap guard.
+        """
+        from airflow.exceptions import AirflowException
+
+        if self.max_api_usage is None:
+            return
+        daily = hook.limits().get("DailyApiRequests") or {}
+        maximum, remaining = int(daily.get("Max") or 0), int(daily.get("Remaining") or 0)
+        if maximum and (maximum - remaining) / maximum >= self.max_api_usage:
+            raise AirflowException(
+                f"{spec.name}: not extracting, Salesforce daily API requests {maximum - remaining}/{maximum} "
+                f"are at or above max_api_usage={self.max_api_usage:.0%}"
+            )
+
     # ---- execution ---------------------------------------------------------------------------
     def execute(self, context: Any) -> dict[str, Any]:
         from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
@@ -147,6 +167,7 @@ class SalesforceExtractOperator(BaseOperator):
         api = self._resolve_api(context, plan.spec)
         attempt = attempt_dir(context, plan.spec.name)
         hook = SalesforceBulk2Hook(self.conn_id)
+        self._check_api_quota(hook, plan.spec)
         if api == "rest":
             return self._extract_rest(hook, plan, attempt)
         statements = self._statements(plan, "bulk")
@@ -211,17 +232,24 @@ class SalesforceExtractOperator(BaseOperator):
                 f"Bulk API 2.0 query job {event.get('job_id')} for {state['object']} ended "
                 f"{event.get('status')} (state {event.get('state')}): {event.get('message')}"
             )
+        # Salesforce's own count per job, checked against the rows downloaded below.
+        expected = [*state.get("job_records", []), event.get("records")]
         if state["index"] + 1 < len(job_ids):
-            self._defer_on({**state, "index": state["index"] + 1})
+            self._defer_on({**state, "index": state["index"] + 1, "job_records": expected})
         spec = get_object(state["object"])
         attempt = ObjectStoragePath(state["attempt_uri"])
         raw = attempt / "raw"
         files: list[str] = []
         records = 0
-        for job_id in job_ids:
+        for job_id, job_records in zip(job_ids, expected, strict=True):
             new_files, new_records = hook.download_results(
                 job_id, raw, self.max_records, start_part=len(files), header=spec.soql_fields
             )
+            if job_records is not None and new_records != job_records:
+                raise AirflowException(
+                    f"Bulk API 2.0 job {job_id} for {spec.name}: downloaded {new_records} rows, "
+                    f"Salesforce processed {job_records}"
+                )
             files += new_files
             records += new_records
         self._job_ids = []

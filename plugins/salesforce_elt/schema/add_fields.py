@@ -130,7 +130,10 @@ if not Path(salesforce_elt.__file__).resolve().is_relative_to(root.resolve()):
     sys.exit(f"imported salesforce_elt from {salesforce_elt.__file__}, not from {root}")
 registry.validate()
 script = command.revision(Config(str(root / "alembic.ini")), message=message, autogenerate=True, rev_id=rev_id)
-print(script.path)
+# Autogenerate spells the schema out; the template's SCHEMA keeps SALESFORCE_ELT_SCHEMA working.
+path = Path(script.path)
+path.write_text(path.read_text().replace(f"schema={registry.warehouse_schema()!r}", "schema=SCHEMA"))
+print(path)
 """
 
 

@@ -16,7 +16,13 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from salesforce_elt.hooks.errors import SalesforceApiError, error_from_body
-from salesforce_elt.hooks.oauth import AuthSettings, OAuthToken, parse_token_response, token_request
+from salesforce_elt.hooks.oauth import (
+    TOKEN_PATH,
+    AuthSettings,
+    OAuthToken,
+    parse_token_response,
+    token_request,
+)
 from salesforce_elt.hooks.retry import RetryPolicy, is_transient_status, parse_retry_after
 
 CLASSPATH = "salesforce_elt.triggers.bulk2.Bulk2QueryJobTrigger"
@@ -176,8 +182,9 @@ class Bulk2QueryJobTrigger(BaseTrigger):
             return await asyncio.to_thread(self._provider_login)
         import aiohttp
 
-        for attempt in range(self._retry.max_retries + 1):
-            request = token_request(settings)
+        attempt = 0
+        while True:
+            request = token_request(settings)  # a fresh JWT each time: its exp is short
             try:
                 async with session.post(
                     request.url, data=request.data, headers=request.headers, ssl=settings.ssl_context()
@@ -190,12 +197,10 @@ class Bulk2QueryJobTrigger(BaseTrigger):
                 if not is_transient_status(status):
                     return parse_token_response(status, body, settings)
                 reason = f"HTTP {status}"
-            if attempt >= self._retry.max_retries:
-                raise SalesforceApiError(
-                    "RETRIES_EXHAUSTED", f"login failed: {reason}", None, "/services/oauth2/token"
-                )
+            if not self._retry.should_retry(attempt):
+                raise SalesforceApiError("RETRIES_EXHAUSTED", f"login failed: {reason}", None, TOKEN_PATH)
             await self._sleep(self._retry.delay(attempt))
-        raise AssertionError("unreachable")
+            attempt += 1
 
     def _provider_login(self) -> OAuthToken:
         from salesforce_elt.hooks.salesforce import SalesforceApiHook

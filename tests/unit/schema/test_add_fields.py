@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from salesforce_elt.cli.schema import chosen_fields
 from salesforce_elt.registry import FieldSpec, address, location
 from salesforce_elt.schema.add_fields import (
     RegistryEditError,
+    apply,
     field_spec_source,
     insert_fields,
     next_revision_id,
@@ -129,3 +131,16 @@ def test_chosen_fields_explain_what_cannot_be_added(describe_of):
     for name, message in cases.items():
         with pytest.raises(CliError, match=message):
             chosen_fields(registry.CONTACT, obj, [name])
+
+
+def test_failed_revision_puts_the_registry_back(tmp_path):
+    """No alembic.ini in the target: autogenerate fails, and the edited registry is restored."""
+    shutil.copytree(Path(registry.__file__).parents[2] / "plugins", tmp_path / "plugins",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "migrations" / "versions").mkdir(parents=True)
+    registry_copy = tmp_path / "plugins" / "salesforce_elt" / "registry.py"
+    before = registry_copy.read_bytes()
+    with pytest.raises(RuntimeError, match="alembic revision --autogenerate failed: .*script_location"):
+        apply(tmp_path, "Contact", NEW[:1], "add Contact fields Region__c")
+    assert registry_copy.read_bytes() == before
+    assert list((tmp_path / "migrations" / "versions").iterdir()) == []
