@@ -7,7 +7,8 @@ Steps (all or nothing):
    part into it, streamed in chunks (``COPY ... (FORMAT csv, HEADER match)`` also checks the
    columns); the COPYed row count must equal what the transform wrote.
 3. ``sql/upsert.sql``: dedupe, insert new, update changed-and-not-older, count both.
-4. ``sql/mark_deleted.sql`` for the /deleted feed (hard deletes).
+4. ``sql/mark_deleted.sql`` for the /deleted feed (hard deletes); after a complete full refresh,
+   ``sql/mark_missing_deleted.sql`` for rows purged longer ago than the feed remembers.
 5. Advance the high-water mark to the window end, insert the ``sync_runs`` row.
 Nothing is inserted row by row.
 """
@@ -60,6 +61,9 @@ class LoadRequest:
     sync_run_id: str
     window_end: datetime | None = None
     deleted_file: Any = None  # path of deleted.csv (Id,deletedDate) or None
+    # The batch is a complete queryAll read of the object (full refresh, no rejects): live rows
+    # missing from it were purged from Salesforce and are marked deleted.
+    reconcile_missing: bool = False
     run: dict[str, Any] = field(default_factory=dict)  # extra sync_runs columns (dag_id, api, ...)
 
 
@@ -167,6 +171,24 @@ def _copy_deleted(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> in
     return rows
 
 
+def _mark_missing_deleted(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> int:
+    spec = request.spec
+    # Statistics let the planner pick a hash anti-join over the whole refresh, not a nested loop.
+    cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(staging)))
+    cur.execute(
+        template("mark_missing_deleted.sql").format(
+            target=qualified(spec.table),
+            key=sql.Identifier(spec.key_column),
+            cursor=sql.Identifier(spec.cursor_column),
+            staging=sql.Identifier(staging),
+        ),
+        {"window_end": request.window_end, "sync_run_id": request.sync_run_id, "key_prefix": spec.key_prefix},
+    )
+    (purged,) = cur.fetchone()
+    log.info("%s: %d row(s) missing from the full refresh marked deleted (purged in Salesforce)", spec.name, purged)
+    return purged
+
+
 def load(conn: psycopg.Connection, request: LoadRequest) -> LoadStats:
     """Run the whole load in one transaction on ``conn`` (committed on success, rolled back on error)."""
     started = time.monotonic()
@@ -191,6 +213,8 @@ def load(conn: psycopg.Connection, request: LoadRequest) -> LoadStats:
         stats.copied_rows = _copy_typed(cur, staging, request)
         cur.execute(upsert_statement(spec, request.columns, staging), {"sync_run_id": request.sync_run_id})
         stats.new_records, stats.updated_records, stats.deleted_records = cur.fetchone()
+        if request.reconcile_missing and spec.has_is_deleted and request.window_end is not None:
+            stats.deleted_records += _mark_missing_deleted(cur, staging, request)
         if request.deleted_file is not None and spec.has_is_deleted:
             cur.execute(
                 sql.SQL(

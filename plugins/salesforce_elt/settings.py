@@ -10,7 +10,17 @@ from pathlib import Path
 
 SALESFORCE_CONN_ID = os.environ.get("SALESFORCE_ELT_SALESFORCE_CONN_ID", "salesforce_default")
 WAREHOUSE_CONN_ID = os.environ.get("SALESFORCE_ELT_WAREHOUSE_CONN_ID", "salesforce_warehouse")
+WAREHOUSE_URL_ENV = "SALESFORCE_ELT_WAREHOUSE_URL"
 SMTP_CONN_ID = os.environ.get("SALESFORCE_ELT_SMTP_CONN_ID", "smtp_default")
+
+
+def warehouse_url() -> str | None:
+    """An explicit warehouse URL (postgresql://...) for tools run outside Airflow (Alembic, scripts).
+
+    When unset, they use the Airflow connection WAREHOUSE_CONN_ID; operators always use the
+    connection.
+    """
+    return os.environ.get(WAREHOUSE_URL_ENV) or None
 
 
 def staging_base() -> str:

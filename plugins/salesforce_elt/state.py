@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from psycopg import sql
 
-from salesforce_elt import warehouse
+from salesforce_elt import settings, warehouse
 from salesforce_elt.registry import warehouse_schema
 
 if TYPE_CHECKING:
@@ -26,12 +26,16 @@ def _table() -> sql.Composed:
 def get_high_water_mark(
     object_name: str, *, conn: psycopg.Connection | None = None, conn_id: str | None = None
 ) -> datetime | None:
-    """The end of the last loaded window for ``object_name``, or None before the first load."""
+    """The end of the last loaded window for ``object_name``, or None before the first load.
+
+    Reads through ``conn`` when given, else the Airflow connection (``conn_id``, default
+    settings.WAREHOUSE_CONN_ID): the same one the load task writes the mark through.
+    """
     query = sql.SQL("SELECT high_water_mark FROM {} WHERE object_name = %s").format(_table())
     if conn is not None:
         row = conn.execute(query, (object_name,)).fetchone()
     else:
-        with warehouse.connect(conn_id) as own:
+        with warehouse.connect(conn_id or settings.WAREHOUSE_CONN_ID) as own:
             row = own.execute(query, (object_name,)).fetchone()
     return row[0] if row else None
 

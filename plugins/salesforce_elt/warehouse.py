@@ -8,7 +8,6 @@ as ``sslmode`` in the extras). The password is only ever handed to libpq, never 
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from salesforce_elt import settings
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
     import psycopg
     import sqlalchemy as sa
 
-URL_ENV = "SALESFORCE_ELT_WAREHOUSE_URL"
+URL_ENV = settings.WAREHOUSE_URL_ENV
 
 # Connection extras passed through to libpq; anything else in extras is ignored.
 _LIBPQ_OPTIONS = frozenset(
@@ -46,7 +45,7 @@ def conninfo(conn_id: str | None = None) -> str:
     """A libpq conninfo string for the warehouse (contains the password: do not log it)."""
     from psycopg.conninfo import make_conninfo
 
-    url = os.environ.get(URL_ENV)
+    url = settings.warehouse_url()
     if url and conn_id is None:
         return make_conninfo(_libpq_url(url))
     params = _from_airflow_connection(conn_id or settings.WAREHOUSE_CONN_ID)
@@ -78,7 +77,7 @@ def sqlalchemy_url(conn_id: str | None = None) -> sa.URL:
     """The warehouse as a SQLAlchemy URL with the psycopg 3 driver (for Alembic)."""
     import sqlalchemy as sa
 
-    url = os.environ.get(URL_ENV)
+    url = settings.warehouse_url()
     if url and conn_id is None:
         return to_sqlalchemy_url(url)
     params = _from_airflow_connection(conn_id or settings.WAREHOUSE_CONN_ID)

@@ -194,7 +194,8 @@ def test_determinism_and_cache(tmp_path):
     for name in ("a", "b", "c"):
         conn = sqlite3.connect(str(tmp_path / f"{name}.sqlite"))
         dump[name] = [conn.execute(f'SELECT * FROM "{t}" ORDER BY Id').fetchall()
-                      for t in ("Contact", "Task", "TaskWhoRelation", "Account")]
+                      for t in ("User", "Account", "Contact", "Lead", "Task", "Event", "TaskWhoRelation")]
+        dump[name].append(conn.execute("SELECT * FROM _hard_deleted ORDER BY 1, 2").fetchall())
         conn.close()
     assert dump["a"] == dump["b"] and dump["a"] != dump["c"]
     # Org.open reuses a matching file and regenerates on a different (contacts, seed).

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from embedded_stack.connections import postgres_connection
 from salesforce_elt import load, state
 from salesforce_elt.registry import CONTACT
 from salesforce_elt.transform import transform_files
@@ -182,16 +183,36 @@ def test_a_deletion_older_than_the_stored_version_is_ignored(conn, tmp_path):
     assert conn.execute(f"SELECT is_deleted FROM {TABLE}").fetchone() == (False,)
 
 
+def test_full_refresh_marks_rows_purged_long_ago_as_deleted(conn, tmp_path):
+    load.load(conn, stage(tmp_path, [contact(1), contact(2), contact(3, IsDeleted="true")]))
+    refresh = stage(tmp_path, [contact(1), contact(3, IsDeleted="true")])  # 2 is gone from queryAll
+    refresh.reconcile_missing = True
+    stats = load.load(conn, refresh)
+    assert counts(stats) == (0, 0, 1)
+    assert conn.execute(f"SELECT salesforce_id, is_deleted, sf_deleted_at FROM {TABLE} ORDER BY 1").fetchall() == [
+        ("003000000000000001", False, None),
+        ("003000000000000002", True, refresh.window_end),
+        ("003000000000000003", True, None),
+    ]
+    assert counts(load.load(conn, refresh)) == (0, 0, 0)
+    incremental = stage(tmp_path, [contact(1)])  # an incremental batch never implies deletions
+    assert counts(load.load(conn, incremental)) == (0, 0, 0)
+    assert conn.execute(f"SELECT count(*) FROM {TABLE} WHERE is_deleted").fetchone() == (2,)
+
+
 def test_bad_deleted_feed_row_names_the_file_and_row(conn, tmp_path):
     with pytest.raises(load.LoadError, match=r"bad row 2 in .*deleted.csv.*not a Contact id"):
         load.load(conn, stage(tmp_path, [contact(1)], deleted=[("001000000000000001", "2024-01-02T08:00:00Z")]))
     assert snapshot(conn) == []
 
 
-def test_high_water_mark_and_sync_runs_row(conn, tmp_path):
+def test_high_water_mark_and_sync_runs_row(conn, database, tmp_path, monkeypatch):
+    assert state.get_high_water_mark("Contact", conn=conn) is None
     request = stage(tmp_path, [contact(1)])
     load.load(conn, request)
-    assert state.get_high_water_mark("Contact", conn=conn) == datetime(2024, 1, 3, tzinfo=UTC)
+    # Read as the extract task does: through the Airflow connection.
+    monkeypatch.setenv("AIRFLOW_CONN_SALESFORCE_WAREHOUSE", postgres_connection(database))
+    assert state.get_high_water_mark("Contact") == datetime(2024, 1, 3, tzinfo=UTC)
     older = stage(tmp_path, [contact(2)])
     older.window_end = datetime(2024, 1, 1, tzinfo=UTC)  # a backfill of an older interval
     load.load(conn, older)

@@ -50,6 +50,9 @@ class PostgresUpsertOperator(BaseOperator):
             window_end=_parse(window.get("end")),
             deleted_file=ObjectStoragePath(xcom["deleted_uri"]) if xcom.get("deleted_uri") else None,
             run=_run_info(context, xcom),
+            reconcile_missing=bool(
+                window.get("full_refresh") and window.get("query_all") and not int(xcom.get("rejects", 0))
+            ),
         )
         try:
             with warehouse.connect(self.conn_id) as conn:

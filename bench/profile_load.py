@@ -1,0 +1,102 @@
+"""Where the engine's load spends its time: each statement of ``salesforce_elt.load.load`` timed apart.
+
+    .venv/bin/python bench/profile_load.py --contacts 1000000 [--explain]
+
+Uses the typed files and the warehouse a previous ``bench/run.py`` left under .local/bench/
+(starts that Postgres if it is stopped, and stops it again). Replays the load's steps (temp table,
+COPY, the upsert statement) as a first load — the target truncated — inside one transaction that
+is rolled back: the table stays as the benchmark left it. ``--explain`` adds the upsert's
+EXPLAIN (ANALYZE, BUFFERS) plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
+
+LOCAL = ROOT / ".local" / "bench"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--contacts", type=int, required=True)
+    ap.add_argument("--explain", action="store_true")
+    args = ap.parse_args()
+
+    import psycopg
+    from psycopg import sql
+
+    from embedded_stack.postgres import EmbeddedPostgres
+    from salesforce_elt import load
+    from salesforce_elt.registry import get_object
+
+    typed = LOCAL / "work" / str(args.contacts) / "typed"
+    files = sorted(p.name for p in typed.glob("part-*.csv"))
+    if not files:
+        sys.exit(f"no typed files in {typed}: run bench/run.py --sizes {args.contacts} first")
+    spec = get_object("Contact")
+    columns = list(spec.columns)
+    pg = EmbeddedPostgres(LOCAL / "pgdata")
+    was_running = pg.is_running()
+    pg.start()
+    timings: list[tuple[str, float]] = []
+
+    def timed(label: str, fn):
+        started = time.perf_counter()
+        result = fn()
+        timings.append((label, time.perf_counter() - started))
+        return result
+
+    try:
+        with psycopg.connect(pg.url) as conn, conn.cursor() as cur:
+            target = load.qualified(spec.table)
+            staging = "_stage_profile"
+            timed("truncate target (first-load case)", lambda: cur.execute(sql.SQL("TRUNCATE {}").format(target)))
+            timed("create temp table", lambda: cur.execute(
+                sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
+                    sql.Identifier(staging), target)))
+            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER match)").format(
+                sql.Identifier(staging), sql.SQL(", ").join(sql.Identifier(c) for c in columns))
+
+            def copy_all() -> int:
+                rows = 0
+                for name in files:
+                    with (typed / name).open("rb") as source, cur.copy(copy_sql) as copy:
+                        while chunk := source.read(load.COPY_CHUNK):
+                            copy.write(chunk)
+                    rows += cur.rowcount
+                return rows
+
+            rows = timed("COPY typed files into the temp table", copy_all)
+            statement = load.upsert_statement(spec, columns, staging)
+            timed("DISTINCT ON over the temp table alone (sort)", lambda: cur.execute(
+                sql.SQL("SELECT count(*) FROM (SELECT DISTINCT ON ({key}) * FROM {staging} "
+                        "ORDER BY {key}, {cursor} DESC) d").format(
+                    key=sql.Identifier(spec.key_column), staging=sql.Identifier(staging),
+                    cursor=sql.Identifier(spec.cursor_column))))
+            plan = None
+            if args.explain:
+                cur.execute("SAVEPOINT before_upsert")
+                cur.execute(sql.SQL("EXPLAIN (ANALYZE, BUFFERS) ") + statement, {"sync_run_id": "profile"})
+                plan = "\n".join(r[0] for r in cur.fetchall())
+                cur.execute("ROLLBACK TO SAVEPOINT before_upsert")
+            timed("upsert statement (sql/upsert.sql)", lambda: cur.execute(statement, {"sync_run_id": "profile"}))
+            conn.rollback()
+    finally:
+        if not was_running:
+            pg.stop()
+    print(f"load of {rows:,} typed rows ({len(files)} files), first-load case, rolled back:")
+    for label, seconds in timings:
+        print(f"  {seconds:8.2f} s  {label}")
+    if plan:
+        print(plan)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
