@@ -174,6 +174,8 @@ class SalesforceExtractOperator(BaseOperator):
         if not statements:
             return self._extract_rest(hook, plan, attempt)  # nothing to ask: writes the empty result
         operation = "queryAll" if plan.window.query_all else "query"
+        # A fresh list per execution: dag.test() runs the same operator object again.
+        self._job_ids = []
         try:
             for statement in statements:
                 self._job_ids.append(hook.create_query_job(statement, operation)["id"])
