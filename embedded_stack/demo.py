@@ -23,7 +23,7 @@ DEMO_CHANGES: dict[str, dict[str, int]] = {
 }
 
 # Fixed order: parents before the rows that reference them reads best in the summary.
-DAG_ORDER = ("users", "contacts", "activities", "task_who_relations", "targeted")
+DAG_ORDER = ("users", "sync_contacts", "activities", "task_who_relations", "targeted")
 
 
 def dag_ids() -> list[str]:
@@ -53,7 +53,7 @@ def summary_rows(since: datetime) -> list[tuple]:
     schema = warehouse_schema()
     query = f"""
         SELECT dag_id, object_name, api, rows_extracted, new_records, updated_records, deleted_records,
-               round(coalesce(seconds_extract, 0) + coalesce(seconds_transform, 0) + coalesce(seconds_load, 0), 1),
+               round((coalesce(seconds_extract, 0) + coalesce(seconds_transform, 0) + coalesce(seconds_load, 0))::numeric, 1),
                status
         FROM "{schema}".sync_runs WHERE started_at >= %s ORDER BY started_at, object_name
     """  # noqa: S608 - the schema name comes from settings, not from input
