@@ -1,0 +1,5 @@
+"""Daily Salesforce schema audit Airflow DAG: drift, storage report, optional formula refresh."""
+
+from salesforce_elt.audit import DAG_ID, build_audit_dag
+
+globals()[DAG_ID] = build_audit_dag()

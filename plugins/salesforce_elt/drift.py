@@ -1,0 +1,79 @@
+"""The extract operators' runtime schema-drift guard.
+
+Before a run builds its SOQL it describes the object (one API call) and compares it with the
+registry (``schema.diff.compare``):
+
+- a registered field that Salesforce no longer has is dropped from the SELECT list with a warning,
+  instead of the whole run failing on INVALID_FIELD. Its column stays: rows written from then on
+  leave it untouched (new rows: NULL), so history is not erased by a field deletion;
+- fields that exist in Salesforce but not in the registry are reported (task log, the run's XCom,
+  and the daily ``schema_audit`` table) — never silently ignored. Adopting them is a reviewed
+  change: ``python -m salesforce_elt schema add-fields``.
+
+Turn the guard off with SALESFORCE_ELT_DRIFT_GUARD=false (saves one describe call per run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from salesforce_elt.registry import SObjectSpec
+
+log = logging.getLogger(__name__)
+
+
+def enabled() -> bool:
+    return os.environ.get("SALESFORCE_ELT_DRIFT_GUARD", "true").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def without_fields(spec: SObjectSpec, dropped: Iterable[str]) -> SObjectSpec:
+    """``spec`` minus the Salesforce fields in ``dropped`` (compounds keep their other components;
+    derived columns that read a dropped field go too)."""
+    gone = {name.lower() for name in dropped}
+    if not gone:
+        return spec
+    if spec.primary_key.lower() in gone or spec.cursor_field.lower() in gone:
+        raise ValueError(
+            f"{spec.name}: Salesforce no longer reports {spec.primary_key} or {spec.cursor_field}; "
+            "the object cannot be synced incrementally — check the connection's user permissions"
+        )
+    fields = []
+    for f in spec.fields:
+        if f.components:
+            kept = tuple(c for c in f.components if c[0].lower() not in gone)
+            if kept:
+                fields.append(dataclasses.replace(f, components=kept))
+        elif f.sf_name.lower() not in gone:
+            fields.append(f)
+    derived = tuple(d for d in spec.derived if not any(i.lower() in gone for i in d.inputs))
+    return dataclasses.replace(spec, fields=tuple(fields), derived=derived)
+
+
+def guard(spec: SObjectSpec, describe_json: dict[str, Any]) -> tuple[SObjectSpec, dict[str, Any]]:
+    """The spec to extract with, and a small JSON-ready report for the XCom and the log."""
+    from salesforce_elt.schema.diff import compare
+
+    drift = compare(spec, describe_json)
+    dropped = list(drift.missing_soql_fields)
+    added = [f.sf_name for f in drift.added]
+    if dropped:
+        log.warning(
+            "%s: Salesforce no longer has %s; extracting without them (their columns keep their last "
+            "synced values). Remove them from the registry when the change is intended.",
+            spec.name, ", ".join(dropped),
+        )
+    if added:
+        log.warning(
+            "%s: Salesforce has fields the registry does not sync: %s. Adopt them with "
+            "`python -m salesforce_elt schema add-fields --object %s --field ...`.",
+            spec.name, ", ".join(added), spec.name,
+        )
+    changed = [f"{c.sf_name} {c.attribute}: {c.registry} -> {c.salesforce}" for c in drift.changed]
+    if changed:
+        log.warning("%s: fields changed in Salesforce: %s", spec.name, "; ".join(changed))
+    report = {"dropped_fields": dropped, "new_fields": added, "changed_fields": changed}
+    return without_fields(spec, dropped), report
