@@ -72,7 +72,7 @@ def check_drift(run_id: str) -> dict[str, Any]:
 
 
 def _drifted(drift: dict[str, Any]) -> bool:
-    return bool(drift.get("added") or drift.get("removed") or drift.get("changed"))
+    return bool(drift.get("drifted"))
 
 
 def storage() -> list[dict[str, Any]]:

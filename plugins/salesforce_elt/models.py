@@ -56,6 +56,14 @@ def _object_columns(specs: tuple[registry.SObjectSpec, ...]) -> list[sa.Column]:
                 comment=f"{spec.name}.{f.sf_name}" + (" (formula: may go stale)" if f.calculated else ""),
             )
             _add(columns, column, spec)
+        for d in spec.derived:
+            column = sa.Column(
+                d.column,
+                types.column_type(d.as_field()),
+                index=d.index or None,
+                comment=f"derived: {d.description}" if d.description else "derived in the transform",
+            )
+            _add(columns, column, spec)
         for name, _value in spec.constants:
             _add(columns, sa.Column(name, sa.Text(), nullable=False), spec)
     columns["sync_run_id"] = sa.Column("sync_run_id", sa.Text(), comment="Airflow run_id of the last write")
@@ -77,6 +85,8 @@ def _add(columns: dict[str, sa.Column], column: sa.Column, spec: registry.SObjec
             f"{spec.name}: column {spec.table}.{column.name} is {column.type} but another entry "
             f"feeding the table declares {existing.type}"
         )
+    elif column.comment and column.comment not in (existing.comment or ""):
+        existing.comment = f"{existing.comment}; {column.comment}"  # "Event.WhoId; Task.WhoId"
 
 
 def _build_tables() -> dict[str, sa.Table]:
@@ -157,4 +167,41 @@ class SyncRun(Base):
     started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     finished_at: Mapped[datetime] = mapped_column(
         sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    )
+
+
+class ApiCallLog(Base):
+    """One Salesforce API request made by an extract (no query string, no secrets): for quota audits."""
+
+    __tablename__ = "api_call_log"
+    __table_args__ = (sa.Index("ix_api_call_log_called_at", "called_at"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger(), sa.Identity(always=False), primary_key=True)
+    called_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), nullable=False)
+    dag_id: Mapped[str | None] = mapped_column(sa.Text())
+    run_id: Mapped[str | None] = mapped_column(sa.Text())
+    task_id: Mapped[str | None] = mapped_column(sa.Text())
+    object_name: Mapped[str | None] = mapped_column(sa.Text())
+    method: Mapped[str] = mapped_column(sa.Text(), nullable=False)
+    path: Mapped[str] = mapped_column(sa.Text(), nullable=False, comment="URL path only, never the query string")
+    status: Mapped[int | None] = mapped_column(sa.Integer(), comment="HTTP status; NULL when no answer arrived")
+    latency_ms: Mapped[int | None] = mapped_column(sa.Integer())
+    api_usage: Mapped[str | None] = mapped_column(sa.Text(), comment="Sforce-Limit-Info api-usage after the call")
+
+
+class SchemaAudit(Base):
+    """One drift check of one registered object by the daily schema-audit DAG."""
+
+    __tablename__ = "schema_audit"
+    __table_args__ = (sa.Index("ix_schema_audit_object_name_checked_at", "object_name", "checked_at"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger(), sa.Identity(always=False), primary_key=True)
+    checked_at: Mapped[datetime] = mapped_column(
+        sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    )
+    run_id: Mapped[str | None] = mapped_column(sa.Text())
+    object_name: Mapped[str] = mapped_column(sa.Text(), nullable=False)
+    drifted: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False)
+    drift: Mapped[dict] = mapped_column(
+        pg.JSONB(), nullable=False, comment="added / removed / changed fields (schema diff --json)"
     )
