@@ -6,7 +6,7 @@ Uses the typed files and the warehouse a previous ``bench/run.py`` left under .l
 (starts that Postgres if it is stopped, and stops it again). Replays the load's steps (temp table,
 COPY, the upsert statement) as a first load — the target truncated — inside one transaction that
 is rolled back: the table stays as the benchmark left it. ``--explain`` adds the upsert's
-EXPLAIN (ANALYZE, BUFFERS) plan.
+EXPLAIN (ANALYZE, BUFFERS) plan; ``--work-mem`` sets work_mem for the transaction first.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--contacts", type=int, required=True)
     ap.add_argument("--explain", action="store_true")
+    ap.add_argument("--work-mem", help="SET LOCAL work_mem before the upsert (e.g. 256MB): does the sort spill?")
     args = ap.parse_args()
 
     import psycopg
@@ -56,6 +57,8 @@ def main() -> int:
         with psycopg.connect(pg.url) as conn, conn.cursor() as cur:
             target = load.qualified(spec.table)
             staging = "_stage_profile"
+            if args.work_mem:
+                cur.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(args.work_mem)))
             timed("truncate target (first-load case)", lambda: cur.execute(sql.SQL("TRUNCATE {}").format(target)))
             timed("create temp table", lambda: cur.execute(
                 sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
@@ -90,7 +93,8 @@ def main() -> int:
     finally:
         if not was_running:
             pg.stop()
-    print(f"load of {rows:,} typed rows ({len(files)} files), first-load case, rolled back:")
+    memory = f", work_mem {args.work_mem}" if args.work_mem else ""
+    print(f"load of {rows:,} typed rows ({len(files)} files), first-load case{memory}, rolled back:")
     for label, seconds in timings:
         print(f"  {seconds:8.2f} s  {label}")
     if plan:

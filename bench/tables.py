@@ -36,7 +36,8 @@ def raw_columns(spec: SObjectSpec) -> list[RawColumn]:
             for component in f.soql_fields:
                 by_sf[component] = RawColumn(component, component.lower(), "text")
             continue
-        pg_type = table.c[f.column].type.compile(dialect=dialect)
+        # A multipicklist's raw "A;B" is not an array literal: the raw tables keep it as text.
+        pg_type = "text" if f.sf_type == "multipicklist" else table.c[f.column].type.compile(dialect=dialect)
         by_sf[f.soql_fields[0]] = RawColumn(f.soql_fields[0], f.column, pg_type, kind=_kind(pg_type))
     return [by_sf[name] for name in spec.soql_fields]
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup
+from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, XComArg
 
 from salesforce_elt import alerts, settings
 from salesforce_elt.operators.extract import SalesforceBulkExtractOperator, SalesforceRestExtractOperator
 from salesforce_elt.operators.load import PostgresUpsertOperator
+from salesforce_elt.operators.preflight import SyncPreflightOperator
+from salesforce_elt.operators.relations import SalesforceRelationsExtractOperator
 from salesforce_elt.operators.transform import SalesforceTransformOperator
 from salesforce_elt.registry import SObjectSpec, tables, validate, warehouse_schema
 
@@ -92,6 +94,15 @@ def _doc_md(table: str, specs: tuple[SObjectSpec, ...], dag_id: str) -> str:
 
 
 def _extract_operator(spec: SObjectSpec, task_id: str) -> BaseOperator:
+    if spec.delete_handling == "relations":
+        parent_field, parent = spec.relation_parent
+        return SalesforceRelationsExtractOperator(
+            task_id=task_id,
+            object_name=spec.name,
+            doc_md=f"Extract `{spec.name}` through REST (no Bulk, queryAll or /deleted feed for it): the "
+            f"rows changed in the window plus the full current set of every `{parent}` changed or purged "
+            f"in the window (`{parent_field} IN (...)`), so the load can flag removed relations.",
+        )
     operator = SalesforceBulkExtractOperator if spec.api == "bulk" else SalesforceRestExtractOperator
     return operator(
         task_id=task_id,
@@ -151,7 +162,40 @@ def build_dag(table: str, specs: tuple[SObjectSpec, ...]) -> DAG:
             for spec in specs:
                 with TaskGroup(group_id=spec.name.lower()):
                     _chain(spec)
+        _operating(dag, table, specs)  # issue 7: preflight first, table asset on the loads
     return dag
+
+
+# ---- issue 7 (operating): preflight task, table Asset, operator docs -------------------------------
+def _operating(dag: DAG, table: str, specs: tuple[SObjectSpec, ...]) -> None:
+    """Put a ``preflight`` task before every chain and the table's Asset on every load task."""
+    from salesforce_elt import budget
+    from salesforce_elt.assets import table_asset
+
+    asset = table_asset(table)
+    roots = [task for task in dag.tasks if not task.upstream_task_ids]
+    preflight = SyncPreflightOperator(
+        task_id="preflight",
+        objects=[s.name for s in specs],
+        doc_md="Checks before any API call is spent: the trigger params (end before start or in the "
+        f"future fail here, without retries), the Salesforce connection `{settings.SALESFORCE_CONN_ID}` "
+        "(login, describe of each object, API budget) and the warehouse connection "
+        f"`{settings.WAREHOUSE_CONN_ID}` (reachable, migrations at head). The log names what to fix; "
+        "the same checks run from a shell: `python -m salesforce_elt check`.",
+    )
+    preflight >> roots
+    for task in dag.tasks:
+        if isinstance(task, PostgresUpsertOperator):
+            task.outlets = [asset]
+    dag.doc_md += (
+        "\n\n**Preflight** (first task): params, connections and migrations are checked before any "
+        "extraction. **API budget**: the extract does not start (and REST paging stops) when the "
+        f"org's remaining daily API requests or Bulk jobs fall under `{budget.RESERVE_ENV}` (default "
+        f"20 %); with `{budget.ACTION_ENV}=skip` the run ends skipped and the next run covers the "
+        "window. Usage and failures: `python -m salesforce_elt usage --days 7`; per-call log in "
+        f"`{warehouse_schema()}.api_call_log`. **Asset** `{asset.name}` is updated by every load with "
+        "the run's stats in the event's extra: schedule downstream DAGs on it."
+    )
 
 
 def build_object_dags() -> dict[str, DAG]:
@@ -162,3 +206,87 @@ def build_object_dags() -> dict[str, DAG]:
         dag = build_dag(table, specs)
         dags[dag.dag_id] = dag
     return dict(sorted(dags.items()))
+
+
+TARGETED_DAG_ID = "salesforce_sync_targeted_contacts"
+
+
+def build_targeted_contacts_dag(
+    dag_id: str = TARGETED_DAG_ID, *, soql_max_chars: int | None = None, inline_max_ids: int | None = None
+) -> DAG:
+    """The targeted contact sync: contacts with activity in the window, one Bulk job per id chunk.
+
+    discover (REST) -> extract / transform / load, each mapped over the id chunks (one Bulk 2.0
+    job, one staging folder and one upsert per chunk: memory stays bounded whatever the
+    discovery's size) -> mark. Rules in salesforce_elt.targeted. ``soql_max_chars`` and
+    ``inline_max_ids`` override the chunking limits (tests use small ones).
+    """
+    from salesforce_elt import targeted
+    from salesforce_elt.operators.discover import (
+        WINDOW_XCOM_KEY,
+        SalesforceContactDiscoveryOperator,
+        SalesforceIdChunkExtractOperator,
+        TargetedMarkOperator,
+    )
+
+    validate()
+    spec = targeted.CONTACT
+    schema = warehouse_schema()
+    dag = DAG(
+        dag_id=dag_id,
+        description=f"Salesforce Contacts with activity in the window -> {schema}.{spec.table}",
+        schedule=CronDataIntervalTimetable(spec.schedule, timezone="UTC"),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        dagrun_timeout=timedelta(hours=6),
+        default_args={
+            "owner": OWNER,
+            "retries": 2,
+            "retry_delay": timedelta(minutes=2),
+            "retry_exponential_backoff": 2.0,
+            "max_retry_delay": timedelta(minutes=30),
+            "on_failure_callback": alerts.failure_callbacks() or None,
+        },
+        on_failure_callback=alerts.failure_callbacks() or None,
+        tags=["salesforce", "Contact", "targeted"],
+        doc_md=(
+            f"# Targeted Contact sync → `{schema}.{spec.table}`\n\n"
+            "Fetches exactly the contacts that Tasks, Events and TaskWhoRelations changed in the window "
+            "point at (WhoId / RelationId with the Contact prefix `003`), with the same transform and "
+            "upsert as the Contact DAG. **discover** (REST) lists and validates the ids and splits them "
+            "into chunks whose SOQL stays under Salesforce's 100,000 characters; **extract**, "
+            "**transform** and **load** are mapped over the chunks (one Bulk API 2.0 job each); "
+            f"**mark** advances this sync's own high-water mark (`sync_state` row `{targeted.MARK_NAME}`). "
+            "Windows follow the usual rules (data interval minus lookback; manual runs from the mark; "
+            "`start`/`end` params; `full_refresh` = every activity). The Contact DAG's own mark is "
+            "never moved by this DAG."
+        ),
+        params={k: v for k, v in _params().items() if k != "api"},
+    )
+    with dag:
+        discover = SalesforceContactDiscoveryOperator(
+            task_id="discover",
+            **({"soql_max_chars": soql_max_chars} if soql_max_chars else {}),
+            inline_max_ids=inline_max_ids,
+            doc_md="REST: the contact ids with activity in the window, validated, de-duplicated and chunked.",
+        )
+        extract = SalesforceIdChunkExtractOperator.partial(
+            task_id="extract",
+            object_name=spec.name,
+            doc_md="One Bulk API 2.0 job fetching one chunk of discovered contacts.",
+        ).expand(chunk=discover.output)
+        transform = SalesforceTransformOperator.partial(
+            task_id="transform", doc_md="Typed CSV of one chunk, as in the Contact DAG."
+        ).expand(extract=extract.output)
+        load = PostgresUpsertOperator.partial(
+            task_id="load", doc_md=f"Upsert one chunk into `{schema}.{spec.table}` (newest SystemModstamp wins)."
+        ).expand(transformed=transform.output)
+        mark = TargetedMarkOperator(
+            task_id="mark",
+            window=XComArg(discover, key=WINDOW_XCOM_KEY),
+            trigger_rule="none_failed",  # an empty discovery skips the mapped tasks; the window still counts
+            doc_md="Advance this sync's high-water mark to the window end once every chunk is loaded.",
+        )
+        load >> mark
+    return dag

@@ -9,7 +9,11 @@ Steps (all or nothing):
 3. ``sql/upsert.sql``: dedupe, insert new, update changed-and-not-older, count both.
 4. ``sql/mark_deleted.sql`` for the /deleted feed (hard deletes); after a complete full refresh,
    ``sql/mark_missing_deleted.sql`` for rows purged longer ago than the feed remembers.
-5. Advance the high-water mark to the window end, insert the ``sync_runs`` row.
+   Relations (TaskWhoRelation: no queryAll, no feed): ``sql/mark_removed_relations.sql`` flags
+   the rows of re-read parents that the re-read lacks (is_deleted = true, sf_deleted_at = the
+   window end) rather than deleting them, like every other delete in the warehouse.
+5. Advance the high-water mark to the window end (unless the read does not start at or before
+   it), insert the ``sync_runs`` row.
 Nothing is inserted row by row.
 """
 
@@ -65,6 +69,26 @@ class LoadRequest:
     # missing from it were purged from Salesforce and are marked deleted.
     reconcile_missing: bool = False
     run: dict[str, Any] = field(default_factory=dict)  # extra sync_runs columns (dag_id, api, ...)
+    # False for a read that does not start at or before the mark (targeted ids, an explicit
+    # window ahead of it): moving the mark would skip what lies between.
+    advance_high_water_mark: bool = True
+    relation_scope: RelationScope | None = None  # delete_handling "relations" only
+
+
+@dataclass
+class RelationScope:
+    """Whose relation sets the batch holds in full (delete_handling "relations", TaskWhoRelation).
+
+    Either every relation (``complete``: a full read) or the relations of the parent records
+    listed in ``parent_files`` (CSV files whose first column is the parent Id: the parents changed
+    in the window, from a queryAll, and the parents in the /deleted feed). A live row of such a
+    parent that the batch lacks was removed in Salesforce and is marked deleted.
+    """
+
+    parent_column: str  # e.g. "task_id"
+    parent_prefix: str  # e.g. "00T": every parent id is checked before it is used
+    complete: bool = False
+    parent_files: list[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -189,6 +213,60 @@ def _mark_missing_deleted(cur: psycopg.Cursor, staging: str, request: LoadReques
     return purged
 
 
+def _copy_parent_ids(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> int:
+    """The scope's parent ids (first column of each file, header skipped) -> temp table."""
+    scope = request.relation_scope
+    key = types.key_converter(f"{request.spec.name} parent", scope.parent_prefix)
+    copy_sql = sql.SQL("COPY {} (parent_id) FROM STDIN").format(sql.Identifier(staging))
+    rows = 0
+    for path in scope.parent_files:
+        with (
+            io.TextIOWrapper(path.open("rb"), encoding="utf-8", newline="") as source,
+            cur.copy(copy_sql) as copy,
+        ):
+            reader = csv.reader(source, strict=True)
+            header = next(reader, None)
+            if not header or header[0].lower() != "id":
+                raise LoadError(f"{request.spec.name}: {path} header is {header}, expected Id first")
+            for row in reader:
+                try:
+                    copy.write_row((key(row[0] if row else ""),))
+                except types.ConversionError as exc:
+                    raise LoadError(f"{request.spec.name}: bad row {reader.line_num} in {path}: {exc}") from exc
+                rows += 1
+    return rows
+
+
+def _mark_removed_relations(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> int:
+    """Relations of re-read parents that the re-read no longer returns: removed in Salesforce."""
+    spec, scope = request.spec, request.relation_scope
+    if scope.complete:
+        return _mark_missing_deleted(cur, staging, request)
+    parents = f"_parents_{spec.table}"
+    cur.execute(
+        sql.SQL("CREATE TEMP TABLE {} (parent_id varchar(18) NOT NULL) ON COMMIT DROP").format(
+            sql.Identifier(parents)
+        )
+    )
+    count = _copy_parent_ids(cur, parents, request)
+    cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(parents)))
+    cur.execute(
+        template("mark_removed_relations.sql").format(
+            target=qualified(spec.table),
+            key=sql.Identifier(spec.key_column),
+            cursor=sql.Identifier(spec.cursor_column),
+            parent=sql.Identifier(scope.parent_column),
+            parents=sql.Identifier(parents),
+            staging=sql.Identifier(staging),
+        ),
+        {"window_end": request.window_end, "sync_run_id": request.sync_run_id},
+    )
+    (removed,) = cur.fetchone()
+    log.info("%s: relation sets of %d parent id(s) re-read, %d removed relation(s) marked deleted",
+             spec.name, count, removed)
+    return removed
+
+
 def load(conn: psycopg.Connection, request: LoadRequest) -> LoadStats:
     """Run the whole load in one transaction on ``conn`` (committed on success, rolled back on error)."""
     started = time.monotonic()
@@ -215,6 +293,8 @@ def load(conn: psycopg.Connection, request: LoadRequest) -> LoadStats:
         stats.new_records, stats.updated_records, stats.deleted_records = cur.fetchone()
         if request.reconcile_missing and spec.has_is_deleted and request.window_end is not None:
             stats.deleted_records += _mark_missing_deleted(cur, staging, request)
+        if request.relation_scope is not None and request.window_end is not None:
+            stats.deleted_records += _mark_removed_relations(cur, staging, request)
         if request.deleted_file is not None and spec.has_is_deleted:
             cur.execute(
                 sql.SQL(
@@ -240,7 +320,7 @@ def load(conn: psycopg.Connection, request: LoadRequest) -> LoadStats:
                 newly_deleted,
             )
             stats.deleted_records += newly_deleted
-        if request.window_end is not None:
+        if request.window_end is not None and request.advance_high_water_mark:
             stats.high_water_mark = state.set_high_water_mark(
                 conn, spec.name, request.window_end, request.sync_run_id
             )

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
+
+from salesforce_elt import activity
 
 Api = Literal["bulk", "rest"]
 DeleteHandling = Literal["soft_and_hard", "soft", "none", "relations"]
@@ -78,6 +80,28 @@ def address(prefix: str, column: str) -> FieldSpec:
 
 
 @dataclass(frozen=True)
+class DerivedColumn:
+    """A target column computed in the transform from other fields of the same record.
+
+    ``compute`` gets the raw values of ``inputs`` (strings as extracted, "" for null) and returns
+    the column's value as text, or None. The result is then checked by the column type's
+    converter like any extracted value.
+    """
+
+    column: str
+    sf_type: str  # the column's type, named like a describe type ("picklist", "int", ...)
+    inputs: tuple[str, ...]  # Salesforce fields of the same entry
+    compute: Callable[..., str | None]
+    length: int | None = None
+    index: bool = False
+    description: str = ""
+
+    def as_field(self) -> FieldSpec:
+        """The column as a FieldSpec (what types.column_type and types.converter take)."""
+        return FieldSpec(sf_name=self.column, column=self.column, sf_type=self.sf_type, length=self.length)
+
+
+@dataclass(frozen=True)
 class SObjectSpec:
     """How one Salesforce object is synced into one warehouse table."""
 
@@ -101,6 +125,18 @@ class SObjectSpec:
     # Several registry entries may feed one table (Task + Event -> sf_activities): the constant
     # columns each entry writes, e.g. {"activity_kind": "task"}.
     constants: tuple[tuple[str, str], ...] = field(default=())
+    # Columns computed in the transform from this entry's fields (Task/Event activity_type).
+    derived: tuple[DerivedColumn, ...] = field(default=())
+    # delete_handling "relations": the reference field naming the parent whose full relation set
+    # is re-read when the parent changes, and the parent object, e.g. ("TaskId", "Task").
+    relation_parent: tuple[str, str] | None = None
+
+    @property
+    def relation_parent_column(self) -> str:
+        """The target column of ``relation_parent``'s reference field (e.g. task_id)."""
+        if self.relation_parent is None:
+            raise KeyError(f"{self.name}: no relation_parent (delete_handling {self.delete_handling!r})")
+        return next(f.column for f in self.fields if f.sf_name == self.relation_parent[0])
 
     @property
     def soql_fields(self) -> tuple[str, ...]:
@@ -117,8 +153,13 @@ class SObjectSpec:
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Target columns this entry writes, in COPY order: key, fields, constants."""
-        return (self.key_column, *(f.column for f in self.fields), *(name for name, _ in self.constants))
+        """Target columns this entry writes: key, fields, derived columns, constants."""
+        return (
+            self.key_column,
+            *(f.column for f in self.fields),
+            *(d.column for d in self.derived),
+            *(name for name, _ in self.constants),
+        )
 
     @property
     def cursor_column(self) -> str:
@@ -167,24 +208,169 @@ CONTACT = SObjectSpec(
         FieldSpec("Phone", "phone", "phone", length=40),
         FieldSpec("MobilePhone", "mobile_phone", "phone", length=40),
         FieldSpec("OwnerId", "owner_id", "reference", length=18, index=True),
-        FieldSpec("ReportsToId", "reports_to_id", "reference", length=18),
+        FieldSpec("ReportsToId", "reports_to_id", "reference", length=18, index=True),
         FieldSpec("Birthdate", "birthdate", "date"),
         FieldSpec("Department", "department", "string", length=80),
         FieldSpec("LeadSource", "lead_source", "picklist", length=255),
         FieldSpec("HasOptedOutOfEmail", "has_opted_out_of_email", "boolean"),
         FieldSpec("DoNotCall", "do_not_call", "boolean"),
         FieldSpec("LastActivityDate", "last_activity_date", "date"),
-        FieldSpec("MasterRecordId", "master_record_id", "reference", length=18),
+        FieldSpec("MasterRecordId", "master_record_id", "reference", length=18, index=True),
         FieldSpec("NPI__c", "npi", "string", length=20, index=True),
         FieldSpec("Specialty__c", "specialty", "picklist", length=255, index=True),
         FieldSpec("Is_Physician__c", "is_physician", "boolean"),
         address("Mailing", "mailing_address"),
         address("Other", "other_address"),
+        FieldSpec("Languages__c", "languages", "multipicklist", length=4099),
+        FieldSpec("Full_Name_Formula__c", "full_name_formula", "string", length=1300, calculated=True),
+        FieldSpec("Days_Since_Created__c", "days_since_created", "double", precision=18, scale=0, calculated=True),
         *_system_fields(),
     ),
 )
 
-REGISTRY: dict[str, SObjectSpec] = {spec.name: spec for spec in (CONTACT,)}
+USER = SObjectSpec(
+    name="User",
+    table="sf_users",
+    key_prefix="005",
+    # A few hundred rows: REST costs a call or two and no Bulk job.
+    api="rest",
+    # User has no IsDeleted: users are deactivated (IsActive, an update), never deleted, so
+    # queryAll would return nothing more and there is no delete handling.
+    query_all=False,
+    delete_handling="none",
+    description="Users (owners of contacts and activities); deactivation is IsActive = false.",
+    fields=(
+        FieldSpec("Username", "username", "string", length=80),
+        FieldSpec("LastName", "last_name", "string", length=80),
+        FieldSpec("FirstName", "first_name", "string", length=40),
+        FieldSpec("Name", "name", "string", length=121),
+        FieldSpec("CompanyName", "company_name", "string", length=80),
+        FieldSpec("Division", "division", "string", length=80),
+        FieldSpec("Department", "department", "string", length=80),
+        FieldSpec("Title", "title", "string", length=80),
+        address("", "address"),
+        FieldSpec("Email", "email", "email", length=128, index=True),
+        FieldSpec("Alias", "alias", "string", length=8),
+        FieldSpec("IsActive", "is_active", "boolean"),
+        FieldSpec("TimeZoneSidKey", "time_zone_sid_key", "picklist", length=40),
+        FieldSpec("LocaleSidKey", "locale_sid_key", "picklist", length=40),
+        FieldSpec("UserRoleId", "user_role_id", "reference", length=18, index=True),
+        FieldSpec("ProfileId", "profile_id", "reference", length=18, index=True),
+        FieldSpec("UserType", "user_type", "picklist", length=40),
+        FieldSpec("ManagerId", "manager_id", "reference", length=18, index=True),
+        FieldSpec("LastLoginDate", "last_login_date", "datetime"),
+        *_system_fields(deletable=False),
+    ),
+)
+
+
+def _activity_fields() -> tuple[FieldSpec, ...]:
+    """Columns Task and Event share in sf_activities (same name, same type)."""
+    return (
+        FieldSpec("WhoId", "who_id", "reference", length=18, index=True),
+        FieldSpec("WhatId", "what_id", "reference", length=18, index=True),
+        FieldSpec("Subject", "subject", "combobox", length=255),
+        FieldSpec("ActivityDate", "activity_date", "date"),
+        FieldSpec("OwnerId", "owner_id", "reference", length=18, index=True),
+        FieldSpec("Description", "description", "textarea", length=32000),
+        FieldSpec("AccountId", "account_id", "reference", length=18, index=True),
+        FieldSpec("IsArchived", "is_archived", "boolean"),
+        *_system_fields(),
+    )
+
+
+def _activity_type(inputs: tuple[str, ...], compute: Callable[..., str | None]) -> DerivedColumn:
+    return DerivedColumn(
+        "activity_type", "picklist", inputs, compute, length=16, index=True,
+        description="call | email | meeting | task | other, from TaskSubtype/EventSubtype (activity.py)",
+    )
+
+
+def _duration(inputs: tuple[str, ...], compute: Callable[..., str | None]) -> DerivedColumn:
+    return DerivedColumn(
+        "duration_seconds", "int", inputs, compute,
+        description="call seconds (Task) or event minutes * 60 (Event), see activity.py",
+    )
+
+
+TASK = SObjectSpec(
+    name="Task",
+    table="sf_activities",
+    key_prefix="00T",
+    dag_id="salesforce_sync_activities",
+    description="Tasks (calls, emails, to-dos); archived and deleted ones through queryAll.",
+    constants=(("activity_kind", "task"),),
+    derived=(
+        _activity_type(("TaskSubtype", "CallType"), activity.task_activity_type),
+        _duration(("CallDurationInSeconds",), activity.task_duration_seconds),
+    ),
+    fields=(
+        *_activity_fields(),
+        FieldSpec("Status", "status", "picklist", length=40),
+        FieldSpec("Priority", "priority", "picklist", length=40),
+        FieldSpec("IsHighPriority", "is_high_priority", "boolean"),
+        FieldSpec("IsClosed", "is_closed", "boolean"),
+        FieldSpec("CallDurationInSeconds", "call_duration_in_seconds", "int"),
+        FieldSpec("CallType", "call_type", "picklist", length=40),
+        FieldSpec("CallDisposition", "call_disposition", "string", length=255),
+        FieldSpec("ReminderDateTime", "reminder_date_time", "datetime"),
+        FieldSpec("IsReminderSet", "is_reminder_set", "boolean"),
+        FieldSpec("IsRecurrence", "is_recurrence", "boolean"),
+        FieldSpec("TaskSubtype", "task_subtype", "picklist", length=40),
+        FieldSpec("CompletedDateTime", "completed_date_time", "datetime"),
+    ),
+)
+
+EVENT = SObjectSpec(
+    name="Event",
+    table="sf_activities",
+    key_prefix="00U",
+    dag_id="salesforce_sync_activities",
+    description="Events (meetings); archived and deleted ones through queryAll.",
+    constants=(("activity_kind", "event"),),
+    derived=(
+        _activity_type(("EventSubtype",), activity.event_activity_type),
+        _duration(("DurationInMinutes",), activity.event_duration_seconds),
+    ),
+    fields=(
+        *_activity_fields(),
+        FieldSpec("Location", "location", "string", length=255),
+        FieldSpec("IsAllDayEvent", "is_all_day_event", "boolean"),
+        FieldSpec("ActivityDateTime", "activity_date_time", "datetime"),
+        FieldSpec("DurationInMinutes", "duration_in_minutes", "int"),
+        FieldSpec("StartDateTime", "start_date_time", "datetime"),
+        FieldSpec("EndDateTime", "end_date_time", "datetime"),
+        FieldSpec("ShowAs", "show_as", "picklist", length=40),
+        FieldSpec("IsChild", "is_child", "boolean"),
+        FieldSpec("IsPrivate", "is_private", "boolean"),
+        FieldSpec("IsGroupEvent", "is_group_event", "boolean"),
+        FieldSpec("EventSubtype", "event_subtype", "picklist", length=40),
+    ),
+)
+
+TASK_WHO_RELATION = SObjectSpec(
+    name="TaskWhoRelation",
+    table="sf_task_who_relations",
+    key_prefix="0RT",
+    # Bulk 2.0 refuses the object (INVALIDENTITY), and it has neither queryAll nor a /deleted
+    # feed: removed relations are found by re-reading every changed task's relation set (load.py).
+    api="rest",
+    query_all=False,
+    delete_handling="relations",
+    relation_parent=("TaskId", "Task"),
+    description="Contacts and leads linked to a task (Shared Activities): one row per task and person.",
+    fields=(
+        FieldSpec("RelationId", "relation_id", "reference", length=18, index=True),
+        FieldSpec("TaskId", "task_id", "reference", length=18, index=True),
+        FieldSpec("Type", "relation_type", "string", length=50),
+        FieldSpec("AccountId", "account_id", "reference", length=18, index=True),
+        *_system_fields(),
+    ),
+)
+
+REGISTRY: dict[str, SObjectSpec] = {
+    spec.name: spec for spec in (CONTACT, USER, TASK, EVENT, TASK_WHO_RELATION)
+}
 
 
 def tables() -> dict[str, tuple[SObjectSpec, ...]]:
@@ -201,6 +387,18 @@ def tables() -> dict[str, tuple[SObjectSpec, ...]]:
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 _RESERVED_COLUMNS = frozenset({"sync_run_id", "synced_at", "sf_deleted_at"})
+
+
+def _validate_derived_and_relations(spec: SObjectSpec, where: str) -> None:
+    selected = {name.lower() for name in spec.soql_fields}
+    for d in spec.derived:
+        missing = [name for name in d.inputs if name.lower() not in selected]
+        if missing:
+            raise ValueError(f"{where}: derived column {d.column} reads {missing}, which are not selected")
+    if (spec.delete_handling == "relations") != (spec.relation_parent is not None):
+        raise ValueError(f"{where}: relation_parent is required with delete_handling 'relations', and only then")
+    if spec.relation_parent and not any(f.sf_name == spec.relation_parent[0] for f in spec.fields):
+        raise ValueError(f"{where}: relation_parent field {spec.relation_parent[0]} is not one of its fields")
 
 
 def validate(specs: Iterable[SObjectSpec] | None = None) -> None:
@@ -232,6 +430,7 @@ def validate(specs: Iterable[SObjectSpec] | None = None) -> None:
                 raise ValueError(
                     f"{where}: {f.sf_name} is base64 (file bodies): not synced, Bulk 2.0 cannot read it"
                 )
+        _validate_derived_and_relations(spec, where)
         if not any(f.sf_name.lower() == spec.cursor_field.lower() for f in spec.fields):
             raise ValueError(f"{where}: cursor field {spec.cursor_field!r} is not one of its fields")
         if dag_ids.setdefault(spec.resolved_dag_id, spec.table) != spec.table:

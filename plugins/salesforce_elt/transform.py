@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from salesforce_elt import types
-from salesforce_elt.registry import SObjectSpec
+from salesforce_elt.registry import DerivedColumn, SObjectSpec
 
 # Long text areas hold up to 131,072 characters; the csv module's default limit is exactly that.
 csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
@@ -48,8 +48,9 @@ class Plan:
 
     Plain columns read ``row[index]`` (a subscript is about twice as fast as an itemgetter call,
     and this loop runs once per value); compounds read their components through an itemgetter.
-    The typed CSV therefore lists plain columns first, then compounds, then constants: COPY
-    names its columns, so the order is free.
+    Derived columns (registry ``derived``) ride with the compounds: both read a tuple of raw
+    values. The typed CSV therefore lists plain columns first, then compounds and derived
+    columns, then constants: COPY names its columns, so the order is free.
     """
 
     plain: tuple[tuple[str, int, Callable[[str], str | None]], ...]
@@ -97,7 +98,25 @@ def build_plan(spec: SObjectSpec, header: Sequence[str]) -> Plan:
         else:
             convert = types.converter(f)
             plain.append((f.column, at[0], types.required(convert) if not f.nullable else convert))
+    for d in spec.derived:
+        at = positions(d.inputs)
+        compound.append((d.column, operator.itemgetter(*at) if len(at) > 1 else (lambda row, i=at[0]: (row[i],)),
+                         _derived_converter(spec, d)))
     return Plan(tuple(plain), tuple(compound), spec.constants)
+
+
+def _derived_converter(spec: SObjectSpec, derived: DerivedColumn) -> Callable[[tuple[str, ...]], str | None]:
+    """The registry's compute function, then the column type's own check; a failure is a reject."""
+    check = types.converter(derived.as_field())
+
+    def convert(values: tuple[str, ...]) -> str | None:
+        try:
+            value = derived.compute(*values)
+        except ValueError as exc:
+            raise types.ConversionError(f"{spec.name} {derived.column}: {exc}") from None
+        return None if value is None else check(value)
+
+    return convert
 
 
 def check_header(spec: SObjectSpec, requested: Sequence[str], header: Sequence[str], source: str) -> None:

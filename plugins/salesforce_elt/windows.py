@@ -151,3 +151,17 @@ def targeted_window(spec: SObjectSpec, *, now: datetime | None = None) -> SyncWi
     return SyncWindow(
         None, _floor(now or datetime.now(UTC)), False, spec.query_all, "targeted ids/condition", False
     )
+
+
+def split_point(start: datetime, end: datetime) -> datetime | None:
+    """The whole second halving [start, end), or None when the window cannot be halved any more."""
+    middle = _floor(start + (end - start) / 2)
+    return middle if start < middle < end else None
+
+
+def parse_salesforce_datetime(value: str) -> datetime:
+    """``2024-01-02T03:04:05.000+0000`` (REST) or ``...000Z`` (Bulk) as an aware datetime."""
+    text = value.strip().replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit():
+        text = f"{text[:-2]}:{text[-2:]}"
+    return datetime.fromisoformat(text)

@@ -102,6 +102,8 @@ def expected(sf_type: str, value):
         return date.fromisoformat(value)
     if sf_type == "address":
         return {k: v for k, v in value.items() if k != "attributes"}
+    if sf_type == "multipicklist":
+        return value.split(";")
     return value
 
 

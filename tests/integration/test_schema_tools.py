@@ -170,7 +170,9 @@ def test_new_custom_field_is_reported_then_adopted_by_a_reviewed_migration(
     assert adopted.returncode == 0, adopted.stderr
     revision = Path(adopted.stdout.split("revision: ", 1)[1].splitlines()[0])
     assert revision.parent == repo_copy / "migrations" / "versions"
-    assert revision.name.startswith("0002_add_contact_fields_region")
+    # Numbered after every revision of the real repo (0001, 0002, ...).
+    assert revision.name.endswith("_add_contact_fields_region__c.py")
+    assert revision.name[:4] > max(name[:4] for name in REAL_VERSIONS_BEFORE if name[:4].isdigit())
     source = revision.read_text()
     assert "op.add_column('sf_contacts', sa.Column('region', sa.String(length=40)" in source
     assert "op.drop_column('sf_contacts', 'region', schema=SCHEMA)" in source  # SALESFORCE_ELT_SCHEMA works
@@ -255,11 +257,11 @@ def test_add_fields_refuses_a_repo_root_it_did_not_import(sf_env, repo_copy, cap
 
 
 def test_docs_command_writes_one_page_per_object(sf_env, tmp_path, capsys):
-    assert main(["schema", "docs", "--object", "Contact", "--object", "user", "--out", str(tmp_path)]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["Contact.md", "User.md"]
+    assert main(["schema", "docs", "--object", "Contact", "--object", "lead", "--out", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Contact.md", "Lead.md"]
     contact = (tmp_path / "Contact.md").read_text()
     assert "| `NPI__c` | NPI | string | 20 |" in contact
-    assert "Not in the registry" in (tmp_path / "User.md").read_text()
+    assert "Not in the registry" in (tmp_path / "Lead.md").read_text()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from salesforce_elt import models, registry, types
-from salesforce_elt.registry import CONTACT, FieldSpec
+from salesforce_elt.registry import CONTACT, EVENT, TASK, TASK_WHO_RELATION, USER, FieldSpec
 
 
 def test_registry_validates():
@@ -50,34 +50,106 @@ def test_contact_is_keyed_and_cursored_as_the_contract_says():
 
 def test_get_object_is_case_insensitive_and_names_known_objects():
     assert registry.get_object("contact") is CONTACT
-    with pytest.raises(KeyError, match="'Lead' is not in the registry \\(known: Contact\\)"):
+    with pytest.raises(
+        KeyError,
+        match="'Lead' is not in the registry \\(known: Contact, Event, Task, TaskWhoRelation, User\\)",
+    ):
         registry.get_object("Lead")
 
 
 def test_tables_groups_entries_feeding_one_table():
-    task = dataclasses.replace(CONTACT, name="Task", key_prefix="00T", table="sf_activities")
-    event = dataclasses.replace(CONTACT, name="Event", key_prefix="00U", table="sf_activities")
-    original = dict(registry.REGISTRY)
-    try:
-        registry.REGISTRY.update(Task=task, Event=event)
-        grouped = registry.tables()
-    finally:
-        registry.REGISTRY.clear()
-        registry.REGISTRY.update(original)
-    assert list(grouped) == ["sf_activities", "sf_contacts"]
+    grouped = registry.tables()
+    assert list(grouped) == ["sf_activities", "sf_contacts", "sf_task_who_relations", "sf_users"]
     assert [s.name for s in grouped["sf_activities"]] == ["Event", "Task"]
+    assert {s.resolved_dag_id for s in grouped["sf_activities"]} == {"salesforce_sync_activities"}
+
+
+def test_every_object_has_the_dag_id_make_demo_orders_by():
+    assert {s.name: s.resolved_dag_id for s in registry.REGISTRY.values()} == {
+        "Contact": "salesforce_sync_contacts",
+        "User": "salesforce_sync_users",
+        "Task": "salesforce_sync_activities",
+        "Event": "salesforce_sync_activities",
+        "TaskWhoRelation": "salesforce_sync_task_who_relations",
+    }
+
+
+def test_user_is_rest_without_deletes_and_keeps_its_address_as_jsonb():
+    assert (USER.api, USER.query_all, USER.delete_handling, USER.has_is_deleted) == (
+        "rest",
+        False,
+        "none",
+        False,
+    )
+    table = models.TABLES["sf_users"]
+    assert str(table.c.address.type) == "JSONB" and "is_active" in table.c and "is_deleted" not in table.c
+    assert {"Street", "City", "PostalCode", "Latitude"} <= set(USER.soql_fields)
+
+
+def test_task_and_event_share_sf_activities_with_kind_type_and_duration():
+    table = models.TABLES["sf_activities"]
+    assert dict(TASK.constants) == {"activity_kind": "task"} and dict(EVENT.constants) == {
+        "activity_kind": "event"
+    }
+    assert (
+        {d.column for d in TASK.derived}
+        == {d.column for d in EVENT.derived}
+        == {"activity_type", "duration_seconds"}
+    )
+    assert models.data_columns(table) == list(dict.fromkeys((*EVENT.columns, *TASK.columns)))
+    assert (
+        TASK.query_all
+        and EVENT.query_all
+        and TASK.delete_handling == EVENT.delete_handling == "soft_and_hard"
+    )
+    assert table.c.who_id.comment == "Event.WhoId; Task.WhoId"
+
+
+def test_task_who_relation_is_rest_only_with_relation_deletes():
+    spec = TASK_WHO_RELATION
+    assert (spec.api, spec.query_all, spec.delete_handling) == ("rest", False, "relations")
+    assert spec.relation_parent == ("TaskId", "Task") and spec.relation_parent_column == "task_id"
+
+
+@pytest.mark.parametrize("table", sorted(models.TABLES))
+def test_every_reference_column_is_indexed_and_no_foreign_keys(table):
+    sa_table = models.TABLES[table]
+    references = {
+        f.column
+        for spec in registry.tables()[table]
+        for f in spec.fields
+        if f.sf_type == "reference" and f.sf_name not in ("CreatedById", "LastModifiedById")
+    }
+    indexed = {next(iter(ix.columns)).name for ix in sa_table.indexes}
+    assert references and references <= indexed
+    assert not sa_table.foreign_keys
+
+
+def test_contact_has_every_emulator_field_including_formulas():
+    by_name = {f.sf_name: f for f in CONTACT.fields}
+    assert by_name["Languages__c"].sf_type == "multipicklist"
+    assert by_name["Full_Name_Formula__c"].calculated and by_name["Days_Since_Created__c"].calculated
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
         ({"key_prefix": "03"}, "key_prefix '03' must be 3 characters"),
-        ({"fields": (*CONTACT.fields, FieldSpec("Fax", "email", "phone", length=40))}, "duplicate target columns"),
+        (
+            {"fields": (*CONTACT.fields, FieldSpec("Fax", "email", "phone", length=40))},
+            "duplicate target columns",
+        ),
         ({"fields": (*CONTACT.fields, FieldSpec("Fax", "Fax", "phone", length=40))}, "not a snake_case"),
         ({"fields": (*CONTACT.fields, FieldSpec("Body", "body", "base64"))}, "base64"),
         ({"fields": (*CONTACT.fields, FieldSpec("Fax", "synced_at", "phone"))}, "reserved for sync metadata"),
         ({"fields": (*CONTACT.fields, FieldSpec("email", "email2", "email"))}, "selected twice"),
         ({"fields": tuple(f for f in CONTACT.fields if f.sf_name != "SystemModstamp")}, "cursor field"),
+        (
+            {"derived": (dataclasses.replace(TASK.derived[0], inputs=("TaskSubtype",)),)},
+            "reads \\['TaskSubtype'\\]",
+        ),
+        ({"delete_handling": "relations"}, "relation_parent is required"),
+        ({"relation_parent": ("TaskId", "Task")}, "relation_parent is required"),
     ],
 )
 def test_validate_names_the_object_and_the_problem(change, message):

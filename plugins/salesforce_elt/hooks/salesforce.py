@@ -6,6 +6,9 @@ Extends the provider's ``SalesforceHook`` (same connection type, same extras), a
 - bounded retries with exponential backoff + full jitter on connection errors, timeouts, 429
   (Retry-After honoured) and 5xx; one re-login on 401 INVALID_SESSION_ID;
 - API usage from every ``Sforce-Limit-Info`` header (``api_usage``) and a call count (``api_calls``);
+- a bounded in-memory log of the calls (``call_log``: time, method, path, status, latency, usage)
+  that the extract operator saves to the warehouse's ``api_call_log``;
+- the API budget guard during REST paging (``api_reserve``: stop when usage crosses into it);
 - errors as ``SalesforceApiError`` carrying Salesforce's code — logs and messages name only the
   method and path, never tokens, passwords or query strings.
 """
@@ -15,7 +18,9 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -23,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 
+from salesforce_elt.budget import check_usage
 from salesforce_elt.hooks.errors import SalesforceApiError, error_from_body
 from salesforce_elt.hooks.oauth import (
     TOKEN_PATH,
@@ -47,6 +53,19 @@ TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
     requests.exceptions.ContentDecodingError,
 )
 DELETED_FEED_DAYS = 15  # Salesforce keeps the /deleted feed this long
+CALL_LOG_LIMIT = 10_000  # calls kept in memory per hook; older ones are counted, not kept
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One API request as the monitoring log keeps it: no query string, no headers, no body."""
+
+    at: datetime
+    method: str
+    path: str
+    status: int | None  # None: no answer (connection error, timeout)
+    latency_ms: int
+    api_usage: str | None
 
 
 def flatten_record(record: dict[str, Any], fields: Sequence[str]) -> list[Any]:
@@ -100,6 +119,10 @@ class SalesforceApiHook(SalesforceHook):
         self.api_usage: str | None = None  # "used/max" from the latest Sforce-Limit-Info
         self.api_usage_first: str | None = None  # from the first response: usage when this hook started
         self.api_calls = 0
+        self.call_log: deque[ApiCall] = deque(maxlen=CALL_LOG_LIMIT)
+        self.calls_dropped = 0  # calls that fell out of the bounded call_log
+        # Share of the daily allowance REST paging must leave untouched (None: no guard).
+        self.api_reserve: float | None = None
         self._token: OAuthToken | None = None
 
     # ---- connection and login -------------------------------------------------------------
@@ -224,6 +247,7 @@ class SalesforceApiHook(SalesforceHook):
         while True:
             token = self._token or self.authenticate()
             request_headers = {"Authorization": f"Bearer {token.access_token}", **(headers or {})}
+            sent = time.monotonic()
             try:
                 response = self.http.request(
                     method,
@@ -235,12 +259,14 @@ class SalesforceApiHook(SalesforceHook):
                     stream=stream,
                 )
             except TRANSIENT_EXCEPTIONS as exc:
+                self._log_call(method, log_path, None, sent)
                 self._pause_or_raise(attempt, method, log_path, type(exc).__name__)
                 attempt += 1
                 continue
             self.api_calls += 1
             self.api_usage = parse_api_usage(response.headers.get("Sforce-Limit-Info")) or self.api_usage
             self.api_usage_first = self.api_usage_first or self.api_usage
+            self._log_call(method, log_path, response.status_code, sent)
             self.log.debug("%s %s -> %s", method, log_path, response.status_code)
             if response.status_code in ok:
                 return response
@@ -261,6 +287,18 @@ class SalesforceApiHook(SalesforceHook):
                 attempt += 1
                 continue
             raise error_from_body(response.status_code, body, log_path)
+
+    def _log_call(self, method: str, path: str, status: int | None, sent: float) -> None:
+        if len(self.call_log) == self.call_log.maxlen:
+            self.calls_dropped += 1
+        latency = round((time.monotonic() - sent) * 1000)
+        self.call_log.append(ApiCall(datetime.now(UTC), method, path, status, latency, self.api_usage))
+
+    def take_call_log(self) -> list[ApiCall]:
+        """The calls logged so far, emptying the log (each call is saved once)."""
+        calls = list(self.call_log)
+        self.call_log.clear()
+        return calls
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs).json()
@@ -314,6 +352,8 @@ class SalesforceApiHook(SalesforceHook):
                     writer.write(flatten_record(record, fields))
                 if page.get("done", True):
                     break
+                if self.api_reserve is not None:
+                    check_usage(self.api_usage, self.api_reserve, what=f"REST {endpoint} paging")
                 page = self.get_json(page["nextRecordsUrl"], headers=headers)
         if writer.records != total:
             raise SalesforceApiError(

@@ -19,9 +19,21 @@ from typing import Any, ClassVar, Literal
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
 from salesforce_elt import settings
+from salesforce_elt.hooks.errors import SalesforceApiError
 from salesforce_elt.registry import SObjectSpec, get_object
-from salesforce_elt.soql import build_spec_select, chunk_ids_for_soql
-from salesforce_elt.windows import SyncWindow, compute_window, targeted_window
+from salesforce_elt.soql import (
+    build_spec_select,
+    chunk_ids_for_soql,
+    validate_field_name,
+    validate_object_name,
+)
+from salesforce_elt.windows import (
+    SyncWindow,
+    compute_window,
+    parse_salesforce_datetime,
+    split_point,
+    targeted_window,
+)
 
 ApiChoice = Literal["auto", "bulk", "rest"]
 API_CHOICES: tuple[str, ...] = ("auto", "bulk", "rest")
@@ -78,7 +90,8 @@ class SalesforceExtractOperator(BaseOperator):
         ids: list[str] | str | None = None,
         id_field: str = "Id",
         high_water_mark_getter: HighWaterMarkGetter | None = None,
-        max_api_usage: float | None = 0.9,
+        max_api_usage: float | None = None,
+        max_split_depth: int = 4,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -96,6 +109,9 @@ class SalesforceExtractOperator(BaseOperator):
         self.id_field = id_field
         self.high_water_mark_getter = high_water_mark_getter
         self.max_api_usage = max_api_usage
+        # A window whose query fails (Bulk job Failed, REST QUERY_TIMEOUT) is halved by the cursor,
+        # at most this many times in a row (2**depth pieces) before the task fails.
+        self.max_split_depth = max_split_depth
         self._job_ids: list[str] = []
 
     # ---- planning ------------------------------------------------------------------------------
@@ -139,35 +155,39 @@ class SalesforceExtractOperator(BaseOperator):
             return [build_spec_select(spec, where=self.soql_where)]
         return [build_spec_select(spec, start=window.start, end=window.end, where=self.soql_where)]
 
-    def _check_api_quota(self, hook: Any, spec: SObjectSpec) -> None:
-        """Refuse to start when the org's daily API allowance is nearly spent.
+    def _check_api_quota(self, hook: Any, spec: SObjectSpec, api: str) -> None:
+        """Refuse to start when the org's daily API requests (or Bulk jobs) are under the reserve.
 
         A sync that drains the quota breaks every other integration of the org (peers.md #6);
-        one ``/limits`` call per run is a cheap guard.
+        one ``/limits`` call per run is a cheap guard. Raises budget.BudgetExhausted, which
+        monitoring.extract_attempt turns into a skip or a failure (SALESFORCE_ELT_BUDGET_ACTION).
+        ``max_api_usage`` (a share of the allowance this sync may use up) overrides the reserve.
         """
-        from airflow.exceptions import AirflowException
+        from salesforce_elt import budget
 
-        if self.max_api_usage is None:
-            return
-        daily = hook.limits().get("DailyApiRequests") or {}
-        maximum, remaining = int(daily.get("Max") or 0), int(daily.get("Remaining") or 0)
-        if maximum and (maximum - remaining) / maximum >= self.max_api_usage:
-            raise AirflowException(
-                f"{spec.name}: not extracting, Salesforce daily API requests {maximum - remaining}/{maximum} "
-                f"are at or above max_api_usage={self.max_api_usage:.0%}"
-            )
+        reserve = budget.api_reserve() if self.max_api_usage is None else 1.0 - self.max_api_usage
+        hook.api_reserve = reserve
+        for allowance in budget.check_limits(hook.limits(), reserve, api, what=f"extract {spec.name}"):
+            self.log.info("%s: API budget %s (reserve %.0f%%)", spec.name, allowance, 100 * reserve)
 
     # ---- execution ---------------------------------------------------------------------------
     def execute(self, context: Any) -> dict[str, Any]:
+        from salesforce_elt import monitoring
         from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
+
+        hook = SalesforceBulk2Hook(self.conn_id)
+        # Budget stops become a skip/fail; the call log is saved even when the task defers or fails.
+        with monitoring.extract_attempt(context, hook, self.object_name):
+            return monitoring.with_extract_seconds(self._start(context, hook), context)
+
+    def _start(self, context: Any, hook: Any) -> dict[str, Any]:
         from salesforce_elt.hooks.errors import BulkQueryNotSupportedError
         from salesforce_elt.staging import attempt_dir
 
         plan = self._plan(context)
         api = self._resolve_api(context, plan.spec)
         attempt = attempt_dir(context, plan.spec.name)
-        hook = SalesforceBulk2Hook(self.conn_id)
-        self._check_api_quota(hook, plan.spec)
+        self._check_api_quota(hook, plan.spec, api)
         if api == "rest":
             return self._extract_rest(hook, plan, attempt)
         statements = self._statements(plan, "bulk")
@@ -188,6 +208,7 @@ class SalesforceExtractOperator(BaseOperator):
             "object": plan.spec.name,
             "soql": _soql_summary(statements),
             "job_ids": self._job_ids,
+            "pieces": self._pieces(plan),
             "index": 0,
             "window": plan.window.as_dict(),
             "incremental_deletes": self._wants_deleted_feed(plan),
@@ -217,22 +238,35 @@ class SalesforceExtractOperator(BaseOperator):
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        from airflow.exceptions import AirflowException
-
+        from salesforce_elt import monitoring
         from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
+
+        hook = SalesforceBulk2Hook(self.conn_id)
+        with monitoring.extract_attempt(context, hook, self.object_name):
+            return monitoring.with_extract_seconds(self._finish(context, event, hook), context)
+
+    def _finish(self, context: Any, event: dict[str, Any] | None, hook: Any) -> dict[str, Any]:
+        from airflow.exceptions import AirflowException
 
         state = (event or {}).get("carry")
         if not state:
             raise AirflowException(f"{self.task_id}: resumed without a Bulk 2.0 trigger event: {event!r}")
-        hook = SalesforceBulk2Hook(self.conn_id)
         job_ids: list[str] = state["job_ids"]
         self._job_ids = job_ids[state["index"] :]
+        pieces = state.get("pieces")
+        if (
+            event.get("status") == "failed"
+            and pieces
+            and pieces[state["index"]]["depth"] < self.max_split_depth
+        ):
+            self._defer_on(self._split_failed_job(hook, state, event))
         if event.get("status") != "success":
             if event.get("status") in ("timeout", "error"):
                 self._abort_jobs(hook)
             raise AirflowException(
                 f"Bulk API 2.0 query job {event.get('job_id')} for {state['object']} ended "
                 f"{event.get('status')} (state {event.get('state')}): {event.get('message')}"
+                f"{_window_note(state, self.max_split_depth)}"
             )
         # Salesforce's own count per job, checked against the rows downloaded below.
         expected = [*state.get("job_records", []), event.get("records")]
@@ -284,17 +318,33 @@ class SalesforceExtractOperator(BaseOperator):
         raw = attempt / "raw"
         files: list[str] = []
         records = 0
+        window = plan.window.as_dict()
         if not statements:  # an empty id list: a header-only part, so readers see the columns
             with CsvPartWriter(raw, spec.soql_fields) as writer:
                 pass
             files = writer.files
-        for statement in statements:
-            new_files, new_records = hook.query_to_csv(
-                statement, spec.soql_fields, raw, include_deleted=plan.window.query_all, start_part=len(files)
-            )
+        pieces = self._pieces(plan)
+        queue: list[Any] = list(statements) if pieces is None else pieces
+        statements = []
+        while queue:
+            item = queue.pop(0)
+            statement = item if isinstance(item, str) else self._piece_statement(spec, item)
+            try:
+                new_files, new_records = hook.query_to_csv(
+                    statement,
+                    spec.soql_fields,
+                    raw,
+                    include_deleted=plan.window.query_all,
+                    start_part=len(files),
+                )
+            except SalesforceApiError as exc:
+                if exc.error_code != "QUERY_TIMEOUT" or isinstance(item, str):
+                    raise
+                queue[:0] = self._halve(hook, spec, item, window, str(exc))
+                continue
+            statements.append(statement)
             files += new_files
             records += new_records
-        window = plan.window.as_dict()
         deleted: tuple[str | None, int] = (None, 0)
         if self._wants_deleted_feed(plan):
             deleted = self._deleted_feed(hook, spec, window, attempt)
@@ -312,6 +362,96 @@ class SalesforceExtractOperator(BaseOperator):
             usage_after=hook.api_usage,
             api_calls=hook.api_calls,
         )
+
+    # ---- splitting a window too large for one query -------------------------------------------
+    def _pieces(self, plan: _Plan) -> list[dict[str, Any]] | None:
+        """The cursor window of the one window statement (to split on failure); None for id lists."""
+        if plan.ids is not None:
+            return None
+        window = plan.window
+        bounded = window.incremental and not plan.targeted
+        return [
+            {
+                "start": window.start.isoformat() if bounded else None,
+                "end": window.end.isoformat() if bounded else None,
+                "depth": 0,
+            }
+        ]
+
+    def _piece_statement(self, spec: SObjectSpec, piece: dict[str, Any]) -> str:
+        start, end = (datetime.fromisoformat(piece[k]) if piece[k] else None for k in ("start", "end"))
+        return build_spec_select(spec, start=start, end=end, where=self.soql_where)
+
+    def _halve(
+        self, hook: Any, spec: SObjectSpec, piece: dict[str, Any], window: dict[str, Any], reason: str
+    ) -> list[dict[str, Any]]:
+        """The two halves of a failed piece's cursor window, or a clear error past the depth limit."""
+        from airflow.exceptions import AirflowException
+
+        depth = piece["depth"]
+        label = _window_label(piece)
+        if depth >= self.max_split_depth:
+            raise AirflowException(
+                f"{spec.name}: the query for {spec.cursor_field} window {label} failed after {depth} split(s) "
+                f"(max_split_depth={self.max_split_depth}): {reason}. The task's retry runs it again; if it "
+                "keeps failing, sync smaller windows with the start/end params"
+            )
+        end = datetime.fromisoformat(piece["end"] or window["end"])
+        start = (
+            datetime.fromisoformat(piece["start"])
+            if piece["start"]
+            else self._earliest_cursor(hook, spec, window)
+        )
+        middle = split_point(start, end) if start is not None else None
+        if middle is None:
+            raise AirflowException(
+                f"{spec.name}: the query for {spec.cursor_field} window {label} failed and the window "
+                f"cannot be split further: {reason}"
+            )
+        self.log.warning(
+            "%s: query for %s window %s failed (%s); splitting it at %s (split %d of at most %d)",
+            spec.name, spec.cursor_field, label, reason, middle.isoformat(), depth + 1, self.max_split_depth,
+        )  # fmt: skip
+        return [
+            {"start": start.isoformat(), "end": middle.isoformat(), "depth": depth + 1},
+            {"start": middle.isoformat(), "end": end.isoformat(), "depth": depth + 1},
+        ]
+
+    def _earliest_cursor(self, hook: Any, spec: SObjectSpec, window: dict[str, Any]) -> datetime | None:
+        """The oldest cursor value (whole second) of the rows an unbounded window reads; None if none."""
+        cursor = validate_field_name(spec.cursor_field)
+        where = f" WHERE ({self.soql_where})" if self.soql_where else ""
+        soql = f"SELECT {cursor} FROM {validate_object_name(spec.name)}{where} ORDER BY {cursor} ASC LIMIT 1"  # noqa: S608
+        answer = hook.get_json("queryAll" if window["query_all"] else "query", params={"q": soql})
+        for record in answer.get("records") or []:
+            value = next(v for k, v in record.items() if k.lower() == cursor.lower())
+            return parse_salesforce_datetime(value).replace(microsecond=0)
+        return None
+
+    def _split_failed_job(self, hook: Any, state: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+        """Replace the failed job by two jobs over the halves of its window; the state to defer on."""
+        from airflow.exceptions import AirflowException
+
+        spec = get_object(state["object"])
+        index, pieces = state["index"], state["pieces"]
+        reason = f"Bulk API 2.0 job {event.get('job_id')} ended {event.get('state')}: {event.get('message')}"
+        try:
+            halves = self._halve(hook, spec, pieces[index], state["window"], reason)
+        except AirflowException:
+            self._abort_jobs(hook)
+            raise
+        operation = "queryAll" if state["window"]["query_all"] else "query"
+        new_ids = [hook.create_query_job(self._piece_statement(spec, p), operation)["id"] for p in halves]
+        self._delete_job_quietly(hook, event["job_id"])
+        pieces = [*pieces[:index], *halves, *pieces[index + 1 :]]
+        self._job_ids = [*new_ids, *state["job_ids"][index + 1 :]]
+        return {
+            **state,
+            "job_ids": [*state["job_ids"][:index], *self._job_ids],
+            "pieces": pieces,
+            "soql": _soql_summary([self._piece_statement(spec, p) for p in pieces]),
+            "api_calls": state["api_calls"] + hook.api_calls,
+        }
 
     # ---- deletes, cleanup, XCom ---------------------------------------------------------------
     @staticmethod
@@ -379,6 +519,21 @@ class SalesforceExtractOperator(BaseOperator):
             "api_usage": {"before": usage_before, "after": usage_after},
             "api_calls": api_calls,
         }
+
+
+def _window_label(piece: dict[str, Any]) -> str:
+    return f"[{piece['start'] or 'beginning'}, {piece['end'] or 'now'})"
+
+
+def _window_note(state: dict[str, Any], max_split_depth: int) -> str:
+    pieces, index = state.get("pieces"), state.get("index", 0)
+    if not pieces:
+        return ""
+    piece = pieces[index]
+    return (
+        f" (window {_window_label(piece)} after {piece['depth']} split(s), max_split_depth={max_split_depth}; "
+        "the task's retry runs it again, or sync smaller windows with the start/end params)"
+    )
 
 
 def _soql_summary(statements: list[str], limit: int = 4000) -> str:

@@ -19,10 +19,13 @@ class PostgresUpsertOperator(BaseOperator):
     it back and records a ``failed`` row in ``sync_runs``. ``transformed`` is the transform
     task's XCom (pass ``transform_task.output``). Returns the stats in the original system's
     shape: total_retrieved, total_processed, new_records, updated_records, deleted_records, errors.
+    Every asset in ``outlets`` (the table's Asset, see salesforce_elt.assets) gets an event whose
+    extra is those stats, for downstream DAGs scheduled on the table.
     """
 
     template_fields: Sequence[str] = ("transformed",)
     ui_color = "#dcd3f5"
+    records_sync_runs = True  # its failures are recorded here, not by the failure callback
 
     def __init__(self, *, transformed: Any, conn_id: str = settings.WAREHOUSE_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -53,6 +56,8 @@ class PostgresUpsertOperator(BaseOperator):
             reconcile_missing=bool(
                 window.get("full_refresh") and window.get("query_all") and not int(xcom.get("rejects", 0))
             ),
+            advance_high_water_mark=window.get("advances_high_water_mark", True),
+            relation_scope=_relation_scope(spec, xcom),
         )
         try:
             with warehouse.connect(self.conn_id) as conn:
@@ -74,6 +79,8 @@ class PostgresUpsertOperator(BaseOperator):
             "seconds": {**(xcom.get("seconds") or {}), "load": round(stats.seconds, 3)},
         }
         self.log.info("%s sync stats: %s", spec.name, result)
+        for asset in self.outlets:
+            context["outlet_events"][asset].extra = {**result, "run_id": context["run_id"], "table": spec.table}
         self.log.info("%s.%s now: %s", spec.name, spec.table, health)
         return result
 
@@ -85,6 +92,24 @@ class PostgresUpsertOperator(BaseOperator):
                 load.record_run(conn, request, None, status="failed", error=f"{type(exc).__name__}: {exc}")
         except Exception as record_exc:  # the warehouse itself may be what failed
             self.log.warning("Could not record the failed run in sync_runs: %s", record_exc)
+
+
+def _relation_scope(spec: Any, xcom: dict[str, Any]) -> Any:
+    """delete_handling "relations": the parents whose relation sets the batch holds in full."""
+    from airflow.sdk import ObjectStoragePath
+
+    from salesforce_elt import load
+    from salesforce_elt.registry import get_object
+
+    scope = xcom.get("relation_scope")
+    if scope is None or int(xcom.get("rejects", 0)):
+        return None  # a rejected row would look removed: leave removals to the next clean run
+    return load.RelationScope(
+        parent_column=spec.relation_parent_column,
+        parent_prefix=get_object(spec.relation_parent[1]).key_prefix,
+        complete=bool(scope["complete"]),
+        parent_files=[ObjectStoragePath(uri) for uri in scope["parent_uris"]],
+    )
 
 
 def _parse(value: str | None) -> datetime | None:

@@ -29,6 +29,17 @@ CLASSPATH = "salesforce_elt.triggers.bulk2.Bulk2QueryJobTrigger"
 _TERMINAL = {"JobComplete": "success", "Failed": "failed", "Aborted": "aborted"}
 
 
+def _tls_error(exc: Exception, path: str) -> SalesforceApiError:
+    """A certificate that does not verify will not verify on the next try either: fail at once."""
+    return SalesforceApiError(
+        "TLS_VERIFY_FAILED",
+        f"TLS verification failed ({exc}); set the connection's ca_bundle extra to the CA that signed "
+        "the server's certificate",
+        None,
+        path,
+    )
+
+
 class _Transient(Exception):
     """A poll that may succeed if tried again (connection error, 429, 5xx)."""
 
@@ -173,6 +184,8 @@ class Bulk2QueryJobTrigger(BaseTrigger):
                         f"HTTP {response.status}", parse_retry_after(response.headers.get("Retry-After"))
                     )
                 return response.status, body
+        except aiohttp.ClientSSLError as exc:
+            raise _tls_error(exc, path) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _Transient(type(exc).__name__) from None
 
@@ -191,6 +204,8 @@ class Bulk2QueryJobTrigger(BaseTrigger):
                 ) as response:
                     body = await response.text()
                     status = response.status
+            except aiohttp.ClientSSLError as exc:
+                raise _tls_error(exc, TOKEN_PATH) from None
             except (TimeoutError, aiohttp.ClientError) as exc:
                 reason = type(exc).__name__
             else:

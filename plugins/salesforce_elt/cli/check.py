@@ -1,0 +1,37 @@
+"""`check`: the preflight from a shell — Salesforce login, describes, API budget; warehouse
+reachable and migrated. One line per finding; exit 1 when something must be fixed."""
+
+from __future__ import annotations
+
+import argparse
+
+from salesforce_elt import registry, settings
+from salesforce_elt.cli import CliError
+from salesforce_elt.cli.schema import logs_to_stderr
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("check", help="verify the Salesforce and warehouse connections")
+    parser.add_argument("--conn-id", default=settings.SALESFORCE_CONN_ID, help="Salesforce connection")
+    parser.add_argument(
+        "--warehouse-conn-id", default=None,
+        help=f"warehouse connection (default: ${settings.WAREHOUSE_URL_ENV}, else {settings.WAREHOUSE_CONN_ID})",
+    )
+    parser.add_argument("--object", action="append", help="registered object to describe (default: all)")
+    parser.set_defaults(handler=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from salesforce_elt import preflight
+
+    try:
+        objects = [registry.get_object(n).name for n in args.object] if args.object else list(registry.REGISTRY)
+    except KeyError as exc:
+        raise CliError(exc.args[0]) from None
+    with logs_to_stderr():
+        findings = [
+            *preflight.check_salesforce(args.conn_id, objects),
+            *preflight.check_warehouse(args.warehouse_conn_id),
+        ]
+    print(preflight.verdict(findings))
+    return 1 if preflight.problems(findings) else 0

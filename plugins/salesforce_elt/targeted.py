@@ -1,0 +1,139 @@
+"""The targeted contact sync: which contacts had activity in a window, in Bulk-sized id chunks.
+
+Discovery (REST, three queries paged 2,000 records at a time):
+- ``SELECT WhoId FROM Task|Event WHERE WhoId != null AND SystemModstamp in the window``;
+- ``SELECT RelationId FROM TaskWhoRelation WHERE TaskId IN (SELECT Id FROM Task WHERE
+  SystemModstamp in the window)`` — the other contacts of shared activities.
+Activities are the live, unarchived ones (plain ``query``); an id counts when it has the Contact
+key prefix ``003`` (WhoId and RelationId may name leads). Every kept id is validated
+(soql.validate_salesforce_id: 15 or 18 characters, Salesforce's alphabet and checksum, the
+prefix) and de-duplicated, first occurrence first. The set of distinct ids is held in memory —
+about 100 bytes per contact, so 1,000,000 contacts with activity in one window cost ~100 MB; an
+hourly window holds far fewer.
+
+Chunks are exactly the statements the extract will send: ``soql.chunk_ids_for_soql`` over
+``SELECT <Contact fields> FROM Contact WHERE Id IN (...)`` with Salesforce's 100,000-character
+limit (about 4,700 ids each), one Bulk 2.0 job per chunk.
+
+XCom: a discovery of at most ``INLINE_MAX_IDS`` ids (1,000 ids ≈ 21 KB of JSON) travels inline,
+one list per chunk. Larger ones are written to staging, one text file per chunk (one id per line;
+10,000 ids ≈ 190 KB), and only the file URIs travel: Airflow keeps XComs in its metadata
+database, which is not a place for megabytes.
+
+The window: the targeted sync keeps its own high-water mark (``sync_state`` row
+``MARK_NAME``), advanced by the DAG's last task once every chunk is loaded, with the windowing
+rules of windows.py (scheduled runs: the data interval minus the lookback; manual runs: from the
+mark; no mark yet: every activity). Loading contacts never moves the Contact DAG's own mark.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from salesforce_elt.registry import CONTACT, SObjectSpec
+from salesforce_elt.soql import (
+    SOQL_MAX_CHARS,
+    build_select,
+    build_spec_select,
+    chunk_ids_for_soql,
+    soql_datetime,
+)
+
+MARK_NAME = "Contact (targeted sync)"
+INLINE_MAX_IDS = 1_000
+CONTACT_PREFIX = CONTACT.key_prefix
+
+
+@dataclass(frozen=True)
+class DiscoveryQuery:
+    object_name: str
+    field: str  # the column holding a person id (WhoId, RelationId)
+    soql: str
+
+
+def _window_condition(cursor: str, start: datetime | None, end: datetime) -> str:
+    condition = f"{cursor} < {soql_datetime(end)}"
+    return f"{cursor} >= {soql_datetime(start)} AND {condition}" if start is not None else condition
+
+
+def discovery_queries(start: datetime | None, end: datetime) -> list[DiscoveryQuery]:
+    """The three REST queries listing people with activity changed in [start, end)."""
+    queries = [
+        DiscoveryQuery(
+            name, "WhoId", build_select(name, ["WhoId"], start=start, end=end, where="WhoId != null")
+        )
+        for name in ("Task", "Event")
+    ]
+    tasks_in_window = f"SELECT Id FROM Task WHERE {_window_condition('SystemModstamp', start, end)}"  # noqa: S608
+    queries.append(
+        DiscoveryQuery(
+            "TaskWhoRelation",
+            "RelationId",
+            f"SELECT RelationId FROM TaskWhoRelation WHERE TaskId IN ({tasks_in_window})",  # noqa: S608
+        )
+    )
+    return queries
+
+
+@dataclass
+class Discovery:
+    """Distinct contact ids, first seen first, and how many person ids were not contacts."""
+
+    ids: dict[str, None] = field(default_factory=dict)
+    seen: int = 0
+    not_contacts: int = 0
+
+    def add(self, values: Iterable[str | None]) -> None:
+        from salesforce_elt.soql import validate_salesforce_id
+
+        for value in values:
+            if not value:
+                continue
+            self.seen += 1
+            if not value.startswith(CONTACT_PREFIX):
+                self.not_contacts += 1  # a lead (00Q): not a contact
+                continue
+            try:
+                self.ids.setdefault(validate_salesforce_id(value, CONTACT_PREFIX), None)
+            except ValueError as exc:
+                raise ValueError(
+                    f"targeted sync: Salesforce returned a malformed contact id: {exc}"
+                ) from None
+
+
+def contact_select_prefix(spec: SObjectSpec = CONTACT) -> str:
+    """The start of every fetch statement; the extract builds the same one (``... WHERE Id IN (``)."""
+    return f"{build_spec_select(spec)} WHERE "
+
+
+def chunk_ids(
+    ids: Iterable[str], limit: int = SOQL_MAX_CHARS, spec: SObjectSpec = CONTACT
+) -> Iterator[list[str]]:
+    """Ids in chunks whose fetch statement stays within ``limit`` characters (soql.chunk_ids_for_soql)."""
+    prefix = contact_select_prefix(spec)
+    head = f"{prefix}Id IN ("
+    for statement in chunk_ids_for_soql(prefix, ids, limit, prefix=spec.key_prefix):
+        # The statement is head + 'id','id',... + ")": the ids are exactly what it lists.
+        yield [literal.strip("'") for literal in statement[len(head) : -1].split(",")]
+
+
+def chunk_descriptors(
+    chunks: Iterable[list[str]], write_chunk: Any, *, inline_max_ids: int = INLINE_MAX_IDS, total: int
+) -> list[dict[str, Any]]:
+    """The ``.expand`` list: ``{"index", "count", "ids"}`` inline, or ``{"index", "count", "ids_uri"}``.
+
+    ``write_chunk(index, ids) -> uri`` stores one chunk when the discovery is too big for XCom.
+    """
+    inline = total <= inline_max_ids
+    out = []
+    for index, ids in enumerate(chunks):
+        entry: dict[str, Any] = {"index": index, "count": len(ids)}
+        if inline:
+            entry["ids"] = ids
+        else:
+            entry["ids_uri"] = write_chunk(index, ids)
+        out.append(entry)
+    return out

@@ -1,0 +1,116 @@
+"""Preflight: `python -m salesforce_elt check` and the DAGs' first task, against the real emulator
+and Postgres: OK, wrong credentials, unreachable Salesforce, unreachable warehouse, migrations behind
+head, and trigger params that can never work."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from embedded_stack.connections import salesforce_connection
+from salesforce_emulator.server import EmulatorServer
+from tests.integration.operating_support import (
+    REPO,
+    connections_to,
+    fresh_database,
+    rows,
+    run_dag,
+    task_states,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def org(tmp_path_factory):
+    with EmulatorServer(tmp_path_factory.mktemp("preflight_org"), contacts=20, seed=4) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def db(warehouse_url):
+    with fresh_database(warehouse_url, "w_preflight") as url:
+        yield url
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check(info: dict, warehouse: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "AIRFLOW_CONN_SALESFORCE_DEFAULT": salesforce_connection(info),
+        "SALESFORCE_ELT_WAREHOUSE_URL": warehouse,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "salesforce_elt", "check", "--object", "Contact"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+    )
+
+
+def test_check_passes_on_a_working_setup(org, db):
+    result = check(org.connection_info, db)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "preflight: OK"
+    assert any(line.startswith("OK   salesforce_default: logged in to https://127.0.0.1:") for line in lines)
+    assert any(line.startswith("OK   salesforce_default Contact: described (") for line in lines)
+    assert any("API budget" in line and "DailyApiRequests" in line and "reserve 20%" in line for line in lines)
+    assert any("SALESFORCE_ELT_WAREHOUSE_URL: migrations at head (" in line for line in lines)
+
+
+def test_check_names_wrong_credentials_without_a_traceback(org, db):
+    result = check({**org.connection_info, "client_secret": "wrong-secret"}, db)
+    assert result.returncode == 1
+    assert result.stdout.startswith("preflight: 1 problem(s)")
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert line.startswith("FAIL salesforce_default: login refused") and "invalid_client" in line
+    assert "fix the credentials of connection salesforce_default" in line
+    assert "Traceback" not in result.stdout + result.stderr and "wrong-secret" not in result.stdout + result.stderr
+
+
+def test_check_names_an_unreachable_salesforce_and_warehouse(org, db):
+    nowhere = f"https://127.0.0.1:{_closed_port()}"
+    dead_db = f"postgresql://nobody@127.0.0.1:{_closed_port()}/nothing"
+    result = check({**org.connection_info, "login_url": nowhere}, dead_db)
+    assert result.returncode == 1 and result.stdout.startswith("preflight: 2 problem(s)")
+    fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert fails[0].startswith("FAIL salesforce_default: Salesforce unreachable") and "check login_url" in fails[0]
+    assert fails[1].startswith("FAIL SALESFORCE_ELT_WAREHOUSE_URL: warehouse unreachable")
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_check_names_a_warehouse_behind_the_migrations(org, warehouse_url):
+    with fresh_database(warehouse_url, "w_behind", revision="0002_objects") as behind:
+        result = check(org.connection_info, behind)
+    assert result.returncode == 1
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert "migrations at 0002_objects, head is " in line and "alembic upgrade head" in line
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({"start": "2026-03-05T00:00:00Z", "end": "2026-03-01T00:00:00Z"}, "must be after param 'start'"),
+        ({"start": (datetime.now(UTC) + timedelta(days=2)).isoformat()}, "is in the future"),
+        ({"end": "2026-03-01T00:00:00Z"}, "'end' was given without param 'start'"),
+    ],
+)
+def test_the_preflight_task_refuses_impossible_trigger_params(airflow_db, org, db, conf, message):
+    with connections_to(org, db):
+        dag_run = run_dag(run_conf=conf)
+    states = task_states(dag_run)
+    assert dag_run.state == "failed" and states["preflight"] == "failed"
+    assert states["extract"] == "upstream_failed"  # no API call was spent on it
+    (row,) = rows(db, "SELECT status, error_message FROM salesforce.sync_runs WHERE run_id = %s", (dag_run.run_id,))
+    assert row["status"] == "failed"
+    assert row["error_message"].startswith("preflight: AirflowFailException: Invalid trigger parameters: param")
+    assert message in row["error_message"]

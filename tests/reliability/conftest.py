@@ -1,0 +1,83 @@
+"""Fixtures of the reliability suite: one org and one warehouse database per module (helpers.py has the rest)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from types import SimpleNamespace
+
+import pytest
+
+from salesforce_elt.hooks import salesforce as salesforce_hook_module
+from salesforce_elt.hooks.retry import RetryPolicy
+from salesforce_emulator.server import EmulatorServer
+from tests.reliability.helpers import (
+    FAST_RETRY,
+    ORG_CONTACTS,
+    create_database,
+    drop_database,
+    point_airflow_at,
+    reset_warehouse,
+)
+
+
+# ---- the org and the warehouse ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def org(tmp_path_factory):
+    """This module's own emulated org (mutated by some cases), soft deletes included."""
+    with EmulatorServer(
+        tmp_path_factory.mktemp("reliability_org"), contacts=ORG_CONTACTS, seed=23, bulk_delay=0.2
+    ) as server:
+        server.org.mutate("Contact", update=20, delete=15)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def warehouse(warehouse_url):
+    url = create_database(warehouse_url, "w_rel")
+    yield url
+    drop_database(warehouse_url, url)
+
+
+@pytest.fixture(scope="module")
+def sync_env(airflow_db, org, warehouse, tmp_path_factory):
+    """Connections at this module's org and warehouse, fast hook retries, a staging folder of its own."""
+    mp = pytest.MonkeyPatch()
+    point_airflow_at(mp, org, warehouse)
+    staging = f"file://{tmp_path_factory.mktemp('staging')}"
+    mp.setenv("SALESFORCE_ELT_STAGING_URL", staging)
+    # The hooks' own policy, with millisecond backoff so bursts cost no wall time.
+    mp.setattr(
+        salesforce_hook_module,
+        "RetryPolicy",
+        functools.partial(
+            RetryPolicy,
+            max_retries=FAST_RETRY.max_retries,
+            backoff_base=FAST_RETRY.backoff_base,
+            backoff_max=FAST_RETRY.backoff_max,
+        ),
+    )
+    yield SimpleNamespace(org=org, warehouse=warehouse, staging=staging)
+    mp.undo()
+
+
+@pytest.fixture
+def empty_table(sync_env):
+    """Each case starts from an empty warehouse (its first run is a full load) and a clean org state."""
+    reset_warehouse(sync_env.warehouse)
+    sync_env.org.faults.clear()
+    sync_env.org.reset_audit()
+    yield sync_env
+    sync_env.org.faults.clear()
+
+
+@pytest.fixture
+def logs(caplog, capfd):
+    """Everything logged: Airflow's task/hook loggers print through structlog, not only to caplog."""
+    caplog.set_level(logging.INFO)
+
+    def text() -> str:
+        captured = capfd.readouterr()
+        return caplog.text + captured.out + captured.err
+
+    return text

@@ -1,0 +1,173 @@
+"""Issue 9, case 7: bad input fails with a clear error naming the object, field or row; nothing is committed.
+
+Raw files are corrupted between extract and transform (what a broken proxy or a Salesforce quirk
+would hand over); with SALESFORCE_ELT_REJECT_THRESHOLD=0 one bad row fails the run. After each
+failure the table is unchanged, and a clean run repairs it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from embedded_stack.connections import salesforce_connection
+from salesforce_elt import registry
+from salesforce_elt.registry import CONTACT, FieldSpec
+from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
+from tests.reliability.helpers import (
+    assert_table_equals_emulator,
+    extract_operator,
+    load_task,
+    run_extract,
+    run_pipeline,
+    sync_runs,
+    table_snapshot,
+    task_context,
+    transform,
+    trigger_event,
+)
+
+
+@pytest.fixture
+def strict(empty_table, monkeypatch):
+    monkeypatch.setenv("SALESFORCE_ELT_REJECT_THRESHOLD", "0")
+    return empty_table
+
+
+def _rewrite_raw(extracted: dict, edit: Callable[[list[list[str]]], list[list[str]]]) -> str:
+    """Apply ``edit`` to the first raw part's rows (header first); returns the second row's Id."""
+    path = Path(extracted["raw_uri"].removeprefix("file://")) / extracted["files"][0]
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    record_id = rows[2][0]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(edit(rows))
+    return record_id
+
+
+def _set(column: str, value: str) -> Callable[[list[list[str]]], list[list[str]]]:
+    def edit(rows: list[list[str]]) -> list[list[str]]:
+        rows[2][rows[0].index(column)] = value
+        return rows
+
+    return edit
+
+
+def _extra_column(rows: list[list[str]]) -> list[list[str]]:
+    return [[*rows[0], "Injected__c"], *([*row, "x"] for row in rows[1:])]
+
+
+def _short_row(rows: list[list[str]]) -> list[list[str]]:
+    rows[2] = rows[2][:5]
+    return rows
+
+
+BAD_RAW = {
+    # case: (edit, regex the error must match; {id} is the damaged row's Id)
+    "malformed_row": (
+        _short_row,
+        r"Contact: 1 of \d+ rows rejected.*{id} \*: row has 5 fields, the header \d+",
+    ),
+    "unexpected_column": (
+        _extra_column,
+        r"Contact: header of part-00000\.csv .*unexpected \['Injected__c'\]",
+    ),
+    "unparseable_date": (
+        _set("Birthdate", "31/02/2024"),
+        r"Contact: 1 of \d+ rows rejected.*{id} birthdate: ",
+    ),
+    "overlong_string": (_set("LastName", "x" * 81), r"Contact: 1 of \d+ rows rejected.*{id} last_name: .*80"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RAW))
+def test_bad_raw_data_fails_naming_object_and_row_then_a_clean_run_repairs(strict, case):
+    edit, pattern = BAD_RAW[case]
+    run_id = f"manual__bad_{case}"
+    extracted = run_extract(extract_operator("rest"), task_context(run_id, "extract"))
+    record_id = _rewrite_raw(extracted, edit)
+    with pytest.raises(ValueError, match=pattern.format(id=re.escape(record_id))):
+        load_task(transform(extracted, run_id), run_id)
+    assert table_snapshot(strict.warehouse) == []  # the load never saw the batch
+
+    run_pipeline(run_id, api="rest", try_number=2)
+    assert_table_equals_emulator(strict.warehouse, strict.org)
+
+
+def test_malformed_csv_quoting_names_the_file_and_line(strict):
+    run_id = "manual__bad_quoting"
+    extracted = run_extract(extract_operator("rest"), task_context(run_id, "extract"))
+    path = Path(extracted["raw_uri"].removeprefix("file://")) / extracted["files"][0]
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('0035g0000000001AAA,"unterminated\n')
+    with pytest.raises(ValueError, match=r"Contact: part-00000\.csv is not valid CSV near line \d+"):
+        transform(extracted, run_id)
+    assert table_snapshot(strict.warehouse) == []
+
+
+def test_registry_field_unknown_to_salesforce_is_a_clear_invalid_field(strict, monkeypatch):
+    broken = registry.SObjectSpec(
+        **{**CONTACT.__dict__, "fields": (*CONTACT.fields, FieldSpec("Nope__c", "nope", "string", length=10))}
+    )
+    monkeypatch.setitem(registry.REGISTRY, "Contact", broken)
+    for api in ("bulk", "rest"):
+        with pytest.raises(Exception, match=r"(?s)INVALID_FIELD.*Nope__c") as err:
+            run_extract(extract_operator(api), task_context(f"manual__invalid_field_{api}", "extract"))
+        assert "Contact" in str(err.value)
+    assert table_snapshot(strict.warehouse) == []
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+BAD_CONNECTIONS = {
+    "wrong_secret": (lambda info: {**info, "client_secret": "wrong-secret-xyz"}, r"invalid_client"),
+    "unreachable_host": (
+        lambda info: {**info, "login_url": f"https://127.0.0.1:{_closed_port()}"},
+        r"RETRIES_EXHAUSTED.*ConnectionError.*/services/oauth2/token|/services/oauth2/token.*ConnectionError",
+    ),
+    "untrusted_certificate": (
+        lambda info: {**info, "ca_file": "/etc/ssl/certs/ca-certificates.crt"},
+        r"SSLError|CERTIFICATE_VERIFY_FAILED|certificate verify failed",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONNECTIONS))
+def test_bad_connection_fails_clearly_without_secrets(strict, monkeypatch, case):
+    change, pattern = BAD_CONNECTIONS[case]
+    info = change(strict.org.connection_info)
+    monkeypatch.setenv("AIRFLOW_CONN_SF_BAD", salesforce_connection(info))
+    with pytest.raises(Exception, match=pattern) as err:
+        run_extract(extract_operator("bulk", conn_id="sf_bad"), task_context(f"manual__{case}", "extract"))
+    for secret in (info["client_secret"], info["password"]):
+        assert secret not in str(err.value)
+    assert table_snapshot(strict.warehouse) == [] and sync_runs(strict.warehouse) == []
+
+
+def test_tls_is_verified_by_default_a_connection_without_ca_bundle_fails(strict, monkeypatch):
+    """The emulator's CA is in no default trust store (REQUESTS_CA_BUNDLE included): no ca_bundle, no data."""
+    payload = json.loads(salesforce_connection(strict.org.connection_info))
+    del payload["extra"]["ca_bundle"]
+    monkeypatch.setenv("AIRFLOW_CONN_SF_NO_CA", json.dumps(payload))
+    with pytest.raises(Exception, match=r"SSLError|CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        run_extract(extract_operator("bulk", conn_id="sf_no_ca"), task_context("manual__no_ca", "extract"))
+    assert not [e for e in strict.org.audit() if e["kind"] == "oauth"]  # not even the login got through
+
+    # The triggerer's own (aiohttp) login verifies the same way, and fails at once: no retries.
+    started = time.monotonic()
+    event = trigger_event(
+        Bulk2QueryJobTrigger(job_id="750000000000000AAA", conn_id="sf_no_ca", poll_interval=0.1)
+    )
+    assert event["status"] == "error" and "TLS_VERIFY_FAILED" in event["message"], event
+    assert "certificate verify failed" in event["message"] and time.monotonic() - started < 10

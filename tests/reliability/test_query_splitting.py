@@ -1,0 +1,90 @@
+"""Issue 9, case 3: a Bulk job that ends Failed, a REST QUERY_TIMEOUT.
+
+The extract halves the window by SystemModstamp and queries the halves; past ``max_split_depth`` it
+fails with an error naming the object and the window, Airflow retries the task, and the retry
+(the fault gone) loads exactly the org's data.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from airflow.exceptions import AirflowException
+
+from salesforce_elt.dag_factory import build_object_dags
+from tests.reliability.helpers import (
+    DAG_ID,
+    assert_table_equals_emulator,
+    run_pipeline,
+    sync_runs,
+    warehouse_rows,
+)
+
+WINDOW = r"window \[\S+, \S+\)"
+
+
+def test_sync_tasks_are_retried_by_airflow():
+    dag = build_object_dags()[DAG_ID]
+    assert all(task.retries >= 2 for task in dag.tasks)
+
+
+def test_failed_bulk_job_is_split_and_the_halves_load_exactly(empty_table, logs):
+    org = empty_table.org
+    org.faults.set(bulk_fail_next=1)
+    result = run_pipeline("manual__bulk_split", api="bulk")
+
+    assert result["api"] == "bulk" and result["new_records"] == result["total_retrieved"]
+    text = logs()  # reading the captured output consumes it: once
+    assert "splitting it at" in text and "ended Failed" in text
+    created = [e for e in org.audit() if e["method"] == "POST" and e["path"].endswith("/jobs/query")]
+    assert len(created) == 3  # the failed job, then its two halves
+    assert_table_equals_emulator(empty_table.warehouse, org)
+
+
+def test_bulk_failures_past_the_depth_limit_fail_clearly_and_the_retry_repairs(empty_table):
+    org = empty_table.org
+    org.faults.set(bulk_fail_next=100)
+    with pytest.raises(
+        AirflowException,
+        match=rf"job 750\w+ for Contact ended failed \(state Failed\): .* \({WINDOW} after 2 split\(s\), max_split_depth=2",
+    ):
+        run_pipeline("manual__bulk_depth", api="bulk", extract_kwargs={"max_split_depth": 2})
+    created = [e for e in org.audit() if e["method"] == "POST" and e["path"].endswith("/jobs/query")]
+    assert len(created) == 1 + 2 + 2  # the window, its halves, the first half's halves
+    assert warehouse_rows(empty_table.warehouse) == {}
+    # Nothing half-done is left running in Salesforce: every job ended or was aborted.
+    assert all(job.state in ("JobComplete", "Failed", "Aborted") for job in org.bulk.list())
+
+    org.faults.clear()
+    run_pipeline("manual__bulk_depth", api="bulk", try_number=2, extract_kwargs={"max_split_depth": 2})
+    assert_table_equals_emulator(empty_table.warehouse, org)
+
+
+def test_rest_query_timeout_is_split_until_each_piece_answers(empty_table, logs):
+    org = empty_table.org
+    org.faults.set(query_timeout_rows=900)
+    result = run_pipeline("manual__rest_split", api="rest")
+
+    timeouts = [e for e in org.audit() if e["status"] == 400]
+    assert len(timeouts) >= 2  # the whole window, then at least one half was still too large
+    assert result["new_records"] == result["total_retrieved"] > 2000
+    splits = re.findall(r"splitting it at (\S+) \(split (\d) of at most 4\)", logs())
+    assert splits and all(int(depth) <= 4 for _at, depth in splits)
+    assert_table_equals_emulator(empty_table.warehouse, org)
+
+
+def test_rest_query_timeout_past_the_depth_limit_fails_clearly_then_the_retry_repairs(empty_table):
+    org = empty_table.org
+    org.faults.set(query_timeout_rows=5)
+    with pytest.raises(
+        AirflowException,
+        match=rf"^Contact: the query for SystemModstamp {WINDOW} failed after 1 split.*QUERY_TIMEOUT",
+    ):
+        run_pipeline("manual__rest_depth", api="rest", extract_kwargs={"max_split_depth": 1})
+    assert warehouse_rows(empty_table.warehouse) == {}
+
+    org.faults.clear()
+    run_pipeline("manual__rest_depth", api="rest", try_number=2, extract_kwargs={"max_split_depth": 1})
+    assert_table_equals_emulator(empty_table.warehouse, org)
+    assert sync_runs(empty_table.warehouse)[-1][0] == "success"
