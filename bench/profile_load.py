@@ -12,14 +12,16 @@ EXPLAIN (ANALYZE, BUFFERS) plan; ``--work-mem`` sets work_mem for the transactio
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+# The engine snapshot of the last bench/run.py (BENCH_ENGINE_SNAPSHOT), else the checkout.
+ROOT = Path(os.environ.get("BENCH_ENGINE_SNAPSHOT") or Path(__file__).resolve().parents[1])
 sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
 
-LOCAL = ROOT / ".local" / "bench"
+LOCAL = Path(__file__).resolve().parents[1] / ".local" / "bench"
 
 
 def main() -> int:

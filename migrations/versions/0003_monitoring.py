@@ -35,7 +35,9 @@ def upgrade() -> None:
         sa.Column("path", sa.Text(), nullable=False, comment="URL path only, never the query string"),
         sa.Column("status", sa.Integer(), nullable=True, comment="HTTP status; NULL when no answer arrived"),
         sa.Column("latency_ms", sa.Integer(), nullable=True),
-        sa.Column("api_usage", sa.Text(), nullable=True, comment="Sforce-Limit-Info api-usage after the call"),
+        sa.Column(
+            "api_usage", sa.Text(), nullable=True, comment="Sforce-Limit-Info api-usage after the call"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_call_log")),
         schema=SCHEMA,
     )

@@ -26,7 +26,12 @@ def warehouse_base_uri() -> str:
     raw = os.environ.get(ASSET_URI_ENV, DEFAULT_BASE).rstrip("/")
     parts = urlsplit(raw)
     database = parts.path.strip("/")
-    if parts.scheme not in ("postgres", "postgresql") or not parts.hostname or not database or "/" in database:
+    if (
+        parts.scheme not in ("postgres", "postgresql")
+        or not parts.hostname
+        or not database
+        or "/" in database
+    ):
         raise ValueError(f"{ASSET_URI_ENV}={raw!r} must look like postgres://host:5432/database")
     if parts.username or parts.password:
         raise ValueError(f"{ASSET_URI_ENV} must not contain credentials (asset URIs are shown in the UI)")

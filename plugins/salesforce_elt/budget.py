@@ -53,7 +53,7 @@ class Allowance:
         return self.remaining / self.maximum if self.maximum else 1.0
 
     def __str__(self) -> str:
-        return f"{self.name} {self.remaining}/{self.maximum} remaining ({self.remaining_share:.0%})"
+        return f"{self.name} {self.remaining}/{self.maximum} remaining ({round(self.remaining_share * 100, 2):g}%)"
 
 
 def allowances(limits: dict[str, Any], api: str = "bulk") -> list[Allowance]:
@@ -67,7 +67,9 @@ def allowances(limits: dict[str, Any], api: str = "bulk") -> list[Allowance]:
     return found
 
 
-def check_limits(limits: dict[str, Any], reserve: float, api: str = "bulk", *, what: str = "extract") -> list[Allowance]:
+def check_limits(
+    limits: dict[str, Any], reserve: float, api: str = "bulk", *, what: str = "extract"
+) -> list[Allowance]:
     """Raise BudgetExhausted when a guarded allowance is under ``reserve``; else return them all."""
     found = allowances(limits, api)
     for allowance in found:

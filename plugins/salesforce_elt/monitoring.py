@@ -29,12 +29,34 @@ log = logging.getLogger(__name__)
 
 ERROR_LIMIT = 4000  # characters of an error message kept in sync_runs
 RUN_COLUMNS = (
-    "dag_id", "run_id", "object_name", "window_start", "window_end", "api", "job_ids", "rows_extracted",
-    "rows_rejected", "seconds_extract", "seconds_transform", "api_calls", "api_usage_before",
-    "api_usage_after", "status", "error_message", "started_at",
+    "dag_id",
+    "run_id",
+    "object_name",
+    "window_start",
+    "window_end",
+    "api",
+    "job_ids",
+    "rows_extracted",
+    "rows_rejected",
+    "seconds_extract",
+    "seconds_transform",
+    "api_calls",
+    "api_usage_before",
+    "api_usage_after",
+    "status",
+    "error_message",
+    "started_at",
 )
 CALL_COLUMNS = (
-    "called_at", "dag_id", "run_id", "task_id", "object_name", "method", "path", "status", "latency_ms",
+    "called_at",
+    "dag_id",
+    "run_id",
+    "task_id",
+    "object_name",
+    "method",
+    "path",
+    "status",
+    "latency_ms",
     "api_usage",
 )
 
@@ -52,7 +74,12 @@ def _insert(table: str, columns: Sequence[str]) -> sql.Composed:
 
 
 def save_api_calls(
-    calls: Sequence[ApiCall], *, dag_id: str, run_id: str, task_id: str, object_name: str | None,
+    calls: Sequence[ApiCall],
+    *,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    object_name: str | None,
     conn_id: str | None = None,
 ) -> int:
     """Insert the calls into ``api_call_log`` in one round trip; returns how many."""
@@ -62,9 +89,16 @@ def save_api_calls(
 
     rows = [
         {
-            "called_at": c.at, "dag_id": dag_id, "run_id": run_id, "task_id": task_id,
-            "object_name": object_name, "method": c.method, "path": c.path, "status": c.status,
-            "latency_ms": c.latency_ms, "api_usage": c.api_usage,
+            "called_at": c.at,
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "task_id": task_id,
+            "object_name": object_name,
+            "method": c.method,
+            "path": c.path,
+            "status": c.status,
+            "latency_ms": c.latency_ms,
+            "api_usage": c.api_usage,
         }
         for c in calls
     ]
@@ -116,16 +150,27 @@ def extract_attempt(context: Any, hook: SalesforceApiHook, object_name: str) -> 
         if budget.budget_action() == "fail":  # the failure callback records the failed row
             raise AirflowFailException(message) from exc
         _quietly(
-            "record the budget stop in sync_runs", record_run, "skipped", **_run_keys(context),
-            object_name=object_name, error_message=message, api_calls=hook.api_calls,
-            api_usage_before=hook.api_usage_first, api_usage_after=hook.api_usage,
+            "record the budget stop in sync_runs",
+            record_run,
+            "skipped",
+            **_run_keys(context),
+            object_name=object_name,
+            error_message=message,
+            api_calls=hook.api_calls,
+            api_usage_before=hook.api_usage_first,
+            api_usage_after=hook.api_usage,
         )
         raise AirflowSkipException(message) from exc
     finally:
         ti = context["ti"]
         _quietly(
-            "save the API call log", save_api_calls, hook.take_call_log(), dag_id=ti.dag_id,
-            run_id=ti.run_id, task_id=ti.task_id, object_name=object_name,
+            "save the API call log",
+            save_api_calls,
+            hook.take_call_log(),
+            dag_id=ti.dag_id,
+            run_id=ti.run_id,
+            task_id=ti.task_id,
+            object_name=object_name,
         )
 
 
@@ -173,12 +218,21 @@ def record_task_failure(context: Any) -> None:
     window = extracted.get("window") or {}
     usage = extracted.get("api_usage") or {}
     _quietly(
-        "record the failed run in sync_runs", record_run, "failed", **_run_keys(context),
-        object_name=object_name, error_message=f"{ti.task_id}: {type(error).__name__}: {error}" if error else ti.task_id,
-        window_start=_parse(window.get("start")), window_end=_parse(window.get("end")), api=extracted.get("api"),
-        job_ids=extracted.get("job_ids") or None, rows_extracted=extracted.get("records"),
-        seconds_extract=(extracted.get("seconds") or {}).get("extract"), api_calls=extracted.get("api_calls"),
-        api_usage_before=usage.get("before"), api_usage_after=usage.get("after"),
+        "record the failed run in sync_runs",
+        record_run,
+        "failed",
+        **_run_keys(context),
+        object_name=object_name,
+        error_message=f"{ti.task_id}: {type(error).__name__}: {error}" if error else ti.task_id,
+        window_start=_parse(window.get("start")),
+        window_end=_parse(window.get("end")),
+        api=extracted.get("api"),
+        job_ids=extracted.get("job_ids") or None,
+        rows_extracted=extracted.get("records"),
+        seconds_extract=(extracted.get("seconds") or {}).get("extract"),
+        api_calls=extracted.get("api_calls"),
+        api_usage_before=usage.get("before"),
+        api_usage_after=usage.get("after"),
     )
 
 
@@ -194,36 +248,63 @@ def usage_summary(conn: Any, days: int, *, limit: int = 10) -> dict[str, Any]:
     params = {"days": days, "limit": limit}
     since = sql.SQL("now() - make_interval(days => %(days)s)")
     calls, runs = _table("api_call_log"), _table("sync_runs")
-    seconds = sql.SQL("coalesce(seconds_extract, 0) + coalesce(seconds_transform, 0) + coalesce(seconds_load, 0)")
+    seconds = sql.SQL(
+        "coalesce(seconds_extract, 0) + coalesce(seconds_transform, 0) + coalesce(seconds_load, 0)"
+    )
     return {
         "days": days,
-        "calls_per_day": _rows(conn, sql.SQL(
-            "SELECT (called_at AT TIME ZONE 'UTC')::date AS day, coalesce(object_name, '-') AS object_name,"
-            " count(*) AS calls, count(*) FILTER (WHERE status IS NULL OR status >= 400) AS errors,"
-            " round(avg(latency_ms))::int AS avg_latency_ms"
-            " FROM {} WHERE called_at >= {} GROUP BY 1, 2 ORDER BY 1, 2").format(calls, since), params),
-        "runs": _rows(conn, sql.SQL(
-            "SELECT object_name, count(*) AS runs,"
-            " count(*) FILTER (WHERE status = 'success') AS succeeded,"
-            " count(*) FILTER (WHERE status = 'failed') AS failed,"
-            " count(*) FILTER (WHERE status = 'skipped') AS skipped,"
-            " round(avg(rows_extracted) FILTER (WHERE status = 'success'))::bigint AS avg_rows_extracted,"
-            " coalesce(sum(new_records), 0) AS new_records, coalesce(sum(updated_records), 0) AS updated_records,"
-            " coalesce(sum(deleted_records), 0) AS deleted_records, coalesce(sum(rows_rejected), 0) AS rejected,"
-            " coalesce(sum(api_calls), 0) AS api_calls"
-            " FROM {} WHERE finished_at >= {} GROUP BY 1 ORDER BY 1").format(runs, since), params),
-        "failures": _rows(conn, sql.SQL(
-            "SELECT finished_at, dag_id, run_id, object_name, status, left(error_message, 300) AS error_message"
-            " FROM {} WHERE finished_at >= {} AND status <> 'success'"
-            " ORDER BY finished_at DESC LIMIT %(limit)s").format(runs, since), params),
-        "slowest_runs": _rows(conn, sql.SQL(
-            "SELECT finished_at, dag_id, run_id, object_name, api, rows_extracted,"
-            " round(({s})::numeric, 1)::float AS seconds, seconds_extract, seconds_transform, seconds_load"
-            " FROM {t} WHERE finished_at >= {since} AND status = 'success'"
-            " ORDER BY {s} DESC LIMIT 5").format(s=seconds, t=runs, since=since), params),
-        "last_usage": _rows(conn, sql.SQL(
-            "SELECT at, api_usage FROM ("
-            " SELECT called_at AS at, api_usage FROM {} WHERE api_usage IS NOT NULL"
-            " UNION ALL SELECT finished_at, api_usage_after FROM {} WHERE api_usage_after IS NOT NULL"
-            ") AS u ORDER BY at DESC LIMIT 1").format(calls, runs), params),
+        "calls_per_day": _rows(
+            conn,
+            sql.SQL(
+                "SELECT (called_at AT TIME ZONE 'UTC')::date AS day, coalesce(object_name, '-') AS object_name,"
+                " count(*) AS calls, count(*) FILTER (WHERE status IS NULL OR status >= 400) AS errors,"
+                " round(avg(latency_ms))::int AS avg_latency_ms"
+                " FROM {} WHERE called_at >= {} GROUP BY 1, 2 ORDER BY 1, 2"
+            ).format(calls, since),
+            params,
+        ),
+        "runs": _rows(
+            conn,
+            sql.SQL(
+                "SELECT object_name, count(*) AS runs,"
+                " count(*) FILTER (WHERE status = 'success') AS succeeded,"
+                " count(*) FILTER (WHERE status = 'failed') AS failed,"
+                " count(*) FILTER (WHERE status = 'skipped') AS skipped,"
+                " round(avg(rows_extracted) FILTER (WHERE status = 'success'))::bigint AS avg_rows_extracted,"
+                " coalesce(sum(new_records), 0) AS new_records, coalesce(sum(updated_records), 0) AS updated_records,"
+                " coalesce(sum(deleted_records), 0) AS deleted_records, coalesce(sum(rows_rejected), 0) AS rejected,"
+                " coalesce(sum(api_calls), 0) AS api_calls"
+                " FROM {} WHERE finished_at >= {} GROUP BY 1 ORDER BY 1"
+            ).format(runs, since),
+            params,
+        ),
+        "failures": _rows(
+            conn,
+            sql.SQL(
+                "SELECT finished_at, dag_id, run_id, object_name, status, left(error_message, 300) AS error_message"
+                " FROM {} WHERE finished_at >= {} AND status <> 'success'"
+                " ORDER BY finished_at DESC LIMIT %(limit)s"
+            ).format(runs, since),
+            params,
+        ),
+        "slowest_runs": _rows(
+            conn,
+            sql.SQL(
+                "SELECT finished_at, dag_id, run_id, object_name, api, rows_extracted,"
+                " round(({s})::numeric, 1)::float AS seconds, seconds_extract, seconds_transform, seconds_load"
+                " FROM {t} WHERE finished_at >= {since} AND status = 'success'"
+                " ORDER BY {s} DESC LIMIT 5"
+            ).format(s=seconds, t=runs, since=since),
+            params,
+        ),
+        "last_usage": _rows(
+            conn,
+            sql.SQL(
+                "SELECT at, api_usage FROM ("
+                " SELECT called_at AS at, api_usage FROM {} WHERE api_usage IS NOT NULL"
+                " UNION ALL SELECT finished_at, api_usage_after FROM {} WHERE api_usage_after IS NOT NULL"
+                ") AS u ORDER BY at DESC LIMIT 1"
+            ).format(calls, runs),
+            params,
+        ),
     }

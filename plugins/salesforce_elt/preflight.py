@@ -48,37 +48,75 @@ def check_salesforce(conn_id: str, objects: Sequence[str], *, api: str = "bulk")
     from salesforce_elt.hooks.salesforce import SalesforceApiHook
 
     # A preflight answers fast: one retry, short waits, no five-minute backoff on a dead host.
-    hook = SalesforceApiHook(conn_id, retry=RetryPolicy(max_retries=1, backoff_base=0.2), timeout=(10.0, 60.0))
+    hook = SalesforceApiHook(
+        conn_id, retry=RetryPolicy(max_retries=1, backoff_base=0.2), timeout=(10.0, 60.0)
+    )
     env = f"AIRFLOW_CONN_{conn_id.upper()}"
     try:
         hook.get_connection(conn_id)
     except Exception as exc:  # Airflow's not-found error class differs between versions
-        return [Finding("fail", conn_id, f"connection not defined ({type(exc).__name__})",
-                        f"create it in Airflow or set {env}")]
+        return [
+            Finding(
+                "fail",
+                conn_id,
+                f"connection not defined ({type(exc).__name__})",
+                f"create it in Airflow or set {env}",
+            )
+        ]
     try:
         token = hook.authenticate()
     except SalesforceAuthError as exc:
-        return [Finding("fail", conn_id, f"login refused: {exc}",
-                        f"fix the credentials of connection {conn_id} (login/password, consumer_key/"
-                        "consumer_secret, private key) or its auth_flow")]
+        return [
+            Finding(
+                "fail",
+                conn_id,
+                f"login refused: {exc}",
+                f"fix the credentials of connection {conn_id} (login/password, consumer_key/"
+                "consumer_secret, private key) or its auth_flow",
+            )
+        ]
     except SalesforceApiError as exc:
-        return [Finding("fail", conn_id, f"Salesforce unreachable: {exc}",
-                        f"check login_url (or domain) and ca_bundle of connection {conn_id}, and the network")]
+        return [
+            Finding(
+                "fail",
+                conn_id,
+                f"Salesforce unreachable: {exc}",
+                f"check login_url (or domain) and ca_bundle of connection {conn_id}, and the network",
+            )
+        ]
     except Exception as exc:  # bad extras, unreadable key file, ...
-        return [Finding("fail", conn_id, f"cannot log in: {_first_line(exc)}", f"fix connection {conn_id}'s extras")]
+        return [
+            Finding(
+                "fail", conn_id, f"cannot log in: {_first_line(exc)}", f"fix connection {conn_id}'s extras"
+            )
+        ]
     findings = [Finding("ok", conn_id, f"logged in to {token.instance_url}")]
     for name in objects:
         try:
             described = hook.describe(name)
         except SalesforceApiError as exc:
-            findings.append(Finding("fail", f"{conn_id} {name}", f"describe failed: {exc}",
-                                    f"grant the integration user read access to {name}"))
+            findings.append(
+                Finding(
+                    "fail",
+                    f"{conn_id} {name}",
+                    f"describe failed: {exc}",
+                    f"grant the integration user read access to {name}",
+                )
+            )
             continue
         if not described.get("queryable", True):
-            findings.append(Finding("fail", f"{conn_id} {name}", "not queryable for this user",
-                                    f"grant the integration user read access to {name}"))
+            findings.append(
+                Finding(
+                    "fail",
+                    f"{conn_id} {name}",
+                    "not queryable for this user",
+                    f"grant the integration user read access to {name}",
+                )
+            )
         else:
-            findings.append(Finding("ok", f"{conn_id} {name}", f"described ({len(described.get('fields', []))} fields)"))
+            findings.append(
+                Finding("ok", f"{conn_id} {name}", f"described ({len(described.get('fields', []))} fields)")
+            )
     findings.append(_budget(hook, conn_id, api))
     return findings
 
@@ -97,9 +135,15 @@ def _budget(hook: object, conn_id: str, api: str) -> Finding:
     try:
         found = budget.check_limits(limits, reserve, api, what="extract")
     except budget.BudgetExhausted as exc:
-        return Finding("warn", f"{conn_id} API budget", str(exc),
-                       f"wait for the 24 h allowance to recover, or lower {budget.RESERVE_ENV}")
-    return Finding("ok", f"{conn_id} API budget", "; ".join(str(a) for a in found) + f" (reserve {reserve:.0%})")
+        return Finding(
+            "warn",
+            f"{conn_id} API budget",
+            str(exc),
+            f"wait for the 24 h allowance to recover, or lower {budget.RESERVE_ENV}",
+        )
+    return Finding(
+        "ok", f"{conn_id} API budget", "; ".join(str(a) for a in found) + f" (reserve {reserve:.0%})"
+    )
 
 
 # ---- warehouse -----------------------------------------------------------------------------------
@@ -119,8 +163,11 @@ def check_warehouse(conn_id: str | None = None) -> list[Finding]:
 
     use_url = conn_id is None and settings.warehouse_url()
     subject = settings.WAREHOUSE_URL_ENV if use_url else (conn_id or settings.WAREHOUSE_CONN_ID)
-    fix_conn = (f"fix {subject}" if use_url
-                else f"fix connection {subject} (host, port, login, password, schema = database)")
+    fix_conn = (
+        f"fix {subject}"
+        if use_url
+        else f"fix connection {subject} (host, port, login, password, schema = database)"
+    )
     try:
         conn = warehouse.connect(conn_id, connect_timeout=CONNECT_TIMEOUT_S)
     except psycopg.Error as exc:
@@ -133,7 +180,9 @@ def check_warehouse(conn_id: str | None = None) -> list[Finding]:
         findings = [Finding("ok", subject, f"reachable (PostgreSQL {server}, database {conn.info.dbname})")]
         try:
             rows = conn.execute(
-                sql.SQL("SELECT version_num FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(VERSION_TABLE))
+                sql.SQL("SELECT version_num FROM {}.{}").format(
+                    sql.Identifier(schema), sql.Identifier(VERSION_TABLE)
+                )
             ).fetchall()
         except psycopg.errors.UndefinedTable:
             rows = []
@@ -143,8 +192,14 @@ def check_warehouse(conn_id: str | None = None) -> list[Finding]:
     if not current:
         findings.append(Finding("fail", subject, f"no migrations applied in schema {schema}", upgrade))
     elif current != heads:
-        findings.append(Finding("fail", subject, f"migrations at {', '.join(sorted(current))}, head is "
-                                f"{', '.join(sorted(heads))}", upgrade))
+        findings.append(
+            Finding(
+                "fail",
+                subject,
+                f"migrations at {', '.join(sorted(current))}, head is {', '.join(sorted(heads))}",
+                upgrade,
+            )
+        )
     else:
         findings.append(Finding("ok", subject, f"migrations at head ({', '.join(sorted(heads))})"))
     return findings

@@ -26,7 +26,9 @@ class Inbox:
         self.messages: list = []
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content, policy=policy.default)))
+        self.messages.append(
+            (list(envelope.rcpt_tos), message_from_bytes(envelope.content, policy=policy.default))
+        )
         return "250 OK"
 
 
@@ -60,10 +62,18 @@ def db(warehouse_url):
 def test_a_failed_sync_emails_the_recipients_what_failed_and_where_the_log_is(airflow_db, org, db, inbox):
     handler, port = inbox
     wrong = {**org.connection_info, "client_secret": "not-the-secret"}
-    smtp = {"conn_type": "smtp", "host": "127.0.0.1", "port": port,
-            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "airflow@example.com"}}
-    with connections_to(wrong, db, SALESFORCE_ELT_ALERT_EMAILS=" , ".join(RECIPIENTS),
-                        AIRFLOW_CONN_SMTP_DEFAULT=json.dumps(smtp)):
+    smtp = {
+        "conn_type": "smtp",
+        "host": "127.0.0.1",
+        "port": port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "airflow@example.com"},
+    }
+    with connections_to(
+        wrong,
+        db,
+        SALESFORCE_ELT_ALERT_EMAILS=" , ".join(RECIPIENTS),
+        AIRFLOW_CONN_SMTP_DEFAULT=json.dumps(smtp),
+    ):
         dag_run = run_dag()  # the DAG is built here, after the recipients are set
     assert dag_run.state == "failed" and task_states(dag_run)["preflight"] == "failed"
     deadline = time.monotonic() + 10
@@ -73,7 +83,9 @@ def test_a_failed_sync_emails_the_recipients_what_failed_and_where_the_log_is(ai
     assert task_mails, [m["Subject"] for _to, m in handler.messages]
     to, message = task_mails[0]
     assert sorted(to) == sorted(RECIPIENTS)
-    assert message["Subject"] == f"[salesforce-elt] salesforce_sync_contacts.preflight failed ({dag_run.run_id})"
+    assert (
+        message["Subject"] == f"[salesforce-elt] salesforce_sync_contacts.preflight failed ({dag_run.run_id})"
+    )
     body = message.get_body(("html",)).get_content()
     assert "<td>salesforce_sync_contacts</td>" in body
     assert "preflight (try 1)" in body and f"<td>{dag_run.run_id}</td>" in body

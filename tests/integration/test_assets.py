@@ -13,7 +13,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def org(tmp_path_factory):
-    with EmulatorServer(tmp_path_factory.mktemp("assets_org"), contacts=120, seed=8, bulk_delay=0.1) as server:
+    with EmulatorServer(
+        tmp_path_factory.mktemp("assets_org"), contacts=120, seed=8, bulk_delay=0.1
+    ) as server:
         yield server
 
 
@@ -33,7 +35,10 @@ def test_every_sync_dag_publishes_its_table_as_an_asset():
         for task in loads:
             (asset,) = task.outlets
             assert asset.name.startswith("salesforce.sf_"), (dag_id, asset)
-            assert asset.uri == f"postgres://salesforce-warehouse:5432/warehouse/salesforce/{asset.name.split('.')[1]}"
+            assert (
+                asset.uri
+                == f"postgres://salesforce-warehouse:5432/warehouse/salesforce/{asset.name.split('.')[1]}"
+            )
 
 
 def test_the_load_emits_an_asset_event_with_the_run_stats(airflow_db, org, db):
@@ -54,6 +59,8 @@ def test_the_load_emits_an_asset_event_with_the_run_stats(airflow_db, org, db):
         event = events[0]
         assert (event.source_dag_id, event.source_task_id) == (DAG_ID, "load")
         extra = event.extra
-    assert extra["object"] == "Contact" and extra["table"] == "sf_contacts" and extra["run_id"] == dag_run.run_id
+    assert (
+        extra["object"] == "Contact" and extra["table"] == "sf_contacts" and extra["run_id"] == dag_run.run_id
+    )
     assert extra["new_records"] == extra["total_processed"] > 100 and extra["errors"] == 0
     assert extra["api"] == "bulk" and extra["window"]["full_refresh"] is True

@@ -17,7 +17,11 @@ DAILY_LIMIT = 5000
 @pytest.fixture(scope="module")
 def org(tmp_path_factory):
     with EmulatorServer(
-        tmp_path_factory.mktemp("budget_org"), contacts=300, seed=9, bulk_delay=0.1, daily_api_limit=DAILY_LIMIT
+        tmp_path_factory.mktemp("budget_org"),
+        contacts=300,
+        seed=9,
+        bulk_delay=0.1,
+        daily_api_limit=DAILY_LIMIT,
     ) as server:
         yield server
 
@@ -50,15 +54,26 @@ def test_a_run_under_the_reserve_is_skipped_and_the_next_run_syncs_its_window(en
     skipped = run_dag()
     states = task_states(skipped)
     assert (states["preflight"], states["extract"], states["transform"], states["load"]) == (
-        "success", "skipped", "skipped", "skipped",
+        "success",
+        "skipped",
+        "skipped",
+        "skipped",
     )
-    assert sum(1 for e in org.audit() if e["method"] == "POST" and e["path"].endswith("/jobs/query")) == jobs_before
+    assert (
+        sum(1 for e in org.audit() if e["method"] == "POST" and e["path"].endswith("/jobs/query"))
+        == jobs_before
+    )
     (row,) = rows(db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (skipped.run_id,))
-    assert row["status"] == "skipped" and row["error_message"].startswith("Contact: not starting to extract Contact")
+    assert row["status"] == "skipped" and row["error_message"].startswith(
+        "Contact: not starting to extract Contact"
+    )
     assert "DailyApiRequests" in row["error_message"] and "reserve of 99.9%" in row["error_message"]
     assert high_water_mark(db) == mark  # nothing loaded, nothing skipped over
-    stale = rows(db, "SELECT count(*) AS n FROM salesforce.sf_contacts WHERE salesforce_id = ANY(%s) "
-                     "AND sync_run_id = %s", (changed, skipped.run_id))
+    stale = rows(
+        db,
+        "SELECT count(*) AS n FROM salesforce.sf_contacts WHERE salesforce_id = ANY(%s) AND sync_run_id = %s",
+        (changed, skipped.run_id),
+    )
     assert stale[0]["n"] == 0
 
     env.setenv("SALESFORCE_ELT_API_RESERVE", "0")
@@ -66,8 +81,11 @@ def test_a_run_under_the_reserve_is_skipped_and_the_next_run_syncs_its_window(en
     assert caught_up.state == "success", task_states(caught_up)
     (row,) = rows(db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (caught_up.run_id,))
     assert row["status"] == "success" and row["window_start"] <= mark  # reaches back over the skipped run
-    synced = rows(db, "SELECT count(*) AS n FROM salesforce.sf_contacts WHERE salesforce_id = ANY(%s) "
-                      "AND sync_run_id = %s", (changed, caught_up.run_id))
+    synced = rows(
+        db,
+        "SELECT count(*) AS n FROM salesforce.sf_contacts WHERE salesforce_id = ANY(%s) AND sync_run_id = %s",
+        (changed, caught_up.run_id),
+    )
     assert synced[0]["n"] == len(changed)
 
 
@@ -98,8 +116,10 @@ def test_rest_paging_stops_when_usage_crosses_the_reserve(env, org, tmp_path):
     org.reset_audit()
     with pytest.raises(BudgetExhausted, match="stopped REST query paging: Salesforce DailyApiRequests"):
         hook.query_to_csv(
-            "SELECT " + ", ".join(CONTACT.soql_fields) + " FROM Contact", CONTACT.soql_fields,
-            ObjectStoragePath(f"file://{tmp_path}/raw"), batch_size=200,
+            "SELECT " + ", ".join(CONTACT.soql_fields) + " FROM Contact",
+            CONTACT.soql_fields,
+            ObjectStoragePath(f"file://{tmp_path}/raw"),
+            batch_size=200,
         )
     pages = [e for e in org.audit() if "/query" in e["path"]]
     assert len(pages) == 1  # a 300-row result in 200-row pages: the second page was never asked for

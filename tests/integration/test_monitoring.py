@@ -15,7 +15,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def org(tmp_path_factory):
-    with EmulatorServer(tmp_path_factory.mktemp("monitoring_org"), contacts=300, seed=5, bulk_delay=0.1) as server:
+    with EmulatorServer(
+        tmp_path_factory.mktemp("monitoring_org"), contacts=300, seed=5, bulk_delay=0.1
+    ) as server:
         yield server
 
 
@@ -52,7 +54,9 @@ def test_a_successful_run_leaves_a_complete_sync_runs_row(first_run, db, org):
 
 def test_every_extract_call_is_logged_without_query_strings(first_run, db):
     (run,) = rows(db, "SELECT api_calls FROM salesforce.sync_runs WHERE run_id = %s", (first_run.run_id,))
-    calls = rows(db, "SELECT * FROM salesforce.api_call_log WHERE run_id = %s ORDER BY id", (first_run.run_id,))
+    calls = rows(
+        db, "SELECT * FROM salesforce.api_call_log WHERE run_id = %s ORDER BY id", (first_run.run_id,)
+    )
     assert len(calls) == run["api_calls"]  # execute and execute_complete (after deferral) both saved
     assert {c["task_id"] for c in calls} == {"extract"} and {c["object_name"] for c in calls} == {"Contact"}
     assert {c["dag_id"] for c in calls} == {"salesforce_sync_contacts"}
@@ -60,7 +64,9 @@ def test_every_extract_call_is_logged_without_query_strings(first_run, db):
     assert any(p.endswith("/limits") for p in paths) and any(p.endswith("/jobs/query") for p in paths)
     assert any("/results" in p for p in paths)
     assert not any("?" in p or "Bearer" in p or "SELECT" in p for p in paths)
-    assert all(c["status"] in (200, 201, 204) and c["latency_ms"] >= 0 and "/" in c["api_usage"] for c in calls)
+    assert all(
+        c["status"] in (200, 201, 204) and c["latency_ms"] >= 0 and "/" in c["api_usage"] for c in calls
+    )
 
 
 def test_a_failed_extract_leaves_a_failed_row_with_the_error(first_run, env, db, tmp_path):
@@ -73,7 +79,11 @@ def test_a_failed_extract_leaves_a_failed_row_with_the_error(first_run, env, db,
         env.delenv("SALESFORCE_ELT_STAGING_URL")
     assert dag_run.state == "failed" and task_states(dag_run)["extract"] == "failed"
     (run,) = rows(db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (dag_run.run_id,))
-    assert (run["status"], run["object_name"], run["dag_id"]) == ("failed", "Contact", "salesforce_sync_contacts")
+    assert (run["status"], run["object_name"], run["dag_id"]) == (
+        "failed",
+        "Contact",
+        "salesforce_sync_contacts",
+    )
     assert run["error_message"].startswith("extract: ") and str(blocked) in run["error_message"]
 
 

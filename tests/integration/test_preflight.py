@@ -52,7 +52,11 @@ def check(info: dict, warehouse: str) -> subprocess.CompletedProcess:
     }
     return subprocess.run(
         [sys.executable, "-m", "salesforce_elt", "check", "--object", "Contact"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=180,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
 
 
@@ -63,7 +67,9 @@ def test_check_passes_on_a_working_setup(org, db):
     assert lines[0] == "preflight: OK"
     assert any(line.startswith("OK   salesforce_default: logged in to https://127.0.0.1:") for line in lines)
     assert any(line.startswith("OK   salesforce_default Contact: described (") for line in lines)
-    assert any("API budget" in line and "DailyApiRequests" in line and "reserve 20%" in line for line in lines)
+    assert any(
+        "API budget" in line and "DailyApiRequests" in line and "reserve 20%" in line for line in lines
+    )
     assert any("SALESFORCE_ELT_WAREHOUSE_URL: migrations at head (" in line for line in lines)
 
 
@@ -74,7 +80,10 @@ def test_check_names_wrong_credentials_without_a_traceback(org, db):
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
     assert line.startswith("FAIL salesforce_default: login refused") and "invalid_client" in line
     assert "fix the credentials of connection salesforce_default" in line
-    assert "Traceback" not in result.stdout + result.stderr and "wrong-secret" not in result.stdout + result.stderr
+    assert (
+        "Traceback" not in result.stdout + result.stderr
+        and "wrong-secret" not in result.stdout + result.stderr
+    )
 
 
 def test_check_names_an_unreachable_salesforce_and_warehouse(org, db):
@@ -83,7 +92,10 @@ def test_check_names_an_unreachable_salesforce_and_warehouse(org, db):
     result = check({**org.connection_info, "login_url": nowhere}, dead_db)
     assert result.returncode == 1 and result.stdout.startswith("preflight: 2 problem(s)")
     fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
-    assert fails[0].startswith("FAIL salesforce_default: Salesforce unreachable") and "check login_url" in fails[0]
+    assert (
+        fails[0].startswith("FAIL salesforce_default: Salesforce unreachable")
+        and "check login_url" in fails[0]
+    )
     assert fails[1].startswith("FAIL SALESFORCE_ELT_WAREHOUSE_URL: warehouse unreachable")
     assert "Traceback" not in result.stdout + result.stderr
 
@@ -110,7 +122,11 @@ def test_the_preflight_task_refuses_impossible_trigger_params(airflow_db, org, d
     states = task_states(dag_run)
     assert dag_run.state == "failed" and states["preflight"] == "failed"
     assert states["extract"] == "upstream_failed"  # no API call was spent on it
-    (row,) = rows(db, "SELECT status, error_message FROM salesforce.sync_runs WHERE run_id = %s", (dag_run.run_id,))
+    (row,) = rows(
+        db, "SELECT status, error_message FROM salesforce.sync_runs WHERE run_id = %s", (dag_run.run_id,)
+    )
     assert row["status"] == "failed"
-    assert row["error_message"].startswith("preflight: AirflowFailException: Invalid trigger parameters: param")
+    assert row["error_message"].startswith(
+        "preflight: AirflowFailException: Invalid trigger parameters: param"
+    )
     assert message in row["error_message"]

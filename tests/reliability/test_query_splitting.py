@@ -11,13 +11,23 @@ import re
 
 import pytest
 from airflow.exceptions import AirflowException
+from airflow.sdk.exceptions import TaskDeferred
 
+from embedded_stack.connections import salesforce_connection
 from salesforce_elt.dag_factory import build_object_dags
+from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
+from salesforce_elt.operators import extract
+from salesforce_elt.registry import CONTACT
+from salesforce_elt.soql import build_spec_select
+from salesforce_emulator.server import EmulatorServer
 from tests.reliability.helpers import (
     DAG_ID,
     assert_table_equals_emulator,
+    extract_operator,
     run_pipeline,
     sync_runs,
+    task_context,
+    trigger_event,
     warehouse_rows,
 )
 
@@ -88,3 +98,26 @@ def test_rest_query_timeout_past_the_depth_limit_fails_clearly_then_the_retry_re
     run_pipeline("manual__rest_depth", api="rest", try_number=2, extract_kwargs={"max_split_depth": 1})
     assert_table_equals_emulator(empty_table.warehouse, org)
     assert sync_runs(empty_table.warehouse)[-1][0] == "success"
+
+
+def test_a_job_that_ends_badly_stops_the_jobs_queued_after_it(tmp_path, monkeypatch, sync_env):
+    """Targeted ids fetched in several jobs: when one is aborted (by an admin, say), the rest are too."""
+    with EmulatorServer(tmp_path / "slow_org", contacts=60, seed=3, bulk_delay=30) as slow:
+        monkeypatch.setenv("AIRFLOW_CONN_SF_SLOW", salesforce_connection(slow.connection_info))
+        ids = [
+            r["Id"]
+            for r in slow.org.query("SELECT Id FROM Contact", include_deleted=False, api="rest").records()
+        ]
+        monkeypatch.setattr(extract, "BULK_SOQL_MAX_CHARS", len(build_spec_select(CONTACT)) + 400)
+        operator = extract_operator("bulk", conn_id="sf_slow", ids=ids[:30])
+        ctx = task_context("manual__abort_rest", "extract")
+        with pytest.raises(TaskDeferred) as deferred:
+            operator.execute(ctx)
+        job_ids = deferred.value.trigger.carry["job_ids"]
+        assert len(job_ids) > 1
+        SalesforceBulk2Hook("sf_slow").abort_job(job_ids[0])
+        event = trigger_event(deferred.value.trigger)
+        assert event["status"] == "aborted"
+        with pytest.raises(AirflowException, match=rf"job {job_ids[0]} for Contact ended aborted"):
+            operator.execute_complete(ctx, event=event)
+        assert [slow.bulk.get(job_id).state for job_id in job_ids] == ["Aborted"] * len(job_ids)

@@ -24,7 +24,14 @@ BULK_PAGE = 500  # several Bulk results pages for a 2,300-record org
 FAULTS = {
     "burst": lambda api: {"throttle_next": 2, "fail_next": MAX_RETRIES - 2, "error_status": 503},
     "resets": lambda api: {f"reset_{api}_page_next": 2, "fail_next": 1, "error_status": 500},
-    "random_and_slow": lambda api: {"error_rate": 0.15, "error_status": 502, "seed": 9, "latency_ms": 20},
+    # Random 502s wherever they fall (Bulk polls vary in number), one certain; every answer slow.
+    "random_and_slow": lambda api: {
+        "fail_next": 1,
+        "error_rate": 0.1,
+        "error_status": 502,
+        "seed": 9,
+        "latency_ms": 20,
+    },
 }
 
 

@@ -28,7 +28,9 @@ def test_check_limits_passes_above_the_reserve_and_names_the_allowance_below_it(
 
 def test_check_usage_reads_sforce_limit_info():
     budget.check_usage("11999/15000", 0.20, what="paging")  # 3001 left: 20.01 %
-    with pytest.raises(budget.BudgetExhausted, match=r"stopped paging: Salesforce DailyApiRequests 2999/15000"):
+    with pytest.raises(
+        budget.BudgetExhausted, match=r"stopped paging: Salesforce DailyApiRequests 2999/15000"
+    ):
         budget.check_usage("12001/15000", 0.20, what="paging")
     budget.check_usage(None, 0.99, what="paging")  # no header yet: nothing to decide on
 

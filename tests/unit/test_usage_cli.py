@@ -24,8 +24,22 @@ def db(warehouse_url):
             runs = [  # (object, status, rows, seconds extract/transform/load, age, error)
                 ("Contact", "success", 1000, (5.0, 1.0, 2.0), timedelta(hours=1), None),
                 ("Contact", "success", 10, (50.0, 0.5, 0.5), timedelta(hours=2), None),
-                ("Contact", "failed", None, (None, None, None), timedelta(hours=3), "extract: SalesforceApiError: boom"),
-                ("User", "skipped", None, (None, None, None), timedelta(hours=4), "User: not starting to extract"),
+                (
+                    "Contact",
+                    "failed",
+                    None,
+                    (None, None, None),
+                    timedelta(hours=3),
+                    "extract: SalesforceApiError: boom",
+                ),
+                (
+                    "User",
+                    "skipped",
+                    None,
+                    (None, None, None),
+                    timedelta(hours=4),
+                    "User: not starting to extract",
+                ),
                 ("Contact", "success", 99, (1.0, 1.0, 1.0), timedelta(days=30), None),  # outside --days 7
             ]
             for i, (obj, status, extracted, (ext, tra, loa), age, error) in enumerate(runs):
@@ -33,11 +47,28 @@ def db(warehouse_url):
                     "INSERT INTO salesforce.sync_runs (dag_id, run_id, object_name, status, rows_extracted,"
                     " new_records, seconds_extract, seconds_transform, seconds_load, api_calls, api_usage_after,"
                     " error_message, finished_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    (f"dag_{obj}", f"run_{i}", obj, status, extracted, extracted, ext, tra, loa, 3,
-                     "100/15000", error, NOW - age),
+                    (
+                        f"dag_{obj}",
+                        f"run_{i}",
+                        obj,
+                        status,
+                        extracted,
+                        extracted,
+                        ext,
+                        tra,
+                        loa,
+                        3,
+                        "100/15000",
+                        error,
+                        NOW - age,
+                    ),
                 )
-            calls = [(timedelta(hours=1), "Contact", 200), (timedelta(hours=1), "Contact", 503),
-                     (timedelta(days=1, hours=1), "User", 200), (timedelta(minutes=5), "Contact", 200)]
+            calls = [
+                (timedelta(hours=1), "Contact", 200),
+                (timedelta(hours=1), "Contact", 503),
+                (timedelta(days=1, hours=1), "User", 200),
+                (timedelta(minutes=5), "Contact", 200),
+            ]
             for age, obj, status in calls:
                 conn.execute(
                     "INSERT INTO salesforce.api_call_log (called_at, dag_id, run_id, task_id, object_name, method,"
@@ -53,8 +84,14 @@ def usage(db: str, *args: str, conn_env: str | None = None) -> subprocess.Comple
     env.pop("AIRFLOW_CONN_SALESFORCE_DEFAULT", None)
     if conn_env:
         env["AIRFLOW_CONN_SALESFORCE_DEFAULT"] = conn_env
-    return subprocess.run([sys.executable, "-m", "salesforce_elt", "usage", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "salesforce_elt", "usage", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_json_summary_counts_calls_runs_failures_and_budget(db):
@@ -81,8 +118,13 @@ def test_text_summary_is_readable(db):
     result = usage(db, "--days", "7", "--offline")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    for title in ("API calls per day and object (last 7 days)", "Runs per object", "Failures and skips",
-                  "Slowest successful runs", "Remaining daily API budget"):
+    for title in (
+        "API calls per day and object (last 7 days)",
+        "Runs per object",
+        "Failures and skips",
+        "Slowest successful runs",
+        "Remaining daily API budget",
+    ):
         assert title in out
     assert "DailyApiRequests: 13800/15000 remaining, 10800 usable by the sync" in out
 

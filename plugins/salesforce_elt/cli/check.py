@@ -14,7 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("check", help="verify the Salesforce and warehouse connections")
     parser.add_argument("--conn-id", default=settings.SALESFORCE_CONN_ID, help="Salesforce connection")
     parser.add_argument(
-        "--warehouse-conn-id", default=None,
+        "--warehouse-conn-id",
+        default=None,
         help=f"warehouse connection (default: ${settings.WAREHOUSE_URL_ENV}, else {settings.WAREHOUSE_CONN_ID})",
     )
     parser.add_argument("--object", action="append", help="registered object to describe (default: all)")
@@ -25,7 +26,9 @@ def _check(args: argparse.Namespace) -> int:
     from salesforce_elt import preflight
 
     try:
-        objects = [registry.get_object(n).name for n in args.object] if args.object else list(registry.REGISTRY)
+        objects = (
+            [registry.get_object(n).name for n in args.object] if args.object else list(registry.REGISTRY)
+        )
     except KeyError as exc:
         raise CliError(exc.args[0]) from None
     with logs_to_stderr():

@@ -20,7 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--offline", action="store_true", help="do not call Salesforce's /limits")
     parser.add_argument("--conn-id", default=settings.SALESFORCE_CONN_ID, help="Salesforce connection")
     parser.add_argument(
-        "--warehouse-conn-id", default=None,
+        "--warehouse-conn-id",
+        default=None,
         help=f"warehouse connection (default: ${settings.WAREHOUSE_URL_ENV}, else {settings.WAREHOUSE_CONN_ID})",
     )
     parser.set_defaults(handler=_usage)
@@ -31,7 +32,9 @@ def _live_budget(conn_id: str) -> dict[str, Any] | None:
     from salesforce_elt.hooks.salesforce import SalesforceApiHook
 
     try:
-        hook = SalesforceApiHook(conn_id, retry=RetryPolicy(max_retries=1, backoff_base=0.2), timeout=(10.0, 30.0))
+        hook = SalesforceApiHook(
+            conn_id, retry=RetryPolicy(max_retries=1, backoff_base=0.2), timeout=(10.0, 30.0)
+        )
         limits = hook.limits()
     except Exception:  # no connection, or Salesforce unreachable: the recorded usage still answers
         return None
@@ -66,7 +69,9 @@ def _table(title: str, rows: list[dict[str, Any]]) -> str:
 
 
 def _budget_text(info: dict[str, Any]) -> str:
-    lines = [f"Remaining daily API budget ({info['source']}; reserve {info['reserve']:.0%} kept for other integrations)"]
+    lines = [
+        f"Remaining daily API budget ({info['source']}; reserve {info['reserve']:.0%} kept for other integrations)"
+    ]
     for name, entry in info["limits"].items():
         usable = max(entry["remaining"] - round(entry["max"] * info["reserve"]), 0)
         lines.append(f"  {name}: {entry['remaining']}/{entry['max']} remaining, {usable} usable by the sync")
@@ -87,18 +92,24 @@ def _usage(args: argparse.Namespace) -> int:
             with warehouse.connect(args.warehouse_conn_id, connect_timeout=10) as conn:
                 summary = monitoring.usage_summary(conn, args.days)
         except psycopg.errors.UndefinedTable as exc:
-            raise CliError(f"monitoring tables missing ({exc.diag.message_primary}): run `alembic upgrade head`") from None
+            raise CliError(
+                f"monitoring tables missing ({exc.diag.message_primary}): run `alembic upgrade head`"
+            ) from None
         except psycopg.Error as exc:
             raise CliError(f"warehouse unreachable: {str(exc).strip().splitlines()[0]}") from None
         summary["budget"] = _budget(summary, args)
     if args.json:
         print(json.dumps(summary, default=str, indent=2))
         return 0
-    print("\n\n".join([
-        _table(f"API calls per day and object (last {args.days} days)", summary["calls_per_day"]),
-        _table("Runs per object", summary["runs"]),
-        _table("Failures and skips (newest first)", summary["failures"]),
-        _table("Slowest successful runs", summary["slowest_runs"]),
-        _budget_text(summary["budget"]),
-    ]))
+    print(
+        "\n\n".join(
+            [
+                _table(f"API calls per day and object (last {args.days} days)", summary["calls_per_day"]),
+                _table("Runs per object", summary["runs"]),
+                _table("Failures and skips (newest first)", summary["failures"]),
+                _table("Slowest successful runs", summary["slowest_runs"]),
+                _budget_text(summary["budget"]),
+            ]
+        )
+    )
     return 0

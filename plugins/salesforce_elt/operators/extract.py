@@ -261,8 +261,9 @@ class SalesforceExtractOperator(BaseOperator):
         ):
             self._defer_on(self._split_failed_job(hook, state, event))
         if event.get("status") != "success":
-            if event.get("status") in ("timeout", "error"):
-                self._abort_jobs(hook)
+            if event.get("status") not in ("timeout", "error"):
+                self._job_ids = job_ids[state["index"] + 1 :]  # this job has ended; stop the ones after it
+            self._abort_jobs(hook)
             raise AirflowException(
                 f"Bulk API 2.0 query job {event.get('job_id')} for {state['object']} ended "
                 f"{event.get('status')} (state {event.get('state')}): {event.get('message')}"
