@@ -43,7 +43,8 @@ def main() -> int:
     if not files:
         sys.exit(f"no typed files in {typed}: run bench/run.py --sizes {args.contacts} first")
     spec = get_object("Contact")
-    columns = list(spec.columns)
+    # The typed files' own header: the transform writes its columns in its own order.
+    columns = (typed / files[0]).open(encoding="utf-8").readline().strip().split(",")
     pg = EmbeddedPostgres(LOCAL / "pgdata")
     was_running = pg.is_running()
     pg.start()

@@ -140,7 +140,7 @@ def extract_attempt(context: Any, hook: SalesforceApiHook, object_name: str) -> 
     (skip or fail, with a ``skipped``/``failed`` sync_runs row) and saves the call log at the
     end, whether the attempt returns, defers or raises.
     """
-    from airflow.exceptions import AirflowFailException, AirflowSkipException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     hook.api_reserve = budget.api_reserve()
     try:

@@ -24,9 +24,12 @@ from tests.reliability.helpers import (
     DAG_ID,
     assert_table_equals_emulator,
     extract_operator,
+    load_task,
+    run_extract,
     run_pipeline,
     sync_runs,
     task_context,
+    transform,
     trigger_event,
     warehouse_rows,
 )
@@ -41,14 +44,20 @@ def test_sync_tasks_are_retried_by_airflow():
 
 def test_failed_bulk_job_is_split_and_the_halves_load_exactly(empty_table, logs):
     org = empty_table.org
+    org.org.mutate("Contact", update=10)  # changes from this very second: the halves must still see them
     org.faults.set(bulk_fail_next=1)
-    result = run_pipeline("manual__bulk_split", api="bulk")
+    extracted = run_extract(extract_operator("bulk"), task_context("manual__bulk_split", "extract"))
+    result = load_task(transform(extracted, "manual__bulk_split"), "manual__bulk_split")
 
     assert result["api"] == "bulk" and result["new_records"] == result["total_retrieved"]
     text = logs()  # reading the captured output consumes it: once
     assert "splitting it at" in text and "ended Failed" in text
     created = [e for e in org.audit() if e["method"] == "POST" and e["path"].endswith("/jobs/query")]
     assert len(created) == 3  # the failed job, then its two halves
+    # The halves together read exactly what the full refresh read: open at both outer edges.
+    first, second = extracted["soql"].split(";\n")
+    assert "SystemModstamp <" in first and "SystemModstamp >=" not in first
+    assert "SystemModstamp >=" in second and "SystemModstamp <" not in second
     assert_table_equals_emulator(empty_table.warehouse, org)
 
 

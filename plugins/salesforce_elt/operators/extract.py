@@ -413,9 +413,11 @@ class SalesforceExtractOperator(BaseOperator):
             "%s: query for %s window %s failed (%s); splitting it at %s (split %d of at most %d)",
             spec.name, spec.cursor_field, label, reason, middle.isoformat(), depth + 1, self.max_split_depth,
         )  # fmt: skip
+        # An unbounded edge stays unbounded, so the halves read exactly what the piece read
+        # (a full refresh also gets the rows changed since the window's end was computed).
         return [
-            {"start": start.isoformat(), "end": middle.isoformat(), "depth": depth + 1},
-            {"start": middle.isoformat(), "end": end.isoformat(), "depth": depth + 1},
+            {"start": piece["start"], "end": middle.isoformat(), "depth": depth + 1},
+            {"start": middle.isoformat(), "end": piece["end"], "depth": depth + 1},
         ]
 
     def _earliest_cursor(self, hook: Any, spec: SObjectSpec, window: dict[str, Any]) -> datetime | None:

@@ -34,7 +34,7 @@ class SyncPreflightOperator(BaseOperator):
         self.warehouse_conn_id = warehouse_conn_id
 
     def execute(self, context: Any) -> list[str]:
-        from airflow.exceptions import AirflowException, AirflowFailException
+        from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
         from salesforce_elt import preflight
         from salesforce_elt.registry import get_object
