@@ -527,6 +527,7 @@ def test_failed_bulk_job_fails_the_task_naming_object_and_job(private_emulator, 
         object_name="Contact",
         conn_id=private_conn,
         poll_interval=0.1,
+        max_split_depth=0,  # no halving: the first failure is final (splitting: tests/reliability)
         high_water_mark_getter=lambda _n: None,
     )
     with pytest.raises(AirflowException, match=r"job 750\w+ for Contact ended failed \(state Failed\)"):

@@ -83,6 +83,9 @@ def flatten_record(record: dict[str, Any], fields: Sequence[str]) -> list[Any]:
             value = value.get(part) if part in value else _get_ci(value, part)
         if isinstance(value, bool):
             value = "true" if value else "false"
+        elif isinstance(value, float) and value.is_integer():
+            # JSON has 730.0 where Bulk CSV prints 730: one staging format whatever the API.
+            value = int(value)
         elif isinstance(value, dict):
             raise SalesforceApiError(
                 "COMPOUND_FIELD", f"field {name!r} returned a compound value; select its components instead"
