@@ -77,3 +77,22 @@ def guard(spec: SObjectSpec, describe_json: dict[str, Any]) -> tuple[SObjectSpec
         log.warning("%s: fields changed in Salesforce: %s", spec.name, "; ".join(changed))
     report = {"dropped_fields": dropped, "new_fields": added, "changed_fields": changed}
     return without_fields(spec, dropped), report
+
+
+def record(context: Any, object_name: str, report: dict[str, Any]) -> None:
+    """Write a run's drift to the ``schema_audit`` monitoring table (best effort: never fails the run)."""
+    import json
+
+    from salesforce_elt.registry import warehouse_schema
+    from salesforce_elt.warehouse import connect
+
+    drift = {"object": object_name, "drifted": True, "source": "extract", **report}
+    try:
+        with connect() as conn:
+            conn.execute(
+                f'INSERT INTO "{warehouse_schema()}".schema_audit (run_id, object_name, drifted, drift) '  # noqa: S608
+                "VALUES (%s, %s, true, %s::jsonb)",
+                (context.get("run_id"), object_name, json.dumps(drift)),
+            )
+    except Exception as exc:  # noqa: BLE001 - monitoring must not break the sync it reports on
+        log.warning("%s: could not record schema drift in schema_audit: %s", object_name, exc)

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
 
 from salesforce_elt import settings
+from salesforce_elt.drift import without_fields
 from salesforce_elt.hooks.errors import SalesforceApiError
 from salesforce_elt.registry import SObjectSpec, get_object
 from salesforce_elt.soql import (
@@ -143,6 +144,17 @@ class SalesforceExtractOperator(BaseOperator):
         self.log.info("%s window: %s", spec.name, window.as_dict())
         return _Plan(spec, window, targeted, ids)
 
+    def _guard_drift(self, context: Any, hook: Any, plan: _Plan) -> _Plan:
+        """Drop fields Salesforce no longer has from the SOQL; report new ones (salesforce_elt.drift)."""
+        from salesforce_elt import drift
+
+        if not drift.enabled():
+            return plan
+        spec, report = drift.guard(plan.spec, hook.describe(plan.spec.name))
+        if report["dropped_fields"] or report["new_fields"] or report["changed_fields"]:
+            drift.record(context, plan.spec.name, report)
+        return replace(plan, spec=spec)
+
     def _statements(self, plan: _Plan, api: str) -> list[str]:
         spec, window = plan.spec, plan.window
         if plan.ids is not None:
@@ -184,7 +196,7 @@ class SalesforceExtractOperator(BaseOperator):
         from salesforce_elt.hooks.errors import BulkQueryNotSupportedError
         from salesforce_elt.staging import attempt_dir
 
-        plan = self._plan(context)
+        plan = self._guard_drift(context, hook, self._plan(context))
         api = self._resolve_api(context, plan.spec)
         attempt = attempt_dir(context, plan.spec.name)
         self._check_api_quota(hook, plan.spec, api)
@@ -206,6 +218,7 @@ class SalesforceExtractOperator(BaseOperator):
             return self._extract_rest(hook, plan, attempt)
         state = {
             "object": plan.spec.name,
+            "dropped_fields": _dropped_fields(plan.spec),
             "soql": _soql_summary(statements),
             "job_ids": self._job_ids,
             "pieces": self._pieces(plan),
@@ -273,7 +286,7 @@ class SalesforceExtractOperator(BaseOperator):
         expected = [*state.get("job_records", []), event.get("records")]
         if state["index"] + 1 < len(job_ids):
             self._defer_on({**state, "index": state["index"] + 1, "job_records": expected})
-        spec = get_object(state["object"])
+        spec = without_fields(get_object(state["object"]), state.get("dropped_fields", []))
         attempt = ObjectStoragePath(state["attempt_uri"])
         raw = attempt / "raw"
         files: list[str] = []
@@ -435,7 +448,7 @@ class SalesforceExtractOperator(BaseOperator):
         """Replace the failed job by two jobs over the halves of its window; the state to defer on."""
         from airflow.exceptions import AirflowException
 
-        spec = get_object(state["object"])
+        spec = without_fields(get_object(state["object"]), state.get("dropped_fields", []))
         index, pieces = state["index"], state["pieces"]
         reason = f"Bulk API 2.0 job {event.get('job_id')} ended {event.get('state')}: {event.get('message')}"
         try:
@@ -512,6 +525,7 @@ class SalesforceExtractOperator(BaseOperator):
             "api": api,
             "soql": soql,
             "fields": list(spec.soql_fields),
+            "dropped_fields": _dropped_fields(spec),
             "raw_uri": str(raw),
             "files": files,
             "records": records,
@@ -522,6 +536,12 @@ class SalesforceExtractOperator(BaseOperator):
             "api_usage": {"before": usage_before, "after": usage_after},
             "api_calls": api_calls,
         }
+
+
+def _dropped_fields(spec: SObjectSpec) -> list[str]:
+    """Registry fields the drift guard left out of this run's SELECT list."""
+    requested = {name.lower() for name in spec.soql_fields}
+    return [name for name in get_object(spec.name).soql_fields if name.lower() not in requested]
 
 
 def _window_label(piece: dict[str, Any]) -> str:

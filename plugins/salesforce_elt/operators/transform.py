@@ -32,13 +32,15 @@ class SalesforceTransformOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath
 
+        from salesforce_elt.drift import without_fields
         from salesforce_elt.registry import get_object
         from salesforce_elt.staging import attempt_dir
         from salesforce_elt.transform import transform_files
 
         started = time.monotonic()
         extract = _as_dict(self.extract, self.task_id)
-        spec = get_object(extract["object"])
+        # Fields the extract's drift guard left out (gone from Salesforce) are not expected either.
+        spec = without_fields(get_object(extract["object"]), extract.get("dropped_fields", []))
         threshold = settings.reject_threshold() if self.reject_threshold is None else self.reject_threshold
         typed_dir = attempt_dir(context, spec.name) / "typed"
         result = transform_files(
