@@ -6,7 +6,6 @@ need slow Bulk jobs use this module's own emulator, so other modules' counts sta
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
 import logging
@@ -31,6 +30,8 @@ from salesforce_elt.registry import CONTACT, FieldSpec, SObjectSpec
 from salesforce_elt.soql import build_spec_select
 from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
 from salesforce_emulator.server import EmulatorServer
+from tests.support.deferral import run_extract, trigger_event
+from tests.support.logs import captured_logs
 
 FAST_RETRY = RetryPolicy(max_retries=4, backoff_base=0.01, backoff_max=0.05)
 TASK_WHO_RELATION = SObjectSpec(
@@ -90,14 +91,7 @@ def staging(tmp_path, monkeypatch):
 
 @pytest.fixture
 def logs(caplog, capfd):
-    """Everything logged: Airflow's task/hook loggers print through structlog, not to caplog."""
-    caplog.set_level(logging.DEBUG)
-
-    def text() -> str:
-        captured = capfd.readouterr()
-        return caplog.text + captured.out + captured.err
-
-    return text
+    return captured_logs(caplog, capfd, logging.DEBUG)
 
 
 def out_dir(tmp_path, name: str) -> ObjectStoragePath:
@@ -128,37 +122,11 @@ def wait_for_job(hook: SalesforceBulk2Hook, job_id: str) -> dict:
     raise AssertionError(f"job {job_id} never finished")
 
 
-def first_event(trigger: Bulk2QueryJobTrigger) -> dict:
-    async def _run():
-        events = [event async for event in trigger.run()]
-        assert len(events) == 1, events
-        return events[0].payload
-
-    return asyncio.run(_run())
-
-
 def context(run_id: str, **params) -> dict:
     ti = SimpleNamespace(
         dag_id="salesforce_sync_test", run_id=run_id, task_id="extract", map_index=-1, try_number=1
     )
     return {"ti": ti, "params": params, "dag_run": SimpleNamespace(run_type="manual")}
-
-
-def run_operator(operator, ctx: dict) -> dict:
-    """Drive execute -> trigger -> execute_complete as the triggerer and worker would."""
-    try:
-        return operator.execute(ctx)
-    except TaskDeferred as deferred:
-        pending = deferred
-    while True:
-        # As the triggerer does: rebuild the trigger from its serialized form, then run it.
-        classpath, kwargs = pending.trigger.serialize()
-        assert classpath == "salesforce_elt.triggers.bulk2.Bulk2QueryJobTrigger"
-        event = first_event(Bulk2QueryJobTrigger(**json.loads(json.dumps(kwargs))))
-        try:
-            return operator.execute_complete(ctx, event=event)
-        except TaskDeferred as deferred:
-            pending = deferred
 
 
 # ---- login -----------------------------------------------------------------------------------
@@ -348,7 +316,7 @@ def test_invalid_entity_is_the_fallback_exception(sf):
 def test_trigger_reports_success_with_record_count(sf):
     hook = SalesforceBulk2Hook()
     job = hook.create_query_job("SELECT Id FROM Contact")
-    event = first_event(
+    event = trigger_event(
         Bulk2QueryJobTrigger(job_id=job["id"], conn_id="salesforce_default", poll_interval=0.1)
     )
     assert event == {
@@ -374,7 +342,7 @@ def test_trigger_terminal_states(private_emulator, private_conn, outcome):
         deadline = time.time() + 0.5
     elif outcome == "error":
         job_id = "750000000000000AAA"  # no such job: 404
-    event = first_event(
+    event = trigger_event(
         Bulk2QueryJobTrigger(job_id=job_id, conn_id=private_conn, poll_interval=0.1, deadline=deadline)
     )
     assert event["status"] == outcome, event
@@ -393,7 +361,9 @@ def test_trigger_survives_transient_errors_and_expired_sessions(sf):
     hook = SalesforceBulk2Hook()
     job_id = hook.create_query_job("SELECT Id FROM Contact")["id"]
     sf.faults.set(fail_next=2, error_status=503, expire_sessions_after=3)
-    event = first_event(Bulk2QueryJobTrigger(job_id=job_id, conn_id="salesforce_default", poll_interval=0.1))
+    event = trigger_event(
+        Bulk2QueryJobTrigger(job_id=job_id, conn_id="salesforce_default", poll_interval=0.1)
+    )
     assert event["status"] == "success", event
 
 
@@ -440,14 +410,14 @@ def test_bulk_operator_incremental_run_follows_the_contract(private_emulator, mu
         poll_interval=0.2,
         high_water_mark_getter=lambda _name: hwm,
     )
-    result = run_operator(operator, context("manual__incremental"))
+    result = run_extract(operator, context("manual__incremental"))
 
     window_start = (hwm - CONTACT.lookback).replace(microsecond=0)
     expected_soql = build_spec_select(
         CONTACT, start=window_start, end=datetime.fromisoformat(result["window"]["end"])
     )
     assert set(result) == {
-        "object", "api", "soql", "fields", "raw_uri", "files", "records", "job_ids",
+        "object", "api", "soql", "fields", "dropped_fields", "raw_uri", "files", "records", "job_ids",
         "deleted_uri", "deleted_records", "window", "api_usage", "api_calls",
     }  # fmt: skip
     assert (result["object"], result["api"], result["soql"]) == ("Contact", "bulk", expected_soql)
@@ -474,7 +444,7 @@ def test_rest_operator_full_refresh(sf, staging):
     operator = SalesforceRestExtractOperator(
         task_id="extract", object_name="Contact", high_water_mark_getter=lambda _n: None
     )
-    result = run_operator(operator, context("manual__full"))
+    result = run_extract(operator, context("manual__full"))
     assert result["api"] == "rest" and result["job_ids"] == []
     assert result["window"]["full_refresh"] is True and result["window"]["start"] is None
     assert " WHERE " not in result["soql"]
@@ -486,7 +456,7 @@ def test_api_param_overrides_the_operator(sf, staging):
     operator = SalesforceBulkExtractOperator(
         task_id="extract", object_name="Contact", high_water_mark_getter=lambda _n: None
     )
-    result = run_operator(operator, context("manual__api_rest", api="rest", start="2000-01-01T00:00:00Z"))
+    result = run_extract(operator, context("manual__api_rest", api="rest", start="2000-01-01T00:00:00Z"))
     assert result["api"] == "rest"
     _check_staged(result, org_count(sf, "SELECT Id FROM Contact", include_deleted=True))
 
@@ -501,7 +471,7 @@ def test_targeted_ids_are_fetched_in_several_bulk_jobs(sf, staging, monkeypatch)
     )
     # A small statement limit forces several jobs, downloaded into one numbered sequence of parts.
     monkeypatch.setattr(extract, "BULK_SOQL_MAX_CHARS", len(build_spec_select(CONTACT)) + 400)
-    result = run_operator(operator, context("manual__targeted"))
+    result = run_extract(operator, context("manual__targeted"))
     assert len(result["job_ids"]) > 1
     assert result["files"] == [f"part-{i:05d}.csv" for i in range(len(result["files"]))]
     _check_staged(result, 30)
@@ -513,7 +483,7 @@ def test_bulk_refusal_falls_back_to_rest(sf, staging, monkeypatch, logs):
     operator = SalesforceBulkExtractOperator(
         task_id="extract", object_name="TaskWhoRelation", high_water_mark_getter=lambda _n: None
     )
-    result = run_operator(operator, context("manual__fallback"))
+    result = run_extract(operator, context("manual__fallback"))
     assert result["api"] == "rest"
     text = logs()
     assert "refused the query" in text and "INVALIDENTITY" in text
@@ -531,7 +501,7 @@ def test_failed_bulk_job_fails_the_task_naming_object_and_job(private_emulator, 
         high_water_mark_getter=lambda _n: None,
     )
     with pytest.raises(AirflowException, match=r"job 750\w+ for Contact ended failed \(state Failed\)"):
-        run_operator(operator, context("manual__failed"))
+        run_extract(operator, context("manual__failed"))
 
 
 def test_timed_out_bulk_job_is_aborted(private_emulator, private_conn, staging):
@@ -544,7 +514,7 @@ def test_timed_out_bulk_job_is_aborted(private_emulator, private_conn, staging):
         high_water_mark_getter=lambda _n: None,
     )
     with pytest.raises(AirflowException, match="ended timeout") as err:
-        run_operator(operator, context("manual__timeout"))
+        run_extract(operator, context("manual__timeout"))
     job_id = err.value.args[0].split("query job ")[1].split(" ")[0]
     assert SalesforceBulk2Hook(private_conn).get_job(job_id)["state"] == "Aborted"
 
@@ -555,9 +525,9 @@ def test_nearly_spent_api_quota_stops_the_run_before_any_job(sf, staging):
     )
     jobs_before = sum(1 for e in sf.audit() if e["method"] == "POST" and "/jobs/query" in e["path"])
     with pytest.raises(
-        AirflowException, match=r"daily API requests \d+/15000 are at or above max_api_usage=0%"
+        AirflowException, match=r"DailyApiRequests \d+/15000 remaining .* under the reserve of 100%"
     ):
-        run_operator(operator, context("manual__quota"))
+        run_extract(operator, context("manual__quota"))
     assert sum(1 for e in sf.audit() if e["method"] == "POST" and "/jobs/query" in e["path"]) == jobs_before
 
 
@@ -580,7 +550,7 @@ def test_no_secret_reaches_the_logs(sf, staging, logs, tmp_path):
     sf.faults.set(fail_next=1, expire_sessions_after=2)
     hook.query_to_csv("SELECT Id FROM Contact", ["Id"], out_dir(tmp_path, "x"))
     job = hook.create_query_job("SELECT Id FROM Contact")
-    first_event(Bulk2QueryJobTrigger(job_id=job["id"], conn_id="salesforce_default", poll_interval=0.1))
+    trigger_event(Bulk2QueryJobTrigger(job_id=job["id"], conn_id="salesforce_default", poll_interval=0.1))
     SalesforceApiHook("salesforce_default").test_connection()
     text = logs()
     assert "session expired" in text  # the re-login was logged ...
