@@ -113,15 +113,28 @@ def test_malformed_csv_quoting_names_the_file_and_line(strict):
 
 
 def test_registry_field_unknown_to_salesforce_is_a_clear_invalid_field(strict, monkeypatch):
-    broken = registry.SObjectSpec(
-        **{**CONTACT.__dict__, "fields": (*CONTACT.fields, FieldSpec("Nope__c", "nope", "string", length=10))}
-    )
-    monkeypatch.setitem(registry.REGISTRY, "Contact", broken)
+    """With the drift guard off, Salesforce's INVALID_FIELD names the object and the field."""
+    monkeypatch.setenv("SALESFORCE_ELT_DRIFT_GUARD", "false")
+    monkeypatch.setitem(registry.REGISTRY, "Contact", _with_unknown_field())
     for api in ("bulk", "rest"):
         with pytest.raises(Exception, match=r"(?s)INVALID_FIELD.*Nope__c") as err:
             run_extract(extract_operator(api), task_context(f"manual__invalid_field_{api}", "extract"))
         assert "Contact" in str(err.value)
     assert table_snapshot(strict.warehouse) == []
+
+
+def test_registry_field_unknown_to_salesforce_is_named_by_the_drift_guard(strict, monkeypatch, caplog):
+    """With the guard on (the default) the field is left out of the SOQL with a warning naming it."""
+    monkeypatch.setitem(registry.REGISTRY, "Contact", _with_unknown_field())
+    result = run_extract(extract_operator("rest"), task_context("manual__drift_guard", "extract"))
+    assert result["dropped_fields"] == ["Nope__c"]
+    assert "Contact: Salesforce no longer has Nope__c" in caplog.text
+
+
+def _with_unknown_field() -> registry.SObjectSpec:
+    return registry.SObjectSpec(
+        **{**CONTACT.__dict__, "fields": (*CONTACT.fields, FieldSpec("Nope__c", "nope", "string", length=10))}
+    )
 
 
 def _closed_port() -> int:

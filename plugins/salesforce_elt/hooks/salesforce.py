@@ -94,6 +94,18 @@ def flatten_record(record: dict[str, Any], fields: Sequence[str]) -> list[Any]:
     return row
 
 
+def _tls_error(path: str, exc: Exception) -> SalesforceApiError:
+    # SSLError is a ConnectionError to requests, but retrying a certificate that does not verify
+    # only delays the one fix there is.
+    return SalesforceApiError(
+        "TLS_VERIFY_FAILED",
+        f"TLS verification failed ({type(exc).__name__}: {exc}); trust the server's CA with the "
+        "connection's ca_bundle extra",
+        None,
+        path,
+    )
+
+
 def _get_ci(mapping: dict[str, Any], key: str) -> Any:
     # Salesforce echoes canonical casing; the SELECT list may use another one.
     lowered = key.lower()
@@ -176,6 +188,8 @@ class SalesforceApiHook(SalesforceHook):
                 response = self.http.post(
                     request.url, data=request.data, headers=request.headers, timeout=self.timeout
                 )
+            except requests.exceptions.SSLError as exc:
+                raise _tls_error(TOKEN_PATH, exc) from None
             except TRANSIENT_EXCEPTIONS as exc:
                 reason = type(exc).__name__
             else:
@@ -261,6 +275,8 @@ class SalesforceApiHook(SalesforceHook):
                     timeout=self.timeout,
                     stream=stream,
                 )
+            except requests.exceptions.SSLError as exc:
+                raise _tls_error(log_path, exc) from None
             except TRANSIENT_EXCEPTIONS as exc:
                 self._log_call(method, log_path, None, sent)
                 self._pause_or_raise(attempt, method, log_path, type(exc).__name__)
