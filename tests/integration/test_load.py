@@ -6,22 +6,18 @@ import csv
 import itertools
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 import pytest
-import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 from embedded_stack.connections import postgres_connection
 from salesforce_elt import load, state
 from salesforce_elt.registry import CONTACT
 from salesforce_elt.transform import transform_files
+from tests.support.databases import fresh_database
 
-REPO = Path(__file__).resolve().parents[2]
 FIELDS = list(CONTACT.soql_fields)
 TABLE = "salesforce.sf_contacts"
 _batches = itertools.count()
@@ -30,17 +26,8 @@ _batches = itertools.count()
 @pytest.fixture(scope="module")
 def database(warehouse_url) -> str:
     """A fresh database migrated to head; returns its postgresql:// URL."""
-    name = f"w_load_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(warehouse_url).set(database=name).render_as_string(hide_password=False)
-    config = Config(str(REPO / "alembic.ini"))
-    config.attributes["configure_logger"] = False
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
-    yield url
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    with fresh_database(warehouse_url, "w_load") as url:
+        yield url
 
 
 @pytest.fixture

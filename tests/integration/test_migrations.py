@@ -3,43 +3,28 @@
 from __future__ import annotations
 
 import json
-import uuid
-from pathlib import Path
 
 import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from psycopg.conninfo import make_conninfo
 
 from salesforce_elt import models, warehouse
+from tests.support.databases import alembic_config, fresh_database
 
-REPO = Path(__file__).resolve().parents[2]
 SCHEMA = models.SCHEMA
 
 
 @pytest.fixture
 def database(warehouse_url) -> str:
     """A fresh, empty database on the test server; returns its postgresql:// URL."""
-    name = f"w_migrations_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield sa.make_url(warehouse_url).set(database=name).render_as_string(hide_password=False)
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-def alembic_config(url: str | None) -> Config:
-    config = Config(str(REPO / "alembic.ini"))
-    config.attributes["configure_logger"] = False
-    if url:
-        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
+    with fresh_database(warehouse_url, "w_migrations", revision=None) as url:
+        yield url
 
 
 def tables(url: str) -> dict[str, list[str]]:

@@ -1,7 +1,7 @@
 """Every object of the original system end to end: users, contacts, activities, task who relations.
 
 Real emulator over HTTPS, real Postgres, dag.test(). Each table is compared field by field with an
-independent REST read of the org (objects_support.differences) after a first load, after a second
+independent REST read of the org (tests.support.equality.differences) after a first load, after a second
 run that must change nothing, and after mutations of every object.
 """
 
@@ -14,14 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from salesforce_emulator.server import EmulatorServer
-from tests.integration.objects_support import (
-    all_differences,
-    query,
-    rest_client,
-    run_object_dags,
-    snapshot,
-)
-from tests.integration.operating_support import connections_to, fresh_database
+from tests.integration.objects_support import all_differences, query, run_object_dags, snapshot
+from tests.support.airflow_env import connections_to
+from tests.support.databases import fresh_database
+from tests.support.salesforce import rest_session
 
 pytestmark = pytest.mark.slow
 
@@ -50,9 +46,8 @@ def synced(airflow_db, org, warehouse_db):
 
 @pytest.fixture(scope="module")
 def rest(org):
-    client = rest_client(org)
-    yield client
-    client.session.close()
+    with rest_session(org) as client:
+        yield client
 
 
 def last_runs(url: str) -> dict[str, tuple]:

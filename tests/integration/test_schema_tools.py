@@ -17,20 +17,17 @@ import re
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
-import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 from embedded_stack.connections import postgres_connection, salesforce_connection
 from salesforce_elt import registry
 from salesforce_elt.cli import main
 from salesforce_elt.schema.storage import storage_report
 from salesforce_emulator.server import EmulatorServer
+from tests.support.databases import create_database, drop_database, migrate
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_REGISTRY = REPO / "plugins" / "salesforce_elt" / "registry.py"
@@ -57,16 +54,12 @@ def new_database(warehouse_url):
     created = []
 
     def create() -> str:
-        name = f"schema_tools_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(warehouse_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        created.append(name)
-        return sa.make_url(warehouse_url).set(database=name).render_as_string(hide_password=False)
+        created.append(create_database(warehouse_url, "schema_tools", revision=None))
+        return created[-1]
 
     yield create
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        for name in created:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for url in created:
+        drop_database(warehouse_url, url)
 
 
 @pytest.fixture(scope="module")
@@ -132,14 +125,6 @@ def diff_json(capsys, *args: str) -> tuple[int, dict]:
     return code, contact
 
 
-def upgrade_real_head(url: str) -> None:
-    """Migrate with the real repo's migrations (read only) in this process."""
-    config = Config(str(REPO / "alembic.ini"))
-    config.attributes["configure_logger"] = False
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
-
-
 @pytest.fixture(scope="module")
 def region_field(org) -> EmulatorServer:
     """The org gains Contact.Region__c; some contacts then get a value (updates and creates)."""
@@ -153,7 +138,7 @@ def adopted(region_field, repo_copy, new_database) -> subprocess.CompletedProces
     """`schema add-fields --object Contact --field Region__c` run in the repo copy."""
     # Autogenerate compares the models with a warehouse at head (the copy's migrations are the real ones).
     warehouse = new_database()
-    upgrade_real_head(warehouse)
+    migrate(warehouse)
     return run_in_copy(
         repo_copy, "-m", "salesforce_elt", "schema", "add-fields", "--object", "Contact", "--field", "Region__c",
         "--repo-root", str(repo_copy), database=warehouse, org=region_field,
@@ -267,7 +252,7 @@ def test_docs_command_writes_one_page_per_object(sf_env, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def migrated_database(new_database) -> str:
     url = new_database()
-    upgrade_real_head(url)
+    migrate(url)
     return url
 
 

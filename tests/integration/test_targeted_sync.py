@@ -10,15 +10,17 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 
-import psycopg
 import pytest
 
 from salesforce_elt import targeted
 from salesforce_elt.registry import CONTACT
 from salesforce_elt.soql import soql_datetime
 from salesforce_emulator.server import EmulatorServer
-from tests.integration.objects_support import expected, query, rest_client, run_dag
-from tests.integration.operating_support import connections_to, fresh_database
+from tests.integration.objects_support import query, run_dag
+from tests.support.airflow_env import connections_to
+from tests.support.databases import fresh_database
+from tests.support.equality import expected, salesforce_records, warehouse_rows
+from tests.support.salesforce import rest_session
 
 pytestmark = pytest.mark.slow
 
@@ -48,9 +50,8 @@ def env(airflow_db, org, warehouse_db):
 
 @pytest.fixture(scope="module")
 def rest(org):
-    client = rest_client(org)
-    yield client
-    client.session.close()
+    with rest_session(org) as client:
+        yield client
 
 
 def targeted_dag(**kwargs):
@@ -76,16 +77,12 @@ def people_with_activity(rest, start: datetime | None, end: datetime) -> set[str
 
 
 def contact_rows(url: str) -> dict[str, dict]:
-    with psycopg.connect(url) as conn:
-        cur = conn.execute("SELECT * FROM salesforce.sf_contacts")
-        names = [d.name for d in cur.description]
-        return {row[0]: dict(zip(names, row, strict=True)) for row in cur}
+    return warehouse_rows(url, CONTACT)
 
 
 def contact_differences(url: str, rest, ids: set[str]) -> list[str]:
-    fields = ", ".join(["Id", *(f.sf_name for f in CONTACT.fields)])
     rows, problems = contact_rows(url), []
-    for record in rest.query_all_iter(f"SELECT {fields} FROM Contact", include_deleted=True):
+    for record in salesforce_records(rest, CONTACT).values():
         if record["Id"] not in ids:
             continue
         row = rows.get(record["Id"], {})

@@ -11,14 +11,10 @@ import pytest
 from salesforce_elt.hooks import salesforce as salesforce_hook_module
 from salesforce_elt.hooks.retry import RetryPolicy
 from salesforce_emulator.server import EmulatorServer
-from tests.reliability.helpers import (
-    FAST_RETRY,
-    ORG_CONTACTS,
-    create_database,
-    drop_database,
-    point_airflow_at,
-    reset_warehouse,
-)
+from tests.reliability.helpers import FAST_RETRY, ORG_CONTACTS, reset_warehouse
+from tests.support.airflow_env import connections_to
+from tests.support.databases import fresh_database
+from tests.support.logs import captured_logs
 
 
 # ---- the org and the warehouse ------------------------------------------------------------------
@@ -34,31 +30,27 @@ def org(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def warehouse(warehouse_url):
-    url = create_database(warehouse_url, "w_rel")
-    yield url
-    drop_database(warehouse_url, url)
+    with fresh_database(warehouse_url, "w_rel") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def sync_env(airflow_db, org, warehouse, tmp_path_factory):
     """Connections at this module's org and warehouse, fast hook retries, a staging folder of its own."""
-    mp = pytest.MonkeyPatch()
-    point_airflow_at(mp, org, warehouse)
     staging = f"file://{tmp_path_factory.mktemp('staging')}"
-    mp.setenv("SALESFORCE_ELT_STAGING_URL", staging)
-    # The hooks' own policy, with millisecond backoff so bursts cost no wall time.
-    mp.setattr(
-        salesforce_hook_module,
-        "RetryPolicy",
-        functools.partial(
-            RetryPolicy,
-            max_retries=FAST_RETRY.max_retries,
-            backoff_base=FAST_RETRY.backoff_base,
-            backoff_max=FAST_RETRY.backoff_max,
-        ),
-    )
-    yield SimpleNamespace(org=org, warehouse=warehouse, staging=staging)
-    mp.undo()
+    with connections_to(org, warehouse, SALESFORCE_ELT_STAGING_URL=staging) as mp:
+        # The hooks' own policy, with millisecond backoff so bursts cost no wall time.
+        mp.setattr(
+            salesforce_hook_module,
+            "RetryPolicy",
+            functools.partial(
+                RetryPolicy,
+                max_retries=FAST_RETRY.max_retries,
+                backoff_base=FAST_RETRY.backoff_base,
+                backoff_max=FAST_RETRY.backoff_max,
+            ),
+        )
+        yield SimpleNamespace(org=org, warehouse=warehouse, staging=staging)
 
 
 @pytest.fixture
@@ -73,11 +65,4 @@ def empty_table(sync_env):
 
 @pytest.fixture
 def logs(caplog, capfd):
-    """Everything logged: Airflow's task/hook loggers print through structlog, not only to caplog."""
-    caplog.set_level(logging.INFO)
-
-    def text() -> str:
-        captured = capfd.readouterr()
-        return caplog.text + captured.out + captured.err
-
-    return text
+    return captured_logs(caplog, capfd, logging.INFO)

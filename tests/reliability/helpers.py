@@ -1,43 +1,40 @@
 """Helpers of the reliability suite: databases, the pipeline driven as a worker runs it, the oracle.
 
 ``assert_table_equals_emulator`` compares the warehouse table field by field with an independent
-REST queryAll of the emulator (simple-salesforce on its own session), never with the pipeline's
-own files. ``run_pipeline`` drives the real operators (extract with its Bulk deferral round trip,
-transform, load) with a minimal task context, which is what a worker runs.
+REST queryAll of the emulator (tests.support.equality), never with the pipeline's own files.
+``run_pipeline`` drives the real operators (extract with its Bulk deferral round trip, transform,
+load) with a minimal task context, which is what a worker runs. The shared pieces live in
+tests/support; the names the test modules import from here are re-exported ("x as x").
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
 import time
-import uuid
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import psycopg
-import pytest
-import requests
 import sqlalchemy as sa
-from airflow.sdk.exceptions import TaskDeferred
-from alembic import command
-from alembic.config import Config
 
-from embedded_stack.connections import postgres_connection, salesforce_connection
 from salesforce_elt.hooks.retry import RetryPolicy
 from salesforce_elt.operators.extract import SalesforceBulkExtractOperator, SalesforceRestExtractOperator
 from salesforce_elt.operators.load import PostgresUpsertOperator
 from salesforce_elt.operators.transform import SalesforceTransformOperator
 from salesforce_elt.registry import CONTACT
-from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
 from salesforce_emulator.server import EmulatorServer
+from tests.support import equality
+from tests.support.databases import REPO
+from tests.support.databases import create_database as create_database  # "x as x": re-exported
+from tests.support.databases import drop_database as drop_database
+from tests.support.deferral import run_extract as run_extract
+from tests.support.deferral import trigger_event as trigger_event
+from tests.support.salesforce import rest_session
 
-REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "salesforce_sync_contacts"
 TABLE = "salesforce.sf_contacts"
 # More than one REST page (2,000 records) so faults can land in the middle of paging.
@@ -45,30 +42,6 @@ ORG_CONTACTS = 2300
 # The hooks' retry policy in this suite: same bounds logic, millisecond backoff.
 MAX_RETRIES = 4
 FAST_RETRY = RetryPolicy(max_retries=MAX_RETRIES, backoff_base=0.02, backoff_max=0.1)
-
-
-def create_database(server_url: str, prefix: str) -> str:
-    """A new database on ``server_url`` migrated to head; returns its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = sa.make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    config = Config(str(REPO / "alembic.ini"))
-    config.attributes["configure_logger"] = False
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
-    return url
-
-
-def drop_database(server_url: str, url: str) -> None:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)')
-
-
-def point_airflow_at(mp: pytest.MonkeyPatch, org: EmulatorServer, warehouse: str) -> None:
-    mp.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", salesforce_connection(org.connection_info))
-    mp.setenv("AIRFLOW_CONN_SALESFORCE_WAREHOUSE", postgres_connection(warehouse))
-    mp.setenv("SALESFORCE_ELT_WAREHOUSE_URL", warehouse)
 
 
 def reset_warehouse(url: str) -> None:
@@ -86,28 +59,6 @@ def task_context(run_id: str, task_id: str, try_number: int = 1, **params: Any) 
         "dag": SimpleNamespace(dag_id=DAG_ID),
         "dag_run": SimpleNamespace(run_type="manual", start_date=datetime.now(UTC)),
     }
-
-
-def trigger_event(trigger: Bulk2QueryJobTrigger) -> dict[str, Any]:
-    async def first() -> dict[str, Any]:
-        return [event async for event in trigger.run()][0].payload
-
-    return asyncio.run(first())
-
-
-def run_extract(operator, ctx: dict[str, Any]) -> dict[str, Any]:
-    """execute -> (trigger, serialized and rebuilt as the triggerer does) -> execute_complete ..."""
-    try:
-        return operator.execute(ctx)
-    except TaskDeferred as deferred:
-        pending = deferred
-    while True:
-        _classpath, kwargs = pending.trigger.serialize()
-        event = trigger_event(Bulk2QueryJobTrigger(**json.loads(json.dumps(kwargs))))
-        try:
-            return operator.execute_complete(ctx, event=event)
-        except TaskDeferred as deferred:
-            pending = deferred
 
 
 def extract_operator(api: str = "bulk", **kwargs: Any):
@@ -139,75 +90,15 @@ def load_task(transformed: dict[str, Any], run_id: str, try_number: int = 1) -> 
 
 
 # ---- the oracle ------------------------------------------------------------------------------------
-def salesforce_records(org: EmulatorServer) -> dict[str, dict]:
-    """Every Contact (deleted ones included) through an independent REST queryAll, compounds as JSON."""
-    from simple_salesforce import Salesforce
-
-    info = org.connection_info
-    with requests.Session() as session:
-        session.verify = info["ca_file"]
-        session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
-        token = session.post(
-            f"{info['login_url']}/services/oauth2/token",
-            data={"grant_type": "client_credentials"},
-            auth=(info["client_id"], info["client_secret"]),
-            timeout=30,
-        )
-        token.raise_for_status()
-        client = Salesforce(
-            instance_url=info["instance_url"], session_id=token.json()["access_token"], session=session
-        )
-        fields = ", ".join(["Id", *(f.sf_name for f in CONTACT.fields)])
-        return {
-            r["Id"]: r for r in client.query_all_iter(f"SELECT {fields} FROM Contact", include_deleted=True)
-        }
-
-
-def _expected(sf_type: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if sf_type == "datetime":
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
-    if sf_type == "date":
-        return date.fromisoformat(value)
-    if sf_type in ("address", "location"):
-        return {k: v for k, v in value.items() if k != "attributes"}
-    if sf_type == "multipicklist":
-        return value.split(";")
-    if sf_type in ("double", "currency", "percent"):
-        return Decimal(str(value))
-    return value
-
-
 def warehouse_rows(url: str) -> dict[str, dict]:
-    with psycopg.connect(url) as conn:
-        cur = conn.execute(f"SELECT * FROM {TABLE}")  # noqa: S608 (constant)
-        names = [d.name for d in cur.description]
-        return {row[0]: dict(zip(names, row, strict=True)) for row in cur}
-
-
-def table_differences(url: str, org: EmulatorServer) -> list[str]:
-    records, rows = salesforce_records(org), warehouse_rows(url)
-    problems = [f"{i}: in Salesforce, not in the warehouse" for i in sorted(records.keys() - rows.keys())]
-    for record_id, record in records.items():
-        row = rows.get(record_id)
-        if row is None:
-            continue
-        for f in CONTACT.fields:
-            want, got = _expected(f.sf_type, record[f.sf_name]), row[f.column]
-            if want != got:
-                problems.append(f"{record_id}.{f.column}: Salesforce {want!r}, warehouse {got!r}")
-    for record_id in sorted(rows.keys() - records.keys()):  # purged in Salesforce: must be marked deleted
-        if not (rows[record_id]["is_deleted"] and rows[record_id]["sf_deleted_at"]):
-            problems.append(f"{record_id}: hard-deleted in Salesforce but live in the warehouse")
-    return problems
+    return equality.warehouse_rows(url, CONTACT)
 
 
 def assert_table_equals_emulator(url: str, org: EmulatorServer) -> None:
     """The warehouse table equals the org, field by field (faults cleared first: this reader is not under test)."""
     org.faults.clear()
-    problems = table_differences(url, org)
-    assert problems == [], f"{len(problems)} difference(s), first: {problems[:10]}"
+    with rest_session(org) as rest:
+        equality.assert_table_equals(url, rest, CONTACT)
 
 
 def table_snapshot(url: str) -> list[tuple]:
