@@ -56,7 +56,10 @@ def without_fields(spec: SObjectSpec, dropped: Iterable[str]) -> SObjectSpec:
 def guard(spec: SObjectSpec, describe_json: dict[str, Any]) -> tuple[SObjectSpec, dict[str, Any]]:
     """The spec to extract with, and a small JSON-ready report for the XCom and the log."""
     from salesforce_elt.schema.diff import compare
+    from salesforce_elt.soql import validate_field_name
 
+    for name in spec.soql_fields:
+        validate_field_name(name)  # a malformed registry name is an error, never "drift" to skip
     drift = compare(spec, describe_json)
     dropped = list(drift.missing_soql_fields)
     added = [f.sf_name for f in drift.added]
