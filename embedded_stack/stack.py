@@ -66,6 +66,7 @@ class Stack:
         self.airflow_home.mkdir(parents=True, exist_ok=True)
         self.env = airflow_environment(self.airflow_home)
         self._start_warehouse()
+        self.check_warehouse()
         self._start_emulator()
         os.environ.update(self.env)
         return self
@@ -135,6 +136,23 @@ class Stack:
         self.run([sys.executable, "-m", "airflow", "db", "migrate"], quiet=True)
         stamp.touch()
         print(f"airflow: metadata DB migrated in {time.monotonic() - started:.0f}s")
+
+    def check_warehouse(self) -> None:
+        """One line naming the setting to fix when the warehouse cannot be reached."""
+        import psycopg
+
+        from embedded_stack.connections import postgres_url_from_connection
+
+        conn_json = {**os.environ, **self.env}.get("AIRFLOW_CONN_SALESFORCE_WAREHOUSE", "")
+        url = self.env.get("SALESFORCE_ELT_WAREHOUSE_URL") or postgres_url_from_connection(conn_json)
+        try:
+            psycopg.connect(url, connect_timeout=5).close()
+        except psycopg.Error as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StackError(
+                f"the warehouse is unreachable ({reason}): fix AIRFLOW_CONN_SALESFORCE_WAREHOUSE "
+                "or unset it to use the embedded PostgreSQL"
+            ) from None
 
     def migrate_warehouse(self) -> None:
         self.run([sys.executable, "-m", "alembic", "upgrade", "head"], quiet=True)
