@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 
 def salesforce_connection(info: dict, *, auth_flow: str = "client_credentials", version: str = "59.0") -> str:
@@ -32,8 +32,8 @@ def postgres_connection(url: str) -> str:
             "conn_type": "postgres",
             "host": parts.hostname,
             "port": parts.port or 5432,
-            "login": parts.username or "",
-            "password": parts.password or "",
+            "login": unquote(parts.username or ""),
+            "password": unquote(parts.password or ""),
             "schema": parts.path.lstrip("/") or "postgres",
         }
     )
