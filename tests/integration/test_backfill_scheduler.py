@@ -133,6 +133,14 @@ def run_backfill(airflow, meta: str, start, end, *extra: str) -> tuple[list[dict
         return runs if runs and all(r["state"] in ("success", "failed") for r in runs) else None
 
     runs = wait_for("the backfill runs", finished, timeout=900, interval=0.5)
+    # The scheduler closes a backfill a loop after its last run ends; Airflow refuses a second
+    # backfill of the DAG while one is open.
+    wait_for(
+        "the backfill to be marked complete",
+        lambda: not rows(meta, "SELECT id FROM backfill WHERE dag_id = %s AND completed_at IS NULL", (DAG_ID,)),
+        timeout=120,
+        interval=0.5,
+    )
     return runs, seen, most_active
 
 
