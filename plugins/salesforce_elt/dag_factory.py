@@ -10,7 +10,7 @@ the loads of one table serialize on the loader's advisory lock.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param, TaskGroup, XComArg
 
@@ -129,28 +129,35 @@ def _chain(spec: SObjectSpec) -> None:
     extract >> transform >> load
 
 
-def build_dag(table: str, specs: tuple[SObjectSpec, ...]) -> DAG:
-    """The DAG syncing ``table`` from its registry entries (one schedule: the first entry's)."""
-    first = specs[0]
-    dag_id = first.resolved_dag_id
-    callbacks = alerts.failure_callbacks()
-    dag = DAG(
-        dag_id=dag_id,
-        description=f"Salesforce {', '.join(s.name for s in specs)} -> {warehouse_schema()}.{table}",
-        schedule=CronDataIntervalTimetable(first.schedule, timezone="UTC"),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        dagrun_timeout=timedelta(hours=6),
-        default_args={
+def _sync_dag_defaults() -> dict[str, Any]:
+    """What every sync DAG shares: start date, one run at a time, retries, failure alerts."""
+    callbacks = alerts.failure_callbacks() or None
+    return {
+        "start_date": START_DATE,
+        "catchup": False,
+        "max_active_runs": 1,
+        "dagrun_timeout": timedelta(hours=6),
+        "default_args": {
             "owner": OWNER,
             "retries": 2,
             "retry_delay": timedelta(minutes=2),
             "retry_exponential_backoff": 2.0,
             "max_retry_delay": timedelta(minutes=30),
-            "on_failure_callback": callbacks or None,
+            "on_failure_callback": callbacks,
         },
-        on_failure_callback=callbacks or None,
+        "on_failure_callback": callbacks,
+    }
+
+
+def build_dag(table: str, specs: tuple[SObjectSpec, ...]) -> DAG:
+    """The DAG syncing ``table`` from its registry entries (one schedule: the first entry's)."""
+    first = specs[0]
+    dag_id = first.resolved_dag_id
+    dag = DAG(
+        dag_id=dag_id,
+        description=f"Salesforce {', '.join(s.name for s in specs)} -> {warehouse_schema()}.{table}",
+        schedule=CronDataIntervalTimetable(first.schedule, timezone="UTC"),
+        **_sync_dag_defaults(),
         tags=["salesforce", *(s.name for s in specs)],
         doc_md=_doc_md(table, specs, dag_id),
         params=_params(),
@@ -236,19 +243,7 @@ def build_targeted_contacts_dag(
         dag_id=dag_id,
         description=f"Salesforce Contacts with activity in the window -> {schema}.{spec.table}",
         schedule=CronDataIntervalTimetable(spec.schedule, timezone="UTC"),
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        dagrun_timeout=timedelta(hours=6),
-        default_args={
-            "owner": OWNER,
-            "retries": 2,
-            "retry_delay": timedelta(minutes=2),
-            "retry_exponential_backoff": 2.0,
-            "max_retry_delay": timedelta(minutes=30),
-            "on_failure_callback": alerts.failure_callbacks() or None,
-        },
-        on_failure_callback=alerts.failure_callbacks() or None,
+        **_sync_dag_defaults(),
         tags=["salesforce", "Contact", "targeted"],
         doc_md=(
             f"# Targeted Contact sync → `{schema}.{spec.table}`\n\n"
