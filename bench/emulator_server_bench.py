@@ -25,7 +25,7 @@ from simple_salesforce import Salesforce
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from salesforce_emulator.pytest_plugin import client_credentials_token  # noqa: E402
+from salesforce_emulator.client import client_credentials_token  # noqa: E402
 
 SOQL = (
     "SELECT Id, AccountId, FirstName, LastName, Email, Phone, Title, Department, Birthdate, "

@@ -29,20 +29,9 @@ BATCH = 1000
 
 
 def _client(info: dict[str, Any]):
-    import requests
-    from simple_salesforce import Salesforce
+    from salesforce_emulator.client import simple_salesforce_client
 
-    session = requests.Session()
-    session.verify = info["ca_file"]
-    session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the emulator's CA otherwise
-    token = session.post(
-        f"{info['login_url']}/services/oauth2/token",
-        data={"grant_type": "client_credentials"},
-        auth=(info["client_id"], info["client_secret"]),
-        timeout=30,
-    )
-    token.raise_for_status()
-    return Salesforce(instance_url=info["instance_url"], session_id=token.json()["access_token"], session=session)
+    return simple_salesforce_client(info)
 
 
 def _table(spec, schema: str):

@@ -18,7 +18,7 @@ from simple_salesforce.exceptions import (
 )
 from simple_salesforce.login import SalesforceLogin
 
-from salesforce_emulator.pytest_plugin import client_credentials_token
+from salesforce_emulator.client import client_credentials_token
 
 pytest_plugins = ["salesforce_emulator.pytest_plugin"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import requests
 from simple_salesforce import Salesforce
 
-from salesforce_emulator.pytest_plugin import client_credentials_token
+from salesforce_emulator.client import client_credentials_token
 
 
 def _serve(data_dir: Path) -> tuple[subprocess.Popen, dict]:

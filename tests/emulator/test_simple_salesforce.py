@@ -10,7 +10,7 @@ from pathlib import Path
 import requests
 from simple_salesforce import Salesforce
 
-from salesforce_emulator.pytest_plugin import client_credentials_token
+from salesforce_emulator.client import client_credentials_token
 
 pytest_plugins = ["salesforce_emulator.pytest_plugin"]
 
