@@ -251,12 +251,12 @@ def _opaque(value: str) -> str | None:
     return value or None
 
 
-_JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
+JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?")
 
 
 def _json_number(value: str) -> str:
     """A JSON number with the exact digits Salesforce printed (jsonb keeps them as numeric)."""
-    if _JSON_NUMBER.fullmatch(value):
+    if JSON_NUMBER.fullmatch(value):
         return value
     try:
         number = Decimal(value)
@@ -267,7 +267,7 @@ def _json_number(value: str) -> str:
     return format(number, "f")
 
 
-_NUMERIC_KEYS = frozenset({"latitude", "longitude"})
+NUMERIC_KEYS = frozenset({"latitude", "longitude"})
 
 
 def compound_converter(field: FieldSpec) -> CompoundConverter:
@@ -278,7 +278,7 @@ def compound_converter(field: FieldSpec) -> CompoundConverter:
     """
     keys = tuple(key for _sf, key in field.components)
     encoded_keys = tuple(json.dumps(key) + ":" for key in keys)
-    numeric = tuple(key in _NUMERIC_KEYS for key in keys)
+    numeric = tuple(key in NUMERIC_KEYS for key in keys)
 
     def convert(values: tuple[str, ...]) -> str | None:
         if not any(values):

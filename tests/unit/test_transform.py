@@ -88,7 +88,7 @@ def test_empty_values_are_unquoted_empty_fields_for_copy_null(tmp_path):
     run(tmp_path, [contact(1, Email="")])
     line = (tmp_path / "typed" / "part-00000.csv").read_text(encoding="utf-8").splitlines()[1]
     assert '""' not in line  # a quoted empty string would load as '' instead of NULL
-    assert line.startswith("003000000000000001,,")
+    assert line.startswith('"003000000000000001",,')
 
 
 def test_every_part_is_transformed_into_a_part_of_the_same_name(tmp_path):

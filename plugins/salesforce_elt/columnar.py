@@ -1,0 +1,203 @@
+"""Vectorized fast path of the value converters in ``types`` (pyarrow compute kernels).
+
+A kernel takes one raw column of a block (a pyarrow string array; an empty CSV field is null)
+and returns ``(typed, accepted)``: the COPY text of every value, and a mask of the values it
+vouches for. A value the kernel accepts becomes exactly what the ``types`` converter returns
+for it. A value it does not accept is handed to that Python converter, one by one, which
+either converts it (a shape the kernel does not know, such as the REST API's ``+0000`` offsets
+with other fractional digits) or raises ``ConversionError`` (a reject). So ``types`` stays the
+one definition of what is valid, and ordinary data never leaves C++.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from salesforce_elt import types
+from salesforce_elt.registry import FieldSpec
+
+Kernel = Callable[[pa.Array], "tuple[pa.Array, pa.Array]"]
+CompoundKernel = Callable[["list[pa.Array]"], "tuple[pa.Array, pa.Array]"]
+
+_NULL_TEXT = pa.scalar(None, pa.string())
+
+
+def _accepted(checked: pa.Array, column: pa.Array, *, nullable: bool) -> pa.Array:
+    """The check's verdict, with null values accepted for a nullable column (they stay NULL)."""
+    return pc.if_else(pc.is_null(column), nullable, pc.fill_null(checked, False))
+
+
+def _regex(pattern: str, *, nullable: bool = True) -> Kernel:
+    def kernel(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+        return column, _accepted(pc.match_substring_regex(column, pattern), column, nullable=nullable)
+
+    return kernel
+
+
+def _string(limit: int | None, *, nullable: bool) -> Kernel:
+    def kernel(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+        if limit is None:
+            return column, _accepted(pc.is_valid(column), column, nullable=nullable)
+        return column, _accepted(pc.less_equal(pc.utf8_length(column), limit), column, nullable=nullable)
+
+    return kernel
+
+
+def _boolean(*, nullable: bool) -> Kernel:
+    def kernel(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+        lowered = pc.ascii_lower(column)
+        return lowered, _accepted(pc.is_in(lowered, pa.array(["true", "false"])), column, nullable=nullable)
+
+    return kernel
+
+
+def _valid(text: pa.Array, shaped: pa.Array, arrow_type: pa.DataType, fmt: str, placeholder: str) -> pa.Array:
+    """Which shaped values are real dates/times (not 2023-02-29, 24:00, :60).
+
+    One cast of the whole column when every shaped value is valid, as in ordinary data (a cast
+    fails as a whole); otherwise strptime each value and check that it prints back identically
+    (strptime alone rolls an impossible date into the next month).
+    """
+    try:
+        pc.cast(pc.if_else(shaped, text, placeholder), arrow_type)
+        return shaped
+    except pa.ArrowInvalid:
+        parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+        return pc.and_(shaped, pc.equal(pc.strftime(parsed, format=fmt), text))
+
+
+_DATE = r"^\d{4}-\d\d-\d\d$"
+# The Bulk API's form (Z) and the REST API's (+0000), milliseconds as both print them.
+_DATETIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(?:Z|\+0000)$"
+
+
+def _date(*, nullable: bool) -> Kernel:
+    def kernel(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+        shaped = pc.fill_null(pc.match_substring_regex(column, _DATE), False)
+        valid = _valid(column, shaped, pa.date32(), "%Y-%m-%d", "2000-01-01")
+        return column, _accepted(valid, column, nullable=nullable)
+
+    return kernel
+
+
+def _datetime(*, nullable: bool) -> Kernel:
+    def kernel(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+        shaped = pc.fill_null(pc.match_substring_regex(column, _DATETIME), False)
+        seconds = pc.utf8_slice_codeunits(column, 0, 19)
+        valid = _valid(seconds, shaped, pa.timestamp("s"), "%Y-%m-%dT%H:%M:%S", "2000-01-01T00:00:00")
+        zulu = pc.ends_with(column, "Z")
+        if not pc.all(pc.fill_null(zulu, True)).as_py():  # "+0000" -> "+00:00", as types.datetime_text does
+            column = pc.if_else(zulu, column, pc.utf8_replace_slice(column, -2, -2, ":"))
+        return column, _accepted(valid, column, nullable=nullable)
+
+    return kernel
+
+
+def _integer_pattern(bits: int) -> str:
+    # Canonical digits only (what str(int(value)) prints); 9 resp. 18 digits always fit.
+    digits = 9 if bits == 32 else 18
+    return rf"^(?:0|-?[1-9]\d{{0,{digits - 1}}})$"
+
+
+def _numeric_pattern(precision: int | None, scale: int | None) -> str:
+    fraction = r"(?:\.\d+)?"
+    if precision is None:
+        return rf"^-?\d+{fraction}$"
+    integer_digits = precision - (scale or 0)
+    if integer_digits <= 0:
+        return rf"^-?0{fraction}$"
+    return rf"^-?(?:0|[1-9]\d{{0,{integer_digits - 1}}}){fraction}$"
+
+
+def _multipicklist(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """"a;b" -> '{"a","b"}' (a Postgres text[] literal), escaping as types._pg_array_item does."""
+    escaped = pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
+    items = pc.replace_substring(escaped, ";", '","')
+    return pc.binary_join_element_wise('{"', items, '"}', ""), _everything(column)
+
+
+def _opaque(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+    return column, _everything(column)
+
+
+def _everything(column: pa.Array) -> pa.Array:
+    return pc.or_(pc.is_valid(column), pc.is_null(column))
+
+
+def kernel(field: FieldSpec) -> Kernel | None:
+    """The fast path for a non-compound field, or None (every value then takes the Python path)."""
+    t, nullable = field.sf_type, field.nullable
+    if t in types.STRING_TYPES:
+        column = types.column_type(field)
+        limit = column.length if isinstance(column, sa.String) and column.length else None
+        return _string(limit, nullable=nullable)
+    if t in types.ID_TYPES:
+        return _regex(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$", nullable=nullable)
+    if t == "boolean":
+        return _boolean(nullable=nullable)
+    if t in ("int", "long"):
+        return _regex(_integer_pattern(32 if t == "int" else 64), nullable=nullable)
+    if t in types.DECIMAL_TYPES:
+        return _regex(_numeric_pattern(field.precision, field.scale), nullable=nullable)
+    if t == "date":
+        return _date(nullable=nullable)
+    if t == "datetime":
+        return _datetime(nullable=nullable)
+    if t == "multipicklist" and nullable:
+        return _multipicklist
+    if t in ("anyType", "complexvalue") and nullable:
+        return _opaque
+    return None  # time and the rare required multipicklist/opaque: Python per value
+
+
+def key_kernel(key_prefix: str) -> Kernel:
+    """The record Id: present, alphanumeric, 15 or 18 characters, of this object's key prefix."""
+    rest = 15 - len(key_prefix)
+    return _regex(rf"^{key_prefix}[A-Za-z0-9]{{{rest}}}(?:[A-Za-z0-9]{{3}})?$", nullable=False)
+
+
+_JSON_NUMBER = f"^(?:{types.JSON_NUMBER.pattern})$"
+# What json's encode_basestring escapes by name; other control characters take the Python path.
+_JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"),
+                 ("\b", "\\b"), ("\f", "\\f"))
+_JSON_SPECIAL = r'[\x00-\x1f"\\]'
+_JSON_UNNAMED_CONTROL = r"[\x00-\x07\x0b\x0e-\x1f]"
+
+
+def _json_string(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Text -> a JSON string literal, as json.encoder.encode_basestring prints it."""
+    if pc.any(pc.match_substring_regex(column, _JSON_SPECIAL)).as_py():
+        for plain, escaped in _JSON_ESCAPES:
+            column = pc.replace_substring(column, plain, escaped)
+        accepted = pc.invert(pc.match_substring_regex(column, _JSON_UNNAMED_CONTROL))
+    else:
+        accepted = _everything(column)
+    return pc.binary_join_element_wise('"', column, '"', ""), accepted
+
+
+def compound_kernel(field: FieldSpec) -> CompoundKernel:
+    """Address/location components -> the JSON object text of ``types.compound_converter``."""
+    keys = [json.dumps(key) + ":" for _sf, key in field.components]
+    numeric = [key in types.NUMERIC_KEYS for _sf, key in field.components]
+
+    def kernel(components: list[pa.Array]) -> tuple[pa.Array, pa.Array]:
+        members, accepted = [], None
+        for key, is_number, column in zip(keys, numeric, components, strict=True):
+            if is_number:
+                value, ok = column, pc.match_substring_regex(column, _JSON_NUMBER)
+            else:
+                value, ok = _json_string(column)
+            ok = pc.fill_null(ok, True)
+            accepted = ok if accepted is None else pc.and_(accepted, ok)
+            members.append(pc.binary_join_element_wise(key, pc.fill_null(value, "null"), ""))
+        joined = pc.binary_join_element_wise("{", pc.binary_join_element_wise(*members, ","), "}", "")
+        all_empty = functools.reduce(pc.and_, [pc.is_null(c) for c in components])
+        return pc.if_else(all_empty, _NULL_TEXT, joined), accepted
+
+    return kernel
