@@ -67,6 +67,7 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     import pandas as pd  # noqa: F401 - imported before the clock starts, like a running service
     import simple_salesforce  # noqa: F401
     import sqlalchemy as sa
+    from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation
     from sqlalchemy.dialects.postgresql import insert
     from tables import index_columns, raw_columns
 
@@ -95,9 +96,18 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     sf = _client(args["connection_info"])
     with tempfile.TemporaryDirectory(dir=args["work_dir"]) as tmp:
-        results = getattr(sf.bulk2, spec.name).download(
-            build_spec_select(spec), path=tmp, max_records=args.get("max_records", 50_000), wait=0.5
-        )
+        # The calls of ``sf.bulk2.Contact.download(...)``, one by one, so that the wait for
+        # Salesforce's job processing (which every approach shares) is timed on its own.
+        client = getattr(sf.bulk2, spec.name)._client
+        job_id = client.create_job(Operation.query, build_spec_select(spec), ColumnDelimiter.COMMA, LineEnding.LF)["id"]
+        client.wait_for_job(job_id, True, 0.5)
+        job_done = time.perf_counter()
+        results, locator = [], ""
+        while True:
+            result = client.download_job_data(tmp, job_id, locator, args.get("max_records", 50_000))
+            results.append(result)
+            if not (locator := result["locator"]):
+                break
         downloaded = time.perf_counter()
         rows = 0
         for result in results:
@@ -110,6 +120,7 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     engine.dispose()
     return {
         "seconds": finished - started,
+        "seconds_job": job_done - started,
         "seconds_download": downloaded - started,
         "seconds_pandas_upsert": finished - downloaded,
         "rows": rows,

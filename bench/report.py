@@ -106,9 +106,14 @@ def incremental_table(incr: dict[str, Any]) -> list[str]:
 def _notes(full: dict[str, Any]) -> list[str]:
     """Where the baselines' and the DAG's time goes."""
     notes = []
+    extract = full.get("extract")
+    if extract and "seconds_job" in extract:
+        notes.append(f"Engine extract: Salesforce's Bulk job (the emulator's processing, status polled every "
+                     f"0.5 s) {_fmt(extract['seconds_job'], 1)} s, download {_fmt(extract['seconds_download'], 1)} s.")
     hw = full.get("handwritten")
     if hw:
-        notes.append(f"Hand-written: download {_fmt(hw['seconds_download'], 1)} s, pandas + upserts "
+        job = f" (of which the Bulk job {_fmt(hw['seconds_job'], 1)} s)" if "seconds_job" in hw else ""
+        notes.append(f"Hand-written: download {_fmt(hw['seconds_download'], 1)} s{job}, pandas + upserts "
                      f"{_fmt(hw['seconds_pandas_upsert'], 1)} s.")
     dlt = full.get("dlt")
     if dlt:
@@ -124,6 +129,19 @@ def _notes(full: dict[str, Any]) -> list[str]:
                      f"whole `dags test` process (scheduler loop, triggerer and all tasks in one) "
                      f"{_fmt(e2e['peak_rss_mb'], 0)} MB.")
     return [*(f"- {n}" for n in notes), ""] if notes else []
+
+
+def _own_work_speedup(full: dict[str, Any], key: str) -> float | None:
+    """Baseline ÷ engine, each without the time Salesforce (here the emulator) spent on the Bulk job.
+
+    Issue 8 wants Salesforce's own processing to be the only wait: this says how much faster the
+    work that is the engine's (or the baseline's) own is.
+    """
+    baseline, extract = full.get(key, {}), full.get("extract", {})
+    engine = _combined(full, ENGINE_TASKS)
+    if "seconds_job" not in baseline or "seconds_job" not in extract or not engine:
+        return None
+    return _ratio(baseline["seconds"] - baseline["seconds_job"], engine["seconds"] - extract["seconds_job"])
 
 
 def evaluate_targets(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -152,6 +170,10 @@ def evaluate_targets(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         speedup = _ratio(size["full"].get(key, {}).get("seconds"), engine and engine["seconds"])
         add(f"end to end ≥ {limit:g}× faster than {key} ({size['contacts']:,})", speedup, limit,
             None if speedup is None else speedup >= limit, "×")
+        own = _own_work_speedup(size["full"], key)
+        if own is not None:
+            add(f"the same, without the wait for Salesforce's job processing that both share ({key}, "
+                f"{size['contacts']:,})", own, limit, own >= limit, "×")
     peak = max((full[t]["peak_rss_mb"] for t in ENGINE_TASKS if t in full), default=None)
     add(f"peak RSS of every task < {RSS_LIMIT_MB} MB ({n})", peak, RSS_LIMIT_MB,
         None if peak is None else peak < RSS_LIMIT_MB, "MB")
