@@ -7,6 +7,12 @@ Steps (all or nothing):
    part into it, streamed in chunks (``COPY ... (FORMAT csv, HEADER match)`` also checks the
    columns); the COPYed row count must equal what the transform wrote.
 3. ``sql/upsert.sql``: dedupe, insert new, update changed-and-not-older, count both.
+   Fast path, for a target with no rows at all (a first load, a full refresh into an emptied
+   table): COPY the typed parts straight into the target instead, the sync metadata the upsert
+   would write appended to every CSV record as it streams by, inside a savepoint; a duplicate Id
+   in the batch (a unique violation) rolls the savepoint back and the batch takes steps 2-3.
+   A table that held nothing has no row the batch lacks: step 4 then only applies the /deleted
+   feed (the full-refresh and relation reconciliations would find nothing).
 4. ``sql/mark_deleted.sql`` for the /deleted feed (hard deletes); after a complete full refresh,
    ``sql/mark_missing_deleted.sql`` for rows purged longer ago than the feed remembers.
    Relations (TaskWhoRelation: no queryAll, no feed): ``sql/mark_removed_relations.sql`` flags
@@ -25,17 +31,19 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from psycopg import sql
+from psycopg import errors, sql
 from psycopg.pq import TransactionStatus
 
 from salesforce_elt import models, state, types
 from salesforce_elt.registry import SObjectSpec, warehouse_schema
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     import psycopg
 
 log = logging.getLogger(__name__)
@@ -73,6 +81,8 @@ class LoadRequest:
     # window ahead of it): moving the mark would skip what lies between.
     advance_high_water_mark: bool = True
     relation_scope: RelationScope | None = None  # delete_handling "relations" only
+    # COPY straight into the target when it has no rows (False: always the staged upsert).
+    allow_direct_copy: bool = True
 
 
 @dataclass
@@ -148,17 +158,54 @@ def _check_columns(request: LoadRequest) -> None:
         )
 
 
-def _copy_typed(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> int:
-    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER match)").format(
-        sql.Identifier(staging), _names(request.columns)
-    )
+def _csv_field(value: str) -> bytes:
+    return ('"' + value.replace('"', '""') + '"').encode()
+
+
+def _append_fields(chunks: Iterable[bytes], header: bytes, row: bytes) -> Iterator[bytes]:
+    """The CSV in ``chunks`` with ``header`` appended to its first record and ``row`` to every other.
+
+    A record ends at a newline outside quotes. Every quote toggles "inside quotes" (an escaped
+    ``""`` toggles twice), which is how PostgreSQL's CSV reader finds record ends too. Streams:
+    only the unfinished last line of a chunk is held back for the next one.
+    """
+    suffix, quoted, pending = header, False, b""
+    for chunk in chunks:
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        for i, line in enumerate(lines):
+            if line.count(b'"') % 2:
+                quoted = not quoted
+            if not quoted:  # the record ends here: the fields go before its "\n" or "\r\n"
+                lines[i] = line[:-1] + suffix + b"\r" if line.endswith(b"\r") else line + suffix
+                suffix = row
+        if lines:
+            lines.append(b"")
+            yield b"\n".join(lines)
+    if pending:  # a last record without a line terminator
+        yield pending + suffix
+
+
+def _copy_typed(
+    cur: psycopg.Cursor, table: sql.Composable, request: LoadRequest, metadata: dict[str, str] | None = None
+) -> int:
+    """COPY every typed part into ``table``; ``metadata`` (column: value) is appended to each row."""
+    columns = [*request.columns, *(metadata or ())]
+    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv, HEADER match)").format(table, _names(columns))
     total = 0
     for name in request.typed_files:
         path = request.typed_dir / name
         if not path.exists():
             raise LoadError(f"{request.spec.name}: typed file {path} does not exist")
         with path.open("rb") as source, cur.copy(copy_sql) as copy:
-            while chunk := source.read(COPY_CHUNK):
+            chunks = iter(partial(source.read, COPY_CHUNK), b"")
+            if metadata:
+                chunks = _append_fields(
+                    chunks,
+                    b"".join(b"," + _csv_field(c) for c in metadata),
+                    b"".join(b"," + _csv_field(v) for v in metadata.values()),
+                )
+            for chunk in chunks:
                 copy.write(chunk)
         total += cur.rowcount
     if total != request.expected_rows:
@@ -193,6 +240,26 @@ def _copy_deleted(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> in
             copy.write_row((record_id, deleted_at))
             rows += 1
     return rows
+
+
+def _copy_direct(conn: psycopg.Connection, cur: psycopg.Cursor, request: LoadRequest) -> tuple[int | None, str]:
+    """A first load: COPY straight into the empty target, writing what the upsert's INSERT would.
+
+    Returns (rows copied, "") or (None, why the staged upsert must run instead). A batch holding
+    an Id twice is one (the upsert keeps the newest): its savepoint is rolled back, so nothing of
+    the attempt remains.
+    """
+    table = qualified(request.spec.table)
+    cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(table))
+    if not cur.fetchone()[0]:
+        return None, "the table has rows"
+    (now,) = cur.execute("SELECT now()").fetchone()  # the upsert's synced_at: the transaction's start
+    metadata = {"sync_run_id": request.sync_run_id, "synced_at": now.isoformat()}
+    try:
+        with conn.transaction():  # a savepoint
+            return _copy_typed(cur, table, request, metadata), ""
+    except errors.UniqueViolation as exc:
+        return None, f"a duplicate Id in the batch made the direct COPY fail: {exc.diag.message_detail}"
 
 
 def _mark_missing_deleted(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> int:
@@ -283,18 +350,29 @@ def load(conn: psycopg.Connection, request: LoadRequest) -> LoadStats:
         cur.execute(
             "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"salesforce_elt:{warehouse_schema()}.{spec.table}",)
         )
-        cur.execute(
-            sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
-                sql.Identifier(staging), target
-            )
+        direct, staged_because = (
+            _copy_direct(conn, cur, request) if request.allow_direct_copy else (None, "direct COPY not allowed")
         )
-        stats.copied_rows = _copy_typed(cur, staging, request)
-        cur.execute(upsert_statement(spec, request.columns, staging), {"sync_run_id": request.sync_run_id})
-        stats.new_records, stats.updated_records, stats.deleted_records = cur.fetchone()
-        if request.reconcile_missing and spec.has_is_deleted and request.window_end is not None:
-            stats.deleted_records += _mark_missing_deleted(cur, staging, request)
-        if request.relation_scope is not None and request.window_end is not None:
-            stats.deleted_records += _mark_removed_relations(cur, staging, request)
+        if direct is not None:
+            # Every row is new (one first seen deleted counts as new, as in the upsert), and a
+            # table that held nothing has no row the batch could lack: nothing to reconcile.
+            stats.copied_rows = stats.new_records = direct
+            log.info("%s: %d row(s) COPYed straight into the empty %s", spec.name, direct, spec.table)
+        else:
+            cur.execute(
+                sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
+                    sql.Identifier(staging), target
+                )
+            )
+            stats.copied_rows = _copy_typed(cur, sql.Identifier(staging), request)
+            cur.execute(upsert_statement(spec, request.columns, staging), {"sync_run_id": request.sync_run_id})
+            stats.new_records, stats.updated_records, stats.deleted_records = cur.fetchone()
+            log.info("%s: %d row(s) staged and upserted into %s (%s)",
+                     spec.name, stats.copied_rows, spec.table, staged_because)
+            if request.reconcile_missing and spec.has_is_deleted and request.window_end is not None:
+                stats.deleted_records += _mark_missing_deleted(cur, staging, request)
+            if request.relation_scope is not None and request.window_end is not None:
+                stats.deleted_records += _mark_removed_relations(cur, staging, request)
         if request.deleted_file is not None and spec.has_is_deleted:
             cur.execute(
                 sql.SQL(

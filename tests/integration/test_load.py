@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import logging
 import threading
 import time
 from datetime import UTC, datetime
@@ -282,3 +283,121 @@ def test_advisory_lock_serializes_two_loads_of_one_table(conn, database, tmp_pat
     assert errors == []
     assert sorted(counts(s) for s in results) == [(0, 0, 0), (50, 0, 0)]  # one after the other
     assert conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone() == (50,)
+
+
+# ---- fast path: COPY straight into an empty table ----------------------------------------------
+def first_load_batch(tmp_path: Path, line_end: str = "\n") -> load.LoadRequest:
+    """Values of every kind, quotes and newlines included, a deleted row, a /deleted feed, a full refresh."""
+    request = stage(
+        tmp_path,
+        [
+            contact(1, MailingCity="Paris", MailingLatitude="48.8566", Title='Dr "Who",\nMD'),
+            contact(2, "2024-01-02T06:00:00.000Z", IsDeleted="true", Title="a\r\nb"),
+            contact(3, Email="c3@example.com", Birthdate="1980-02-29", HasOptedOutOfEmail="true",
+                    Languages__c="English;French", Title='"quoted"'),
+        ],
+        [contact(i, Department=f"Dept, {i}") for i in range(4, 40)],
+        deleted=[("003000000000000003", "2024-01-02T08:00:00.000Z"), ("003000000000000099", "2024-01-02T08:00:00Z")],
+    )
+    request.reconcile_missing = True
+    if line_end != "\n":  # the same records, another line terminator
+        for name in request.typed_files:
+            path = request.typed_dir / name
+            with open(path, newline="", encoding="utf-8") as f:
+                records = list(csv.reader(f))
+            with open(path, "w", newline="", encoding="utf-8") as f:
+                csv.writer(f, lineterminator=line_end).writerows(records)
+    return request
+
+
+def loaded(conn, request: load.LoadRequest, caplog) -> tuple[load.LoadStats, list[tuple], str]:
+    """Load; return the stats, the rows without synced_at (checked here: the load's one now()), the log."""
+    caplog.clear()
+    (before,) = conn.execute("SELECT now()").fetchone()
+    stats = load.load(conn, request)
+    (after,) = conn.execute("SELECT now()").fetchone()
+    synced = conn.execute(f"SELECT DISTINCT synced_at FROM {TABLE}").fetchall()
+    assert len(synced) == 1 and before <= synced[0][0] <= after, (before, synced, after)
+    columns = [
+        name for (name,) in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'salesforce' "
+            "AND table_name = 'sf_contacts' AND column_name <> 'synced_at' ORDER BY ordinal_position"
+        )
+    ]
+    rows = conn.execute(f"SELECT {', '.join(columns)} FROM {TABLE} ORDER BY salesforce_id").fetchall()
+    return stats, rows, caplog.text
+
+
+def outcome(conn, stats: load.LoadStats) -> tuple:
+    runs = conn.execute(
+        "SELECT run_id, status, new_records, updated_records, deleted_records FROM salesforce.sync_runs"
+    ).fetchall()
+    return (stats.copied_rows, *counts(stats), stats.high_water_mark, runs)
+
+
+@pytest.mark.parametrize(("line_end", "chunk"), [("\n", load.COPY_CHUNK), ("\r\n", 7), ("\n", 1)])
+def test_first_load_copies_straight_into_the_table_with_the_rows_the_upsert_writes(
+    conn, tmp_path, caplog, monkeypatch, line_end, chunk
+):
+    caplog.set_level(logging.INFO, logger=load.__name__)
+    monkeypatch.setattr(load, "COPY_CHUNK", chunk)  # tiny chunks: records and quotes cut anywhere
+    request = first_load_batch(tmp_path, line_end)
+    request.allow_direct_copy = False
+    staged_stats, staged_rows, staged_log = loaded(conn, request, caplog)
+    staged = outcome(conn, staged_stats)
+    assert "staged and upserted" in staged_log and "COPYed straight" not in staged_log
+    conn.execute("TRUNCATE salesforce.sf_contacts, salesforce.sync_state, salesforce.sync_runs")
+
+    request.allow_direct_copy = True
+    direct_stats, direct_rows, direct_log = loaded(conn, request, caplog)
+    assert "39 row(s) COPYed straight into the empty sf_contacts" in direct_log
+    assert "staged" not in direct_log
+    assert direct_rows == staged_rows
+    assert outcome(conn, direct_stats) == staged
+    assert staged[:4] == (39, 39, 0, 1)  # #3 newly deleted by the feed, #2 first seen deleted (new)
+    assert [r[0] for r in direct_rows] == [f"003{i:015d}" for i in range(1, 40)]
+
+
+def test_a_duplicate_id_in_a_first_load_falls_back_to_the_staged_upsert(conn, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger=load.__name__)
+    request = stage(
+        tmp_path,
+        [contact(1, "2024-01-02T08:00:00.000Z", Title="old"), contact(2)],
+        [contact(1, "2024-01-02T10:00:00.000Z", Title="newest")],
+    )
+    stats = load.load(conn, request)
+    assert "staged and upserted into sf_contacts (a duplicate Id in the batch" in caplog.text
+    assert "003000000000000001" in caplog.text
+    assert "COPYed straight" not in caplog.text
+    assert (stats.copied_rows, *counts(stats)) == (3, 2, 0, 0)
+    assert conn.execute(f"SELECT salesforce_id, title, sync_run_id FROM {TABLE} ORDER BY 1").fetchall() == [
+        ("003000000000000001", "newest", request.sync_run_id),
+        ("003000000000000002", None, request.sync_run_id),
+    ]
+    assert conn.execute("SELECT new_records FROM salesforce.sync_runs").fetchall() == [(2,)]
+
+
+def test_a_first_load_whose_row_count_is_off_commits_nothing(conn, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger=load.__name__)
+    request = stage(tmp_path, [contact(i) for i in range(1, 6)], deleted=[("003000000000000001", "2024-01-02T08:00:00Z")])
+    request.expected_rows = 4
+    with pytest.raises(load.LoadError, match="COPY loaded 5 rows but the transform wrote 4"):
+        load.load(conn, request)
+    assert snapshot(conn) == []
+    assert conn.execute("SELECT count(*) FROM salesforce.sync_runs").fetchone() == (0,)
+    assert state.get_high_water_mark("Contact", conn=conn) is None
+    request.expected_rows = 5  # the same files, counted right: the direct COPY goes through
+    assert counts(load.load(conn, request)) == (5, 0, 1)
+    assert "5 row(s) COPYed straight" in caplog.text
+
+
+def test_a_table_with_rows_takes_the_staged_path(conn, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger=load.__name__)
+    load.load(conn, stage(tmp_path, [contact(1)]))
+    assert "1 row(s) COPYed straight" in caplog.text
+    caplog.clear()
+    stats = load.load(conn, stage(tmp_path, [contact(1, "2024-01-02T09:00:00.000Z", Title="changed"), contact(2)]))
+    assert "staged and upserted into sf_contacts (the table has rows)" in caplog.text
+    assert "COPYed straight" not in caplog.text
+    assert counts(stats) == (1, 1, 0)
+    assert conn.execute(f"SELECT title FROM {TABLE} ORDER BY 1").fetchall() == [("changed",), (None,)]

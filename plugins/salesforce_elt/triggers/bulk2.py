@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -27,6 +27,17 @@ from salesforce_elt.hooks.retry import RetryPolicy, is_transient_status, parse_r
 
 CLASSPATH = "salesforce_elt.triggers.bulk2.Bulk2QueryJobTrigger"
 _TERMINAL = {"JobComplete": "success", "Failed": "failed", "Aborted": "aborted"}
+# The wait before the second poll: the small jobs of an incremental window finish in a second or
+# two, and sleeping the full poll_interval first would add up to that much latency to every run.
+FIRST_POLL_DELAY = 1.0
+
+
+def poll_delays(poll_interval: float) -> Iterator[float]:
+    """The waits between polls: FIRST_POLL_DELAY, doubling, then poll_interval for as long as it takes."""
+    delay = min(FIRST_POLL_DELAY, poll_interval)
+    while True:
+        yield delay
+        delay = min(delay * 2, poll_interval)
 
 
 def _tls_error(exc: Exception, path: str) -> SalesforceApiError:
@@ -50,6 +61,10 @@ class _Transient(Exception):
 
 class Bulk2QueryJobTrigger(BaseTrigger):
     """Poll ``GET jobs/query/{job_id}`` until the job is terminal or ``deadline`` (epoch seconds) passes.
+
+    The second poll comes about a second after the first, then the waits double up to
+    ``poll_interval`` (``poll_delays``): a small job is seen done at once, a long one costs one
+    call per ``poll_interval``.
 
     Yields exactly one event: ``{"status": "success"|"failed"|"aborted"|"timeout"|"error",
     "job_id", "state", "message", "records", "carry"}``.
@@ -131,6 +146,7 @@ class Bulk2QueryJobTrigger(BaseTrigger):
             path = f"/services/data/v{version}/jobs/query/{self.job_id}"
             state: str | None = None
             errors = 0
+            delays = poll_delays(self.poll_interval)
             reauthenticated = False
             while True:
                 if self.deadline is not None and time.time() >= self.deadline:
@@ -161,8 +177,9 @@ class Bulk2QueryJobTrigger(BaseTrigger):
                         info.get("errorMessage") or f"job {state}",
                         info.get("numberRecordsProcessed"),
                     )
-                self.log.info("Bulk 2.0 job %s is %s", self.job_id, state)
-                await self._sleep(self.poll_interval)
+                delay = next(delays)
+                self.log.info("Bulk 2.0 job %s is %s; polling again in %.1fs", self.job_id, state, delay)
+                await self._sleep(delay)
 
     async def _sleep(self, seconds: float) -> None:
         if self.deadline is not None:

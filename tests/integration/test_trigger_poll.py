@@ -1,0 +1,48 @@
+"""The Bulk 2.0 trigger's polling cadence: a small job is seen done within a second or two even
+with a long poll_interval, and a long job still costs one poll per poll_interval."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import pytest
+
+from embedded_stack.connections import salesforce_connection
+from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
+from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger, poll_delays
+from salesforce_emulator.server import EmulatorServer
+from tests.support.deferral import trigger_event
+
+JOB_SECONDS = 1.5  # how long every Bulk job of this module's org stays running
+POLL_INTERVAL = 30.0  # far above JOB_SECONDS: waiting it out once fails the test by a wide margin
+
+
+@pytest.fixture(scope="module")
+def org(tmp_path_factory):
+    with EmulatorServer(tmp_path_factory.mktemp("poll_org"), contacts=20, seed=4, bulk_delay=JOB_SECONDS) as server:
+        yield server
+
+
+@pytest.fixture
+def conn_id(org, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_SF_POLL", salesforce_connection(org.connection_info))
+    return "sf_poll"
+
+
+def test_waits_start_at_a_second_and_double_up_to_the_poll_interval():
+    assert list(itertools.islice(poll_delays(10.0), 7)) == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]
+    assert list(itertools.islice(poll_delays(0.1), 3)) == [0.1, 0.1, 0.1]  # never above poll_interval
+
+
+def test_a_short_job_is_seen_done_long_before_the_poll_interval(org, conn_id):
+    job_id = SalesforceBulk2Hook(conn_id).create_query_job("SELECT Id FROM Contact")["id"]
+    started = time.monotonic()
+    event = trigger_event(Bulk2QueryJobTrigger(job_id=job_id, conn_id=conn_id, poll_interval=POLL_INTERVAL))
+    elapsed = time.monotonic() - started
+    assert event["status"] == "success", event
+    assert event["records"] == org.org.query("SELECT Id FROM Contact", include_deleted=False, api="rest").total_size
+    polls = [e for e in org.audit() if e["method"] == "GET" and e["path"].endswith(f"/jobs/query/{job_id}")]
+    assert len(polls) >= 2  # the job was still running at the first poll: the trigger had to wait
+    # Polls at about 0, 1 and 3 s see a 1.5 s job done by ~3 s; the old first wait alone was 30 s.
+    assert elapsed < POLL_INTERVAL / 3, elapsed
