@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Iterable, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,12 +26,61 @@ from salesforce_elt.registry import FieldSpec
 Kernel = Callable[[pa.Array], "tuple[pa.Array, pa.Array]"]
 CompoundKernel = Callable[["list[pa.Array]"], "tuple[pa.Array, pa.Array]"]
 
-_NULL_TEXT = pa.scalar(None, pa.string())
+# Every scalar handed to a kernel is built from buffers: converting a Python object makes pyarrow
+# import pandas (about 2 s and 40 MB per task process), which nothing else in the transform uses.
+
+
+def texts(values: Sequence[str | None]) -> pa.Array:
+    """A string array of ``values`` (None: null)."""
+    data = [b"" if v is None else v.encode() for v in values]
+    offsets = [0]
+    for item in data:
+        offsets.append(offsets[-1] + len(item))
+    nulls = [i for i, v in enumerate(values) if v is None]
+    buffers = [mask_buffer(len(values), nulls, set_bits=False) if nulls else None,
+               pa.py_buffer(struct.pack(f"<{len(offsets)}i", *offsets)), pa.py_buffer(b"".join(data))]
+    return pa.Array.from_buffers(pa.string(), len(values), buffers)
+
+
+def mask_buffer(length: int, rows: Iterable[int], *, set_bits: bool = True) -> pa.Buffer:
+    """A bitmap of ``length`` bits, ``rows`` set (or, with ``set_bits=False``, the only ones clear)."""
+    bits = bytearray(b"\x00" if set_bits else b"\xff") * ((length + 7) // 8)
+    for row in rows:
+        bits[row // 8] ^= 1 << (row % 8)
+    return pa.py_buffer(bytes(bits))
+
+
+def rows_mask(length: int, rows: Iterable[int]) -> pa.Array:
+    """A boolean array, True at ``rows``."""
+    return pa.Array.from_buffers(pa.bool_(), length, [None, mask_buffer(length, rows)])
+
+
+def text(value: str) -> pa.Scalar:
+    return texts([value])[0]
+
+
+def _fixed_width(arrow_type: pa.DataType, packed: bytes) -> pa.Scalar:
+    return pa.Array.from_buffers(arrow_type, 1, [None, pa.py_buffer(packed)])[0]
+
+
+TRUE, FALSE = _fixed_width(pa.bool_(), b"\x01"), _fixed_width(pa.bool_(), b"\x00")
+NULL_TEXT = pa.nulls(1, pa.string())[0]
+_EMPTY, _QUOTE, _COMMA, _NULL_LITERAL = text(""), text('"'), text(","), text("null")
+
+
+def constant(value: str, length: int) -> pa.Array:
+    """``value`` ``length`` times."""
+    return pc.fill_null(pa.nulls(length, pa.string()), text(value))
+
+
+def nowhere(length: int) -> pa.Array:
+    """A mask of ``length`` False values."""
+    return pc.fill_null(pa.nulls(length, pa.bool_()), FALSE)
 
 
 def _accepted(checked: pa.Array, column: pa.Array, *, nullable: bool) -> pa.Array:
     """The check's verdict, with null values accepted for a nullable column (they stay NULL)."""
-    return pc.if_else(pc.is_null(column), nullable, pc.fill_null(checked, False))
+    return pc.if_else(pc.is_null(column), TRUE if nullable else FALSE, pc.fill_null(checked, FALSE))
 
 
 def _regex(pattern: str, *, nullable: bool = True) -> Kernel:
@@ -44,20 +94,24 @@ def _string(limit: int | None, *, nullable: bool) -> Kernel:
     def kernel(column: pa.Array) -> tuple[pa.Array, pa.Array]:
         if limit is None:
             return column, _accepted(pc.is_valid(column), column, nullable=nullable)
-        return column, _accepted(pc.less_equal(pc.utf8_length(column), limit), column, nullable=nullable)
+        within = pc.less_equal(pc.utf8_length(column), _fixed_width(pa.int32(), struct.pack("<i", limit)))
+        return column, _accepted(within, column, nullable=nullable)
 
     return kernel
+
+
+_BOOLEAN_TEXTS = texts(["true", "false"])
 
 
 def _boolean(*, nullable: bool) -> Kernel:
     def kernel(column: pa.Array) -> tuple[pa.Array, pa.Array]:
         lowered = pc.ascii_lower(column)
-        return lowered, _accepted(pc.is_in(lowered, pa.array(["true", "false"])), column, nullable=nullable)
+        return lowered, _accepted(pc.is_in(lowered, _BOOLEAN_TEXTS), column, nullable=nullable)
 
     return kernel
 
 
-def _valid(text: pa.Array, shaped: pa.Array, arrow_type: pa.DataType, fmt: str, placeholder: str) -> pa.Array:
+def _valid(values: pa.Array, shaped: pa.Array, arrow_type: pa.DataType, fmt: str, placeholder: pa.Scalar) -> pa.Array:
     """Which shaped values are real dates/times (not 2023-02-29, 24:00, :60).
 
     One cast of the whole column when every shaped value is valid, as in ordinary data (a cast
@@ -65,11 +119,11 @@ def _valid(text: pa.Array, shaped: pa.Array, arrow_type: pa.DataType, fmt: str, 
     (strptime alone rolls an impossible date into the next month).
     """
     try:
-        pc.cast(pc.if_else(shaped, text, placeholder), arrow_type)
+        pc.cast(pc.if_else(shaped, values, placeholder), arrow_type)
         return shaped
     except pa.ArrowInvalid:
-        parsed = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
-        return pc.and_(shaped, pc.equal(pc.strftime(parsed, format=fmt), text))
+        parsed = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
+        return pc.and_(shaped, pc.equal(pc.strftime(parsed, format=fmt), values))
 
 
 _DATE = r"^\d{4}-\d\d-\d\d$"
@@ -77,10 +131,13 @@ _DATE = r"^\d{4}-\d\d-\d\d$"
 _DATETIME = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(?:Z|\+0000)$"
 
 
+_A_DATE, _A_DATETIME = text("2000-01-01"), text("2000-01-01T00:00:00")  # valid stand-ins for the cast
+
+
 def _date(*, nullable: bool) -> Kernel:
     def kernel(column: pa.Array) -> tuple[pa.Array, pa.Array]:
-        shaped = pc.fill_null(pc.match_substring_regex(column, _DATE), False)
-        valid = _valid(column, shaped, pa.date32(), "%Y-%m-%d", "2000-01-01")
+        shaped = pc.fill_null(pc.match_substring_regex(column, _DATE), FALSE)
+        valid = _valid(column, shaped, pa.date32(), "%Y-%m-%d", _A_DATE)
         return column, _accepted(valid, column, nullable=nullable)
 
     return kernel
@@ -88,11 +145,11 @@ def _date(*, nullable: bool) -> Kernel:
 
 def _datetime(*, nullable: bool) -> Kernel:
     def kernel(column: pa.Array) -> tuple[pa.Array, pa.Array]:
-        shaped = pc.fill_null(pc.match_substring_regex(column, _DATETIME), False)
+        shaped = pc.fill_null(pc.match_substring_regex(column, _DATETIME), FALSE)
         seconds = pc.utf8_slice_codeunits(column, 0, 19)
-        valid = _valid(seconds, shaped, pa.timestamp("s"), "%Y-%m-%dT%H:%M:%S", "2000-01-01T00:00:00")
+        valid = _valid(seconds, shaped, pa.timestamp("s"), "%Y-%m-%dT%H:%M:%S", _A_DATETIME)
         zulu = pc.ends_with(column, "Z")
-        if not pc.all(pc.fill_null(zulu, True)).as_py():  # "+0000" -> "+00:00", as types.datetime_text does
+        if not pc.all(pc.fill_null(zulu, TRUE)).as_py():  # "+0000" -> "+00:00", as types.datetime_text does
             column = pc.if_else(zulu, column, pc.utf8_replace_slice(column, -2, -2, ":"))
         return column, _accepted(valid, column, nullable=nullable)
 
@@ -119,7 +176,7 @@ def _multipicklist(column: pa.Array) -> tuple[pa.Array, pa.Array]:
     """"a;b" -> '{"a","b"}' (a Postgres text[] literal), escaping as types._pg_array_item does."""
     escaped = pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
     items = pc.replace_substring(escaped, ";", '","')
-    return pc.binary_join_element_wise('{"', items, '"}', ""), _everything(column)
+    return pc.binary_join_element_wise(text('{"'), items, text('"}'), _EMPTY), _everything(column)
 
 
 def _opaque(column: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -178,12 +235,15 @@ def _json_string(column: pa.Array) -> tuple[pa.Array, pa.Array]:
         accepted = pc.invert(pc.match_substring_regex(column, _JSON_UNNAMED_CONTROL))
     else:
         accepted = _everything(column)
-    return pc.binary_join_element_wise('"', column, '"', ""), accepted
+    return pc.binary_join_element_wise(_QUOTE, column, _QUOTE, _EMPTY), accepted
+
+
+_OPEN, _CLOSE = text("{"), text("}")
 
 
 def compound_kernel(field: FieldSpec) -> CompoundKernel:
     """Address/location components -> the JSON object text of ``types.compound_converter``."""
-    keys = [json.dumps(key) + ":" for _sf, key in field.components]
+    keys = [text(json.dumps(key) + ":") for _sf, key in field.components]
     numeric = [key in types.NUMERIC_KEYS for _sf, key in field.components]
 
     def kernel(components: list[pa.Array]) -> tuple[pa.Array, pa.Array]:
@@ -193,11 +253,11 @@ def compound_kernel(field: FieldSpec) -> CompoundKernel:
                 value, ok = column, pc.match_substring_regex(column, _JSON_NUMBER)
             else:
                 value, ok = _json_string(column)
-            ok = pc.fill_null(ok, True)
+            ok = pc.fill_null(ok, TRUE)
             accepted = ok if accepted is None else pc.and_(accepted, ok)
-            members.append(pc.binary_join_element_wise(key, pc.fill_null(value, "null"), ""))
-        joined = pc.binary_join_element_wise("{", pc.binary_join_element_wise(*members, ","), "}", "")
+            members.append(pc.binary_join_element_wise(key, pc.fill_null(value, _NULL_LITERAL), _EMPTY))
+        joined = pc.binary_join_element_wise(_OPEN, pc.binary_join_element_wise(*members, _COMMA), _CLOSE, _EMPTY)
         all_empty = functools.reduce(pc.and_, [pc.is_null(c) for c in components])
-        return pc.if_else(all_empty, _NULL_TEXT, joined), accepted
+        return pc.if_else(all_empty, NULL_TEXT, joined), accepted
 
     return kernel

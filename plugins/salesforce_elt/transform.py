@@ -226,7 +226,7 @@ def _convert_block(batch: pa.RecordBatch, columns: list[_VectorColumn], bad: set
     for column in columns:
         raw = [batch.column(i) for i in column.positions]
         if column.kernel is None:
-            values, accepted = pa.nulls(len(batch), pa.string()), pa.nulls(len(batch), pa.bool_()).fill_null(False)
+            values, accepted = pa.nulls(len(batch), pa.string()), columnar.nowhere(len(batch))
         else:
             values, accepted = column.kernel(raw if column.compound else raw[0])
         if not pc.all(accepted).as_py():
@@ -248,7 +248,7 @@ def _python_path(values: pa.Array, accepted: pa.Array, raw: list[pa.Array], colu
         except types.ConversionError:
             bad.add(row)
             replacements.append(None)
-    return pc.replace_with_mask(values, declined, pa.array(replacements, pa.string()))
+    return pc.replace_with_mask(values, declined, columnar.texts(replacements))
 
 
 def _raw_row(batch: pa.RecordBatch, row: int) -> list[str]:
@@ -309,13 +309,12 @@ def _transform_file(spec: SObjectSpec, requested: Sequence[str], raw_path: PathL
             for batch in _read_blocks(source, width, short_or_long_row):
                 bad: set[int] = set()
                 typed = _convert_block(batch, columns, bad)
-                typed += [pa.nulls(len(batch), pa.string()).fill_null(value) for value in constants]
+                typed += [columnar.constant(value, len(batch)) for value in constants]
                 block = pa.RecordBatch.from_arrays(typed, schema=schema)
                 if bad:
                     for row in sorted(bad):
                         _reject_row(_raw_row(batch, row), plan, width, rejects)
-                    keep = pa.array([row not in bad for row in range(len(batch))])
-                    block = block.filter(keep)
+                    block = block.filter(pc.invert(columnar.rows_mask(len(batch), bad)))
                 writer.write_batch(block)
                 result.rows += len(block)
         except pa.ArrowInvalid as exc:
