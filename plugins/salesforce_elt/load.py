@@ -256,8 +256,18 @@ def _copy_direct(conn: psycopg.Connection, cur: psycopg.Cursor, request: LoadReq
     (now,) = cur.execute("SELECT now()").fetchone()  # the upsert's synced_at: the transaction's start
     metadata = {"sync_run_id": request.sync_run_id, "synced_at": now.isoformat()}
     try:
-        with conn.transaction():  # a savepoint
-            return _copy_typed(cur, table, request, metadata), ""
+        with conn.transaction():  # a savepoint: a rollback also brings back the dropped indexes
+            indexes = cur.execute(template("secondary_indexes.sql"),
+                                  {"schema": warehouse_schema(), "table": request.spec.table}).fetchall()
+            # Building an index once over the loaded rows is several times cheaper than updating
+            # it row by row (the primary key stays: it catches a duplicate Id). Readers of the
+            # empty table wait for the commit (DROP INDEX locks it) rather than see it half-loaded.
+            for name, _definition in indexes:
+                cur.execute(sql.SQL("DROP INDEX {}.{}").format(sql.Identifier(warehouse_schema()), sql.Identifier(name)))
+            copied = _copy_typed(cur, table, request, metadata)
+            for _name, definition in indexes:
+                cur.execute(definition)  # pg_get_indexdef's own text: the exact index Alembic made
+            return copied, ""
     except errors.UniqueViolation as exc:
         return None, f"a duplicate Id in the batch made the direct COPY fail: {exc.diag.message_detail}"
 

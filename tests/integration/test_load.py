@@ -401,3 +401,34 @@ def test_a_table_with_rows_takes_the_staged_path(conn, tmp_path, caplog):
     assert "COPYed straight" not in caplog.text
     assert counts(stats) == (1, 1, 0)
     assert conn.execute(f"SELECT title FROM {TABLE} ORDER BY 1").fetchall() == [("changed",), (None,)]
+
+
+def _indexes(conn) -> list[tuple[str, str]]:
+    return conn.execute(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'salesforce' AND tablename = 'sf_contacts' "
+        "ORDER BY indexname"
+    ).fetchall()
+
+
+def test_a_first_load_rebuilds_the_secondary_indexes_it_dropped(conn, tmp_path):
+    before = _indexes(conn)
+    assert len(before) > 2  # the key and the registry's indexed columns
+    load.load(conn, stage(tmp_path, [contact(i, AccountId=f"001{i:015d}") for i in range(1, 30)]))
+    assert _indexes(conn) == before
+    # The rebuilt index is used and finds the loaded row.
+    conn.execute("SET enable_seqscan = off")
+    plan = "\n".join(r for (r,) in conn.execute(
+        f"EXPLAIN (COSTS OFF) SELECT salesforce_id FROM {TABLE} WHERE account_id = '001000000000000007'"
+    ).fetchall())
+    conn.execute("RESET enable_seqscan")
+    assert "ix_sf_contacts_account_id" in plan
+    assert conn.execute(f"SELECT salesforce_id FROM {TABLE} WHERE account_id = '001000000000000007'").fetchall() == [
+        ("003000000000000007",)
+    ]
+
+
+def test_a_first_load_that_falls_back_keeps_the_indexes(conn, tmp_path):
+    before = _indexes(conn)
+    load.load(conn, stage(tmp_path, [contact(1), contact(2)], [contact(1, "2024-01-02T10:00:00.000Z")]))
+    assert _indexes(conn) == before
+    assert len(snapshot(conn)) == 2
