@@ -9,7 +9,8 @@ Steps (all or nothing):
 3. ``sql/upsert.sql``: dedupe, insert new, update changed-and-not-older, count both.
    Fast path, for a target with no rows at all (a first load, a full refresh into an emptied
    table): COPY the typed parts straight into the target instead, the sync metadata the upsert
-   would write appended to every CSV record as it streams by, inside a savepoint; a duplicate Id
+   would write appended to every CSV record as it streams by, the table's plain indexes dropped
+   before and rebuilt after from the catalog's definitions, inside a savepoint; a duplicate Id
    in the batch (a unique violation) rolls the savepoint back and the batch takes steps 2-3.
    A table that held nothing has no row the batch lacks: step 4 then only applies the /deleted
    feed (the full-refresh and relation reconciliations would find nothing).
