@@ -12,6 +12,7 @@ import psycopg
 
 from salesforce_elt.registry import REGISTRY, tables
 from tests.support.equality import differences
+from tests.support.salesforce import wait_for_the_next_second
 
 ORDER = (
     "salesforce_sync_users",
@@ -37,6 +38,8 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
 def run_dag(dag, logical_date: datetime | None = None):
     for task in dag.tasks:
         task.retries = 0  # fail fast here; retries are the scheduler's business
+    if logical_date is None:
+        wait_for_the_next_second()
     dag_run = dag.test(logical_date=logical_date)
     assert dag_run.state == "success", f"{dag.dag_id} run {dag_run.run_id} ended {dag_run.state}"
     return dag_run

@@ -14,6 +14,7 @@ import psycopg
 from tests.support.airflow_env import connections_to as connections_to
 from tests.support.databases import fresh_database as fresh_database
 from tests.support.databases import migrate as migrate
+from tests.support.salesforce import wait_for_the_next_second
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "salesforce_sync_contacts"
@@ -26,6 +27,8 @@ def run_dag(logical_date: datetime | None = None, run_conf: dict | None = None, 
     dag = build_object_dags()[dag_id]
     for task in dag.tasks:
         task.retries = 0  # fail fast here; retries are the scheduler's business
+    if logical_date is None:
+        wait_for_the_next_second()
     return dag.test(logical_date=logical_date, run_conf=run_conf)
 
 
