@@ -37,6 +37,18 @@ class BulkQueryNotSupportedError(SalesforceApiError):
     """Bulk API 2.0 refused the query (object or field not supported); REST can still read it."""
 
 
+def tls_error(path: str, exc: Exception) -> SalesforceApiError:
+    """A certificate that did not verify. Requests counts SSLError as a ConnectionError, but retrying
+    a certificate that does not verify only delays the one fix there is: fail at once."""
+    return SalesforceApiError(
+        "TLS_VERIFY_FAILED",
+        f"TLS verification failed ({type(exc).__name__}: {exc}); trust the server's CA with the "
+        "connection's ca_bundle extra",
+        None,
+        path,
+    )
+
+
 def error_from_body(status: int, body: str, url_path: str) -> SalesforceApiError:
     """Turn a Salesforce error response into an exception.
 

@@ -29,7 +29,7 @@ import requests
 from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 
 from salesforce_elt.budget import check_usage
-from salesforce_elt.hooks.errors import SalesforceApiError, error_from_body
+from salesforce_elt.hooks.errors import SalesforceApiError, error_from_body, tls_error
 from salesforce_elt.hooks.oauth import (
     TOKEN_PATH,
     AuthSettings,
@@ -92,18 +92,6 @@ def flatten_record(record: dict[str, Any], fields: Sequence[str]) -> list[Any]:
             )
         row.append(value)
     return row
-
-
-def _tls_error(path: str, exc: Exception) -> SalesforceApiError:
-    # SSLError is a ConnectionError to requests, but retrying a certificate that does not verify
-    # only delays the one fix there is.
-    return SalesforceApiError(
-        "TLS_VERIFY_FAILED",
-        f"TLS verification failed ({type(exc).__name__}: {exc}); trust the server's CA with the "
-        "connection's ca_bundle extra",
-        None,
-        path,
-    )
 
 
 def _get_ci(mapping: dict[str, Any], key: str) -> Any:
@@ -189,7 +177,7 @@ class SalesforceApiHook(SalesforceHook):
                     request.url, data=request.data, headers=request.headers, timeout=self.timeout
                 )
             except requests.exceptions.SSLError as exc:
-                raise _tls_error(TOKEN_PATH, exc) from None
+                raise tls_error(TOKEN_PATH, exc) from None
             except TRANSIENT_EXCEPTIONS as exc:
                 reason = type(exc).__name__
             else:
@@ -276,7 +264,7 @@ class SalesforceApiHook(SalesforceHook):
                     stream=stream,
                 )
             except requests.exceptions.SSLError as exc:
-                raise _tls_error(log_path, exc) from None
+                raise tls_error(log_path, exc) from None
             except TRANSIENT_EXCEPTIONS as exc:
                 self._log_call(method, log_path, None, sent)
                 self._pause_or_raise(attempt, method, log_path, type(exc).__name__)

@@ -15,7 +15,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from salesforce_elt.hooks.errors import SalesforceApiError, error_from_body
+from salesforce_elt.hooks.errors import SalesforceApiError, error_from_body, tls_error
 from salesforce_elt.hooks.oauth import (
     TOKEN_PATH,
     AuthSettings,
@@ -38,17 +38,6 @@ def poll_delays(poll_interval: float) -> Iterator[float]:
     while True:
         yield delay
         delay = min(delay * 2, poll_interval)
-
-
-def _tls_error(exc: Exception, path: str) -> SalesforceApiError:
-    """A certificate that does not verify will not verify on the next try either: fail at once."""
-    return SalesforceApiError(
-        "TLS_VERIFY_FAILED",
-        f"TLS verification failed ({exc}); set the connection's ca_bundle extra to the CA that signed "
-        "the server's certificate",
-        None,
-        path,
-    )
 
 
 class _Transient(Exception):
@@ -202,7 +191,7 @@ class Bulk2QueryJobTrigger(BaseTrigger):
                     )
                 return response.status, body
         except aiohttp.ClientSSLError as exc:
-            raise _tls_error(exc, path) from None
+            raise tls_error(path, exc) from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise _Transient(type(exc).__name__) from None
 
@@ -222,7 +211,7 @@ class Bulk2QueryJobTrigger(BaseTrigger):
                     body = await response.text()
                     status = response.status
             except aiohttp.ClientSSLError as exc:
-                raise _tls_error(exc, TOKEN_PATH) from None
+                raise tls_error(TOKEN_PATH, exc) from None
             except (TimeoutError, aiohttp.ClientError) as exc:
                 reason = type(exc).__name__
             else:
