@@ -19,26 +19,21 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
+
+# The engine snapshot bench/run.py measures (the checkout when run by hand), for the emulator's client.
+ROOT = Path(os.environ.get("BENCH_ENGINE_SNAPSHOT") or Path(__file__).resolve().parents[1])
+sys.path.insert(0, str(ROOT))
 
 HINTS = {"boolean": "bool", "date": "date", "datetime": "timestamp", "double": "double", "integer": "bigint"}
 
 
 def _client(info: dict[str, Any]):
-    import requests
-    from simple_salesforce import Salesforce
+    # Only requests and simple-salesforce, both in this venv: the same client as the other readers.
+    from salesforce_emulator.client import simple_salesforce_client
 
-    session = requests.Session()
-    session.verify = info["ca_file"]
-    session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the emulator's CA otherwise
-    token = session.post(
-        f"{info['login_url']}/services/oauth2/token",
-        data={"grant_type": "client_credentials"},
-        auth=(info["client_id"], info["client_secret"]),
-        timeout=30,
-    )
-    token.raise_for_status()
-    return Salesforce(instance_url=info["instance_url"], session_id=token.json()["access_token"], session=session)
+    return simple_salesforce_client(info)
 
 
 def _converters(kinds: dict[str, str]) -> dict[str, Any]:
