@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -55,15 +54,14 @@ class TooManyRejects(ValueError):
 class Plan:
     """How one raw header becomes the typed columns.
 
-    Plain columns read ``row[index]`` (a subscript is about twice as fast as an itemgetter call,
-    and this loop runs once per value); compounds read their components through an itemgetter.
-    Derived columns (registry ``derived``) ride with the compounds: both read a tuple of raw
-    values. The typed CSV therefore lists plain columns first, then compounds and derived
-    columns, then constants: COPY names its columns, so the order is free.
+    Plain columns read one raw value (its position); compounds read the tuple of their components'
+    values (their positions). Derived columns (registry ``derived``) ride with the compounds: both
+    read a tuple of raw values. The typed CSV therefore lists plain columns first, then compounds
+    and derived columns, then constants: COPY names its columns, so the order is free.
     """
 
     plain: tuple[tuple[str, int, Callable[[str], str | None]], ...]
-    compound: tuple[tuple[str, Callable[[Sequence[str]], tuple[str, ...]], Callable[[tuple[str, ...]], str | None]], ...]
+    compound: tuple[tuple[str, tuple[int, ...], Callable[[tuple[str, ...]], str | None]], ...]
     constants: tuple[tuple[str, str], ...]
 
     @property
@@ -102,15 +100,12 @@ def build_plan(spec: SObjectSpec, header: Sequence[str]) -> Plan:
     for f in spec.fields:
         at = positions(f.soql_fields)
         if f.components:
-            get = operator.itemgetter(*at) if len(at) > 1 else (lambda row, i=at[0]: (row[i],))
-            compound.append((f.column, get, types.compound_converter(f)))
+            compound.append((f.column, at, types.compound_converter(f)))
         else:
             convert = types.converter(f)
             plain.append((f.column, at[0], types.required(convert) if not f.nullable else convert))
     for d in spec.derived:
-        at = positions(d.inputs)
-        compound.append((d.column, operator.itemgetter(*at) if len(at) > 1 else (lambda row, i=at[0]: (row[i],)),
-                         _derived_converter(spec, d)))
+        compound.append((d.column, positions(d.inputs), _derived_converter(spec, d)))
     return Plan(tuple(plain), tuple(compound), spec.constants)
 
 
@@ -172,14 +167,15 @@ class _Rejects:
             self._file.close()
 
 
-def _reject_row(row: Sequence[str], plan: Plan, width: int, rejects: _Rejects) -> None:
-    """Slow path for a bad row: find the first column at fault and record why."""
-    record_id = row[0] if row else ""
-    if len(row) != width:
-        rejects.add(record_id, "*", ",".join(row), f"row has {len(row)} fields, the header {width}")
-        return
+def _reject_row(row: Sequence[str], plan: Plan, rejects: _Rejects) -> None:
+    """Slow path for a bad row: find the first column at fault and record why.
+
+    (A row with too few or too many fields never gets here: the CSV reader's invalid-row handler
+    records it.)
+    """
+    record_id = row[0]
     checks = [(name, row[i], convert) for name, i, convert in plan.plain]
-    checks += [(name, get(row), convert) for name, get, convert in plan.compound]
+    checks += [(name, tuple(row[i] for i in at), convert) for name, at, convert in plan.compound]
     for name, value, convert in checks:
         try:
             convert(value)
@@ -200,23 +196,17 @@ class _VectorColumn:
     compound: bool
 
 
-def _vector_plan(spec: SObjectSpec, header: Sequence[str], plan: Plan) -> list[_VectorColumn]:
-    index = {name.lower(): i for i, name in enumerate(header)}
+def _vector_plan(spec: SObjectSpec, plan: Plan) -> list[_VectorColumn]:
+    """The plan's columns with their kernels: the key's, a field's, none for derived columns
+    (registry functions run in Python, value by value)."""
     fields = {f.column: f for f in spec.fields}
-    derived = {d.column for d in spec.derived}
     columns = []
     for name, i, convert in plan.plain:
-        field_spec = fields.get(name)
-        kernel = columnar.key_kernel(spec.key_prefix) if field_spec is None else columnar.kernel(field_spec)
+        kernel = columnar.key_kernel(spec.key_prefix) if name == spec.key_column else columnar.kernel(fields[name])
         columns.append(_VectorColumn(name, (i,), kernel, convert, compound=False))
-    for name, _get, convert in plan.compound:
-        if name in derived:  # registry functions: Python per value
-            inputs = next(d.inputs for d in spec.derived if d.column == name)
-            kernel = None
-        else:
-            inputs = fields[name].soql_fields
-            kernel = columnar.compound_kernel(fields[name])
-        columns.append(_VectorColumn(name, tuple(index[n.lower()] for n in inputs), kernel, convert, compound=True))
+    for name, at, convert in plan.compound:
+        kernel = columnar.compound_kernel(fields[name]) if name in fields else None
+        columns.append(_VectorColumn(name, at, kernel, convert, compound=True))
     return columns
 
 
@@ -291,7 +281,7 @@ def _transform_file(spec: SObjectSpec, requested: Sequence[str], raw_path: PathL
         header = next(csv.reader([header_line.decode("utf-8")]))
         check_header(spec, requested, header, name)
         plan = build_plan(spec, header)
-        columns = _vector_plan(spec, header, plan)
+        columns = _vector_plan(spec, plan)
         schema = pa.schema([(column, pa.string()) for column in result.columns])
         constants = [value for _name, value in plan.constants]
         width = len(header)
@@ -313,7 +303,7 @@ def _transform_file(spec: SObjectSpec, requested: Sequence[str], raw_path: PathL
                 block = pa.RecordBatch.from_arrays(typed, schema=schema)
                 if bad:
                     for row in sorted(bad):
-                        _reject_row(_raw_row(batch, row), plan, width, rejects)
+                        _reject_row(_raw_row(batch, row), plan, rejects)
                     block = block.filter(pc.invert(columnar.rows_mask(len(batch), bad)))
                 writer.write_batch(block)
                 result.rows += len(block)

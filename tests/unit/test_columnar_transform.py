@@ -108,7 +108,7 @@ def _expected(header: list[str], rows: list[list[str]]) -> tuple[list[dict[str, 
     for row in rows:
         try:
             values = [convert(row[i]) for _name, i, convert in plan.plain]
-            values += [convert(get(row)) for _name, get, convert in plan.compound]
+            values += [convert(tuple(row[i] for i in at)) for _name, at, convert in plan.compound]
         except types.ConversionError:
             rejected.append(row[0])
             continue
