@@ -78,6 +78,11 @@ def nowhere(length: int) -> pa.Array:
     return pc.fill_null(pa.nulls(length, pa.bool_()), FALSE)
 
 
+def everywhere(length: int) -> pa.Array:
+    """A mask of ``length`` True values."""
+    return pc.fill_null(pa.nulls(length, pa.bool_()), TRUE)
+
+
 def _accepted(checked: pa.Array, column: pa.Array, *, nullable: bool) -> pa.Array:
     """The check's verdict, with null values accepted for a nullable column (they stay NULL)."""
     return pc.if_else(pc.is_null(column), TRUE if nullable else FALSE, pc.fill_null(checked, FALSE))
@@ -91,11 +96,12 @@ def _regex(pattern: str, *, nullable: bool = True) -> Kernel:
 
 
 def _string(limit: int | None, *, nullable: bool) -> Kernel:
+    longest = None if limit is None else _fixed_width(pa.int32(), struct.pack("<i", limit))
+
     def kernel(column: pa.Array) -> tuple[pa.Array, pa.Array]:
-        if limit is None:
-            return column, _accepted(pc.is_valid(column), column, nullable=nullable)
-        within = pc.less_equal(pc.utf8_length(column), _fixed_width(pa.int32(), struct.pack("<i", limit)))
-        return column, _accepted(within, column, nullable=nullable)
+        if longest is None:
+            return column, _accepted(everywhere(len(column)), column, nullable=nullable)
+        return column, _accepted(pc.less_equal(pc.utf8_length(column), longest), column, nullable=nullable)
 
     return kernel
 
@@ -172,19 +178,18 @@ def _numeric_pattern(precision: int | None, scale: int | None) -> str:
     return rf"^-?(?:0|[1-9]\d{{0,{integer_digits - 1}}}){fraction}$"
 
 
+_ARRAY_OPEN, _ARRAY_CLOSE = text('{"'), text('"}')
+
+
 def _multipicklist(column: pa.Array) -> tuple[pa.Array, pa.Array]:
     """"a;b" -> '{"a","b"}' (a Postgres text[] literal), escaping as types._pg_array_item does."""
     escaped = pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
     items = pc.replace_substring(escaped, ";", '","')
-    return pc.binary_join_element_wise(text('{"'), items, text('"}'), _EMPTY), _everything(column)
+    return pc.binary_join_element_wise(_ARRAY_OPEN, items, _ARRAY_CLOSE, _EMPTY), everywhere(len(column))
 
 
 def _opaque(column: pa.Array) -> tuple[pa.Array, pa.Array]:
-    return column, _everything(column)
-
-
-def _everything(column: pa.Array) -> pa.Array:
-    return pc.or_(pc.is_valid(column), pc.is_null(column))
+    return column, everywhere(len(column))
 
 
 def kernel(field: FieldSpec) -> Kernel | None:
@@ -234,7 +239,7 @@ def _json_string(column: pa.Array) -> tuple[pa.Array, pa.Array]:
             column = pc.replace_substring(column, plain, escaped)
         accepted = pc.invert(pc.match_substring_regex(column, _JSON_UNNAMED_CONTROL))
     else:
-        accepted = _everything(column)
+        accepted = everywhere(len(column))
     return pc.binary_join_element_wise(_QUOTE, column, _QUOTE, _EMPTY), accepted
 
 
