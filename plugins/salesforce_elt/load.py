@@ -264,7 +264,7 @@ def _copy_direct(conn: psycopg.Connection, cur: psycopg.Cursor, request: LoadReq
             # it row by row (the primary key stays: it catches a duplicate Id). Readers of the
             # empty table wait for the commit (DROP INDEX locks it) rather than see it half-loaded.
             for name, _definition in indexes:
-                cur.execute(sql.SQL("DROP INDEX {}.{}").format(sql.Identifier(warehouse_schema()), sql.Identifier(name)))
+                cur.execute(sql.SQL("DROP INDEX {}").format(qualified(name)))
             copied = _copy_typed(cur, table, request, metadata)
             for _name, definition in indexes:
                 cur.execute(definition)  # pg_get_indexdef's own text: the exact index Alembic made
