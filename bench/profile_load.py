@@ -3,15 +3,17 @@
     .venv/bin/python bench/profile_load.py --contacts 1000000 [--explain]
 
 Uses the typed files and the warehouse a previous ``bench/run.py`` left under .local/bench/
-(starts that Postgres if it is stopped, and stops it again). Replays the load's steps (temp table,
-COPY, the upsert statement) as a first load — the target truncated — inside one transaction that
-is rolled back: the table stays as the benchmark left it. ``--explain`` adds the upsert's
+(starts that Postgres if it is stopped, and stops it again). Replays the staged path's steps (temp
+table, COPY, the upsert statement: what every load into a table with rows runs; a first load
+COPYs straight into the target instead) on the truncated target, inside one transaction that is
+rolled back: the table stays as the benchmark left it. ``--explain`` adds the upsert's
 EXPLAIN (ANALYZE, BUFFERS) plan; ``--work-mem`` sets work_mem for the transaction first.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import sys
 import time
@@ -44,7 +46,8 @@ def main() -> int:
         sys.exit(f"no typed files in {typed}: run bench/run.py --sizes {args.contacts} first")
     spec = get_object("Contact")
     # The typed files' own header: the transform writes its columns in its own order.
-    columns = (typed / files[0]).open(encoding="utf-8").readline().strip().split(",")
+    with (typed / files[0]).open(encoding="utf-8", newline="") as f:
+        columns = next(csv.reader(f))  # pyarrow quotes the header's names
     pg = EmbeddedPostgres(LOCAL / "pgdata")
     was_running = pg.is_running()
     pg.start()
@@ -62,7 +65,7 @@ def main() -> int:
             staging = "_stage_profile"
             if args.work_mem:
                 cur.execute(sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(args.work_mem)))
-            timed("truncate target (first-load case)", lambda: cur.execute(sql.SQL("TRUNCATE {}").format(target)))
+            timed("truncate target", lambda: cur.execute(sql.SQL("TRUNCATE {}").format(target)))
             timed("create temp table", lambda: cur.execute(
                 sql.SQL("CREATE TEMP TABLE {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
                     sql.Identifier(staging), target)))
@@ -97,7 +100,7 @@ def main() -> int:
         if not was_running:
             pg.stop()
     memory = f", work_mem {args.work_mem}" if args.work_mem else ""
-    print(f"load of {rows:,} typed rows ({len(files)} files), first-load case{memory}, rolled back:")
+    print(f"load of {rows:,} typed rows ({len(files)} files), staged path into the emptied target{memory}, rolled back:")
     for label, seconds in timings:
         print(f"  {seconds:8.2f} s  {label}")
     if plan:
