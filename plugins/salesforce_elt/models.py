@@ -164,6 +164,12 @@ class SyncRun(Base):
     api_usage_after: Mapped[str | None] = mapped_column(sa.Text())
     status: Mapped[str] = mapped_column(sa.Text(), nullable=False)
     error_message: Mapped[str | None] = mapped_column(sa.Text())
+    records_cleaned: Mapped[int | None] = mapped_column(
+        sa.BigInteger(), comment="records whose text values had NUL bytes removed by the transform"
+    )
+    deletes_reconciled: Mapped[str | None] = mapped_column(
+        sa.Text(), comment="why deletes were found by comparing Ids instead of the /deleted feed; NULL if not"
+    )
     started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     finished_at: Mapped[datetime] = mapped_column(
         sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
