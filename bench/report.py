@@ -1,4 +1,4 @@
-"""Markdown tables and the issue-8 targets from bench/run.py's result document."""
+"""Markdown tables and the performance targets from bench/run.py's result document."""
 
 from __future__ import annotations
 
@@ -152,7 +152,7 @@ def _own_work_speedup(full: dict[str, Any], key: str) -> float | None:
 
 
 def evaluate_targets(sizes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each target of issue 8 on the largest size measured (and 100K for the flat-RSS check)."""
+    """Each performance target on the largest size measured (and 100K for the flat-RSS check)."""
     if not sizes:
         return []
     by_size = {s["contacts"]: s for s in sizes}
@@ -214,7 +214,7 @@ def markdown(document: dict[str, Any]) -> str:
                       *incremental_table(size["incremental"]), ""]
     targets = document.get("targets") or []
     if targets:
-        lines += ["### Targets (issue 8)", "", "| target | measured | met |", "|---|---:|---|"]
+        lines += ["### Targets", "", "| target | measured | met |", "|---|---:|---|"]
         for t in targets:
             met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]
             lines.append(f"| {t['target']} | {_fmt(t['measured'], 2)} {t['unit']} | {met} |")

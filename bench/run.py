@@ -13,7 +13,7 @@ for every run so Scenario B's changes never accumulate) and one embedded Postgre
   dlt (merge on Id, its own venv); finally the whole DAG once through `airflow dags test`.
 - Scenario B, incremental: 10,000 changes in the org (updates, creates, soft and hard deletes),
   then one window [high-water mark - lookback, now) through the engine's phases.
-Prints a Markdown table per size and the targets of issue 8; writes bench/results/<date>.json.
+Prints a Markdown table per size and the performance targets; writes bench/results/<date>.json.
 """
 
 from __future__ import annotations
