@@ -84,7 +84,7 @@ def layout_errors(repo: Path = REPO) -> list[str]:
             if host.startswith("./") and not (repo / host).exists():
                 errors.append(f"service {name} mounts {host}, which does not exist")
     init_command = " ".join(services.get("airflow-init", {}).get("command", []))
-    if "alembic upgrade head" not in init_command:
+    if "python -m salesforce_elt migrate" not in init_command:
         errors.append("airflow-init must apply the project's Alembic migrations")
     return errors
 

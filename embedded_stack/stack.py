@@ -155,8 +155,8 @@ class Stack:
             ) from None
 
     def migrate_warehouse(self) -> None:
-        self.run([sys.executable, "-m", "alembic", "upgrade", "head"], quiet=True)
-        print("warehouse: migrations at head")
+        # The command a user runs against their own warehouse (prints from -> to revisions).
+        self.run([sys.executable, "-m", "salesforce_elt", "migrate"])
 
     def mutate_emulator(self, object_name: str, **counts: int) -> None:
         args = [sys.executable, "-m", "salesforce_emulator", "mutate", "--data-dir", str(self.emulator_dir),

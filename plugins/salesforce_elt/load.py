@@ -33,13 +33,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from psycopg import errors, sql
 from psycopg.pq import TransactionStatus
 
-from salesforce_elt import models, state, types
+from salesforce_elt import models, settings, state, types
 from salesforce_elt.registry import SObjectSpec, warehouse_schema
 
 if TYPE_CHECKING:
@@ -49,7 +48,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+SQL_DIR = settings.project_home() / "sql"
 COPY_CHUNK = 1024 * 1024
 DELETED_HEADER = ("Id", "deletedDate")
 

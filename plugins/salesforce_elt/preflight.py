@@ -10,15 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
-import salesforce_elt
 from salesforce_elt import budget, settings
 from salesforce_elt.registry import warehouse_schema
 
 Level = Literal["ok", "warn", "fail"]
-REPO_ROOT = Path(salesforce_elt.__file__).resolve().parents[2]
+REPO_ROOT = settings.project_home()
 VERSION_TABLE = "alembic_version_salesforce_elt"
 CONNECT_TIMEOUT_S = 10
 
@@ -188,7 +186,7 @@ def check_warehouse(conn_id: str | None = None) -> list[Finding]:
             rows = []
     current = {r[0] for r in rows}
     heads = alembic_heads()
-    upgrade = "run `alembic upgrade head` from the project root (or airflow-init)"
+    upgrade = "run `python -m salesforce_elt migrate` (or docker compose's airflow-init)"
     if not current:
         findings.append(Finding("fail", subject, f"no migrations applied in schema {schema}", upgrade))
     elif current != heads:

@@ -14,6 +14,16 @@ WAREHOUSE_URL_ENV = "SALESFORCE_ELT_WAREHOUSE_URL"
 SMTP_CONN_ID = os.environ.get("SALESFORCE_ELT_SMTP_CONN_ID", "smtp_default")
 
 
+def project_home() -> Path:
+    """The folder holding sql/, migrations/ and alembic.ini.
+
+    In a checkout it is the repository (plugins/ sits beside them); the Docker image puts
+    plugins/ under /opt/airflow and the rest under SALESFORCE_ELT_HOME (/opt/salesforce_elt).
+    """
+    configured = os.environ.get("SALESFORCE_ELT_HOME")
+    return Path(configured) if configured else Path(__file__).resolve().parents[2]
+
+
 def warehouse_url() -> str | None:
     """An explicit warehouse URL (postgresql://...) for tools run outside Airflow (Alembic, scripts).
 

@@ -105,7 +105,7 @@ def test_check_names_a_warehouse_behind_the_migrations(org, warehouse_url):
         result = check(org.connection_info, behind)
     assert result.returncode == 1
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
-    assert "migrations at 0002_objects, head is " in line and "alembic upgrade head" in line
+    assert "migrations at 0002_objects, head is " in line and "python -m salesforce_elt migrate" in line
 
 
 @pytest.mark.parametrize(

@@ -298,4 +298,4 @@ def test_storage_command_projects_with_the_orgs_record_count(sf_env, migrated_da
 def test_storage_command_on_an_unmigrated_warehouse_says_what_to_do(new_database, monkeypatch, capsys):
     monkeypatch.setenv("SALESFORCE_ELT_WAREHOUSE_URL", new_database())
     assert main(["storage", "--no-projection"]) == 2
-    assert "does not exist: apply the migrations (alembic upgrade head)" in capsys.readouterr().err
+    assert "does not exist: apply the migrations (python -m salesforce_elt migrate)" in capsys.readouterr().err

@@ -38,7 +38,7 @@ def _table_stats(conn: psycopg.Connection, schema: str, table: str) -> dict[str,
     sizes = conn.execute(_SIZES, (schema, table)).fetchone()
     if sizes is None:
         raise LookupError(
-            f"table {schema}.{table} does not exist: apply the migrations (alembic upgrade head)"
+            f"table {schema}.{table} does not exist: apply the migrations (python -m salesforce_elt migrate)"
         )
     reltuples, table_and_toast, index_bytes, toast_bytes, total_bytes = sizes
     rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))).fetchone()[
