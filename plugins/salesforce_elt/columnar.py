@@ -73,6 +73,16 @@ def constant(value: str, length: int) -> pa.Array:
     return pc.fill_null(pa.nulls(length, pa.string()), text(value))
 
 
+def without_nul(column: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """Text with its NUL characters removed (a value left empty becomes null), and the mask of the
+    values that had one (None when none had: the column is returned as it was)."""
+    found = pc.fill_null(pc.match_substring(column, "\x00"), FALSE)
+    if not pc.any(found).as_py():
+        return column, None
+    cleaned = pc.replace_substring(column, "\x00", "")
+    return pc.if_else(pc.equal(cleaned, _EMPTY), NULL_TEXT, cleaned), found
+
+
 def nowhere(length: int) -> pa.Array:
     """A mask of ``length`` False values."""
     return pc.fill_null(pa.nulls(length, pa.bool_()), FALSE)
@@ -171,7 +181,9 @@ def _integer_pattern(bits: int) -> str:
 def _numeric_pattern(precision: int | None, scale: int | None) -> str:
     fraction = r"(?:\.\d+)?"
     if precision is None:
-        return rf"^-?\d+{fraction}$"
+        # double precision: digits a double can hold without overflow or underflow; longer ones (and
+        # scientific notation) take the Python path, which checks the range.
+        return r"^-?\d{1,300}(?:\.\d{1,300})?$"
     integer_digits = precision - (scale or 0)
     if integer_digits <= 0:
         return rf"^-?0{fraction}$"

@@ -7,7 +7,6 @@ path in the extract task's XCom is read.
 
 from __future__ import annotations
 
-import csv
 import io
 import logging
 import re
@@ -18,6 +17,7 @@ from typing import Any
 from airflow.sdk import ObjectStoragePath
 
 from salesforce_elt import settings
+from salesforce_elt.csv_rows import CsvRowWriter
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,8 @@ def part_name(index: int) -> str:
 class CsvPartWriter:
     """Writes rows as Bulk 2.0-style CSV part files, a new part every ``rows_per_part`` rows.
 
-    Same dialect as Bulk 2.0 results (comma, LF, minimal RFC 4180 quoting), header in every part.
-    ``None`` becomes an empty field. Only one part is open at a time: memory stays bounded.
+    Same dialect as Bulk 2.0 results (comma, LF, RFC 4180 quoting, see ``CsvRowWriter``), header in
+    every part. ``None`` becomes an empty field. Only one part is open at a time: memory stays bounded.
     """
 
     def __init__(
@@ -94,7 +94,7 @@ class CsvPartWriter:
         self._next_part += 1
         self._binary = (self.dest_dir / name).open("wb")
         self._text = io.TextIOWrapper(self._binary, encoding="utf-8", newline="")
-        self._writer = csv.writer(self._text, lineterminator="\n")
+        self._writer = CsvRowWriter(self._text)
         self._writer.writerow(self.header)
         self._rows_in_part = 0
         self.files.append(name)

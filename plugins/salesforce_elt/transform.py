@@ -10,12 +10,20 @@ vouch for goes through the ``types`` converter in Python, which stays the one de
 what is valid. A row with any bad value goes to ``rejects.csv`` (Id, column, value excerpt,
 reason) and is left out of the typed output: loading half a record would be worse than loading
 it on the next run after the cause is fixed.
+
+NUL characters are removed from text values (text fields and the text components of addresses)
+before anything else: Salesforce stores them when they are pasted in (other replicators meet them
+too, and strip them), and PostgreSQL text cannot hold them, so one such value used to fail the
+whole load, run after run. The rest of the value and of the record loads; a value that was only
+NULs becomes NULL. ``Result.cleaned`` counts the records changed (it goes to
+``sync_runs.records_cleaned``) and ``cleaned_ids`` names the first ``CLEANED_IDS`` of them.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,7 +33,10 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from salesforce_elt import columnar, types
+from salesforce_elt.csv_rows import CsvRowWriter
 from salesforce_elt.registry import DerivedColumn, SObjectSpec
+
+log = logging.getLogger(__name__)
 
 # Long text areas hold up to 131,072 characters; the csv module's default limit is exactly that.
 csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
@@ -33,6 +44,7 @@ csv.field_size_limit(max(csv.field_size_limit(), 16 * 1024 * 1024))
 REJECTS_HEADER = ("Id", "column", "value", "reason")
 EXCERPT = 80
 FIRST_REASONS = 5
+CLEANED_IDS = 20  # ids of records cleaned of NUL characters kept for the log (all are counted)
 BLOCK_BYTES = 2 * 1024 * 1024  # raw CSV per block (~5,000 Contact rows): cache-sized blocks parse fastest
 BLOCK_ROWS = 8192  # rows per write batch of the typed CSV
 
@@ -77,6 +89,8 @@ class Result:
     rejects: int = 0
     rejects_file: str | None = None
     first_reasons: list[str] = field(default_factory=list)
+    cleaned: int = 0  # records loaded with NUL characters removed from their text values
+    cleaned_ids: list[str] = field(default_factory=list)  # the first CLEANED_IDS of them
 
     @property
     def reject_share(self) -> float:
@@ -123,6 +137,31 @@ def _derived_converter(spec: SObjectSpec, derived: DerivedColumn) -> Callable[[t
     return convert
 
 
+def text_positions(spec: SObjectSpec, header: Sequence[str]) -> tuple[int, ...]:
+    """Raw positions of the values that are free text (NUL characters are removed from them)."""
+    index = {name.lower(): i for i, name in enumerate(header)}
+    names = []
+    for f in spec.fields:
+        if f.components:
+            names += [sf for sf, key in f.components if key not in types.NUMERIC_KEYS]
+        elif f.sf_type in types.TEXT_TYPES:
+            names.append(f.sf_name)
+    return tuple(sorted({index[n.lower()] for n in names if n.lower() in index}))
+
+
+def _without_nul(batch: pa.RecordBatch, positions: Sequence[int]) -> tuple[pa.RecordBatch, pa.Array | None]:
+    """The block with NUL characters removed from its text columns, and the mask of rows changed."""
+    arrays, changed = batch.columns, None
+    for i in positions:
+        cleaned, found = columnar.without_nul(arrays[i])
+        if found is not None:
+            arrays[i] = cleaned
+            changed = found if changed is None else pc.or_(changed, found)
+    if changed is None:
+        return batch, None
+    return pa.RecordBatch.from_arrays(arrays, schema=batch.schema), changed
+
+
 def check_header(spec: SObjectSpec, requested: Sequence[str], header: Sequence[str], source: str) -> None:
     """The raw header must be exactly the requested SELECT list (names compare case-insensitively)."""
     if [h.lower() for h in header] == [r.lower() for r in requested]:
@@ -157,7 +196,7 @@ class _Rejects:
             return
         if self._writer is None:
             self._file = _open_text(self.path, "w")
-            self._writer = csv.writer(self._file, lineterminator="\n")
+            self._writer = CsvRowWriter(self._file)
             self._writer.writerow(REJECTS_HEADER)
             self.result.rejects_file = str(self.path)
         self._writer.writerow((record_id, column, value[:EXCERPT], reason))
@@ -282,6 +321,7 @@ def _transform_file(spec: SObjectSpec, requested: Sequence[str], raw_path: PathL
         check_header(spec, requested, header, name)
         plan = build_plan(spec, header)
         columns = _vector_plan(spec, plan)
+        texts, key_at = text_positions(spec, header), plan.plain[0][1]
         schema = pa.schema([(column, pa.string()) for column in result.columns])
         constants = [value for _name, value in plan.constants]
         width = len(header)
@@ -296,7 +336,8 @@ def _transform_file(spec: SObjectSpec, requested: Sequence[str], raw_path: PathL
         source.quotes = header_line.count(b'"')
         writer = pcsv.CSVWriter(typed_file, schema, write_options=pcsv.WriteOptions(batch_size=BLOCK_ROWS))
         try:
-            for batch in _read_blocks(source, width, short_or_long_row):
+            for raw_batch in _read_blocks(source, width, short_or_long_row):
+                batch, changed = _without_nul(raw_batch, texts)
                 bad: set[int] = set()
                 typed = _convert_block(batch, columns, bad)
                 typed += [columnar.constant(value, len(batch)) for value in constants]
@@ -307,6 +348,8 @@ def _transform_file(spec: SObjectSpec, requested: Sequence[str], raw_path: PathL
                     block = block.filter(pc.invert(columnar.rows_mask(len(batch), bad)))
                 writer.write_batch(block)
                 result.rows += len(block)
+                if changed is not None:
+                    _count_cleaned(batch, key_at, changed, bad, result)
         except pa.ArrowInvalid as exc:
             raise ValueError(f"{spec.name}: {name} is not valid CSV after row {result.rows}: {exc}") from exc
         finally:
@@ -314,6 +357,15 @@ def _transform_file(spec: SObjectSpec, requested: Sequence[str], raw_path: PathL
         if source.quotes % 2:
             raise ValueError(f"{spec.name}: {name} is not valid CSV: a quoted field is never closed "
                              f"(odd number of quote characters; a truncated file?)")
+
+
+def _count_cleaned(batch: pa.RecordBatch, key_at: int, changed: pa.Array, bad: set[int], result: Result) -> None:
+    """Count the loaded rows whose text lost NUL characters (rejected rows are not loaded)."""
+    rows = [row for row in pc.indices_nonzero(changed).to_pylist() if row not in bad]
+    result.cleaned += len(rows)
+    room = CLEANED_IDS - len(result.cleaned_ids)
+    if room > 0 and rows:
+        result.cleaned_ids += batch.column(key_at).take(rows[:room]).to_pylist()
 
 
 def _read_blocks(source: _QuoteCounter, width: int, on_invalid_row: Callable[[Any], str]) -> Iterator[pa.RecordBatch]:
@@ -357,6 +409,13 @@ def transform_files(
             result.typed_files.append(name)
     finally:
         rejects.close()
+    if result.cleaned:
+        log.warning(
+            "%s: NUL characters removed from the text values of %d record(s) (PostgreSQL text cannot hold "
+            "them; the rest of each value is loaded), ids: %s%s",
+            spec.name, result.cleaned, ", ".join(result.cleaned_ids),
+            " ..." if result.cleaned > len(result.cleaned_ids) else "",
+        )
     if result.rejects and result.reject_share > reject_threshold:
         reasons = "; ".join(result.first_reasons)
         raise TooManyRejects(

@@ -19,6 +19,15 @@ Decisions:
 - time -> ``time`` without zone: Salesforce prints "13:50:40.848Z" but a time field is a
   wall-clock time with no date, so the "Z" carries no information.
 - base64 (file bodies) is not synced: Bulk 2.0 cannot select it and rows would be megabytes.
+- NUL characters (``\x00``) are removed from text values (``TEXT_TYPES`` and the text components
+  of compounds) before conversion: Salesforce stores them when they are pasted in, and PostgreSQL
+  text cannot hold them. The transform counts and logs the records it changed; a value that was
+  nothing but NULs becomes NULL. A NUL anywhere else (an id, a number, a date) makes the value a
+  reject.
+- Numbers are read as Salesforce prints them, scientific notation included (doubles print like
+  Java's ``Double.toString``: ``1.6147805824397E13``): exactly, through ``Decimal``. An int or long
+  field takes a whole number in any notation (``1.0E3`` is 1000; ``1.5E0`` is a reject); numeric
+  columns get plain digits rounded to their scale, as PostgreSQL would round them.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from json.encoder import encode_basestring as encode_json_string  # C speedup of json.dumps(str)
 
 import sqlalchemy as sa
@@ -58,6 +67,9 @@ STRING_TYPES = frozenset(
 ID_TYPES = frozenset({"id", "reference"})
 DECIMAL_TYPES = frozenset({"double", "currency", "percent"})
 COMPOUND_TYPES = frozenset({"address", "location"})
+# Types whose values are free text: NUL characters are removed from them (see the module docstring).
+TEXT_TYPES = STRING_TYPES | {"multipicklist", "anyType", "complexvalue"}
+NUL = "\x00"
 EXCLUDED_TYPES = {"base64": "base64 fields (file bodies) are not synced: Bulk 2.0 cannot select them"}
 
 
@@ -153,48 +165,60 @@ def _boolean(value: str) -> str | None:
         raise ConversionError(f"not a boolean (true/false): {_excerpt(value)!r}") from None
 
 
+# What Salesforce prints for a number: ASCII digits, an optional fraction and exponent. Stricter than
+# Decimal() and int(), which also take "1_000", surrounding spaces and non-ASCII digits.
+NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+# Decimal arithmetic wide enough for any PostgreSQL numeric(p, s) a describe can ask for.
+_WIDE = Context(prec=2000, rounding=ROUND_HALF_UP)
+
+
+def _decimal(value: str, what: str) -> Decimal:
+    if not NUMBER.fullmatch(value):
+        raise ConversionError(f"not {what}: {_excerpt(value)!r}")
+    return Decimal(value)
+
+
 def _integer(bits: int) -> Converter:
     bound = 2 ** (bits - 1)
 
     def convert(value: str) -> str | None:
         if not value:
             return None
-        try:
-            number = int(value)
-        except ValueError:
-            # Salesforce prints whole-number doubles as "12.0" in some APIs.
-            number = _whole_decimal(value)
-        if not -bound <= number < bound:
-            raise ConversionError(f"{value} is outside the {bits}-bit integer range")
-        return str(number)
+        # Salesforce prints whole-number doubles as "12.0" or "1.0E3" in some APIs.
+        number = _decimal(value, "an integer")
+        if number != 0 and number.adjusted() >= len(str(bound)):
+            # Checked before int(): "1E+100000000" would otherwise build a hundred-million-digit int.
+            raise ConversionError(f"{_excerpt(value)} is outside the {bits}-bit integer range")
+        if number != number.to_integral_value():
+            raise ConversionError(f"not an integer: {_excerpt(value)!r}")
+        whole = int(number)
+        if not -bound <= whole < bound:
+            raise ConversionError(f"{_excerpt(value)} is outside the {bits}-bit integer range")
+        return str(whole)
 
     return convert
 
 
-def _whole_decimal(value: str) -> int:
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise ConversionError(f"not an integer: {_excerpt(value)!r}") from None
-    if not number.is_finite() or number != number.to_integral_value():
-        raise ConversionError(f"not an integer: {_excerpt(value)!r}")
-    return int(number)
-
-
 def _numeric(precision: int | None, scale: int | None) -> Converter:
     integer_digits = None if precision is None else precision - (scale or 0)
+    quantum = Decimal(1).scaleb(-(scale or 0))
 
     def convert(value: str) -> str | None:
         if not value:
             return None
-        try:
-            number = Decimal(value)
-        except InvalidOperation:
-            raise ConversionError(f"not a number: {_excerpt(value)!r}") from None
-        if not number.is_finite():
-            raise ConversionError(f"not a finite number: {_excerpt(value)!r}")
+        number = _decimal(value, "a number")
         if integer_digits is not None and number != 0 and number.adjusted() >= integer_digits:
             raise ConversionError(f"{_excerpt(value)} has more than {integer_digits} digits before the point")
+        if integer_digits is None:
+            # double precision: PostgreSQL refuses what overflows or underflows a double.
+            as_float = float(number)
+            if as_float in (float("inf"), float("-inf")) or (as_float == 0 and number != 0):
+                raise ConversionError(f"{_excerpt(value)} is out of the range of a double")
+            return value
+        if "e" in value or "E" in value:
+            # Plain digits at the column's scale: PostgreSQL's numeric input refuses exponents
+            # beyond +-1000, and rounding here is what the column would do anyway.
+            return format(number.quantize(quantum, context=_WIDE), "f")
         return value
 
     return convert

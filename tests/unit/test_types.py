@@ -74,6 +74,25 @@ def test_int_is_integer_with_32_bit_range():
     assert "not an integer" in rejected("int", "1.5")
 
 
+@pytest.mark.parametrize("sf_type", ["int", "long"])
+def test_integers_take_scientific_notation_exactly(sf_type):
+    assert convert(sf_type, "1.0E3") == "1000"
+    assert convert(sf_type, "1E+3") == "1000"
+    assert convert(sf_type, "-2.5E1") == "-25"
+    assert convert(sf_type, "0E+7") == "0"
+    assert "not an integer: '1.5E0'" in rejected(sf_type, "1.5E0")
+    assert "not an integer" in rejected(sf_type, "1.0E-3")
+    for not_a_number in ("NaN", "Infinity", "1_000", " 12", "١٢"):
+        assert "not an integer" in rejected(sf_type, not_a_number)
+
+
+@pytest.mark.parametrize(("sf_type", "bits"), [("int", 32), ("long", 64)])
+def test_huge_exponents_are_rejected_without_building_the_number(sf_type, bits):
+    # int(Decimal("1E+100000000")) would take minutes; the range check comes first.
+    assert f"{bits}-bit" in rejected(sf_type, "1E+100000000")
+    assert f"{bits}-bit" in rejected(sf_type, "9.3E18" if bits == 64 else "2.2E9")
+
+
 def test_long_is_bigint():
     assert ddl(FieldSpec("N", "n", "long")) == "BIGINT"
     assert convert("long", str(2**40)) == str(2**40)
@@ -86,7 +105,30 @@ def test_decimal_types_are_numeric_with_precision_and_scale(sf_type):
     assert convert(sf_type, "1234.56", precision=18, scale=2) == "1234.56"
     assert "more than 3 digits" in rejected(sf_type, "12345.5", precision=5, scale=2)
     assert "not a number" in rejected(sf_type, "12,5", precision=5, scale=2)
-    assert "finite" in rejected(sf_type, "NaN", precision=5, scale=2)
+    for not_a_number in ("NaN", "Infinity", "1_000", " 12", "١٢", "0x1F"):
+        assert "not a number" in rejected(sf_type, not_a_number, precision=5, scale=2)
+
+
+@pytest.mark.parametrize("sf_type", ["double", "currency", "percent"])
+def test_decimal_types_take_scientific_notation_exactly(sf_type):
+    # Salesforce prints large and small doubles like Java's Double.toString.
+    assert convert(sf_type, "1.6147805824397E13", precision=18, scale=0) == "16147805824397"
+    assert convert(sf_type, "1.6147805824397E13", precision=18, scale=2) == "16147805824397.00"
+    assert convert(sf_type, "1.0E-4", precision=18, scale=6) == "0.000100"
+    assert convert(sf_type, "1.25E-1", precision=18, scale=2) == "0.13"  # rounded half away from zero, as PostgreSQL
+    assert convert(sf_type, "-1.25E-1", precision=18, scale=2) == "-0.13"
+    # Exponents PostgreSQL's numeric input would refuse (beyond +-1000) become plain digits, or a reject.
+    assert convert(sf_type, "1E-999999999", precision=18, scale=2) == "0.00"
+    assert "more than 16 digits" in rejected(sf_type, "1.0E16", precision=18, scale=2)
+    assert "more than 16 digits" in rejected(sf_type, "1E999999999999999999", precision=18, scale=2)
+
+
+def test_double_precision_column_rejects_what_a_double_cannot_hold():
+    assert convert("double", "1.6147805824397E13") == "1.6147805824397E13"
+    assert convert("double", "4.9E-324") == "4.9E-324"  # the smallest subnormal is still a double
+    assert "out of the range of a double" in rejected("double", "1E400")
+    assert "out of the range of a double" in rejected("double", "1E-400")
+    assert "out of the range of a double" in rejected("double", "1" + "0" * 400)
 
 
 def test_decimal_without_precision_is_double_precision():
