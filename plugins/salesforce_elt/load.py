@@ -429,6 +429,7 @@ def _run_row(request: LoadRequest, stats: LoadStats | None, status: str, error: 
         "job_ids": run.get("job_ids"),
         "rows_extracted": run.get("rows_extracted"),
         "rows_rejected": run.get("rows_rejected"),
+        "records_cleaned": run.get("records_cleaned"),
         "new_records": None,
         "updated_records": None,
         "deleted_records": None,

@@ -128,6 +128,7 @@ def _run_info(context: Any, xcom: dict[str, Any]) -> dict[str, Any]:
         "job_ids": xcom.get("job_ids") or None,
         "rows_extracted": xcom.get("records"),
         "rows_rejected": xcom.get("rejects"),
+        "records_cleaned": xcom.get("cleaned"),
         "seconds_extract": seconds.get("extract"),
         "seconds_transform": seconds.get("transform"),
         "api_calls": xcom.get("api_calls"),

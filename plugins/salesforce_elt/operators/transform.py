@@ -18,7 +18,9 @@ class SalesforceTransformOperator(BaseOperator):
     converted are written to ``rejects.csv`` in this attempt's staging folder; the task fails
     when their share exceeds ``reject_threshold`` (default: SALESFORCE_ELT_REJECT_THRESHOLD).
     Returns the extract XCom plus ``typed_uri``, ``typed_files``, ``columns``, ``rows``,
-    ``rejects``, ``rejects_uri`` and ``seconds.transform``.
+    ``rejects``, ``rejects_uri``, ``cleaned`` (records whose text values lost NUL characters, which
+    PostgreSQL cannot store; the load records it in ``sync_runs.records_cleaned``) and
+    ``seconds.transform``.
     """
 
     template_fields: Sequence[str] = ("extract",)
@@ -69,6 +71,7 @@ class SalesforceTransformOperator(BaseOperator):
             "rows": result.rows,
             "rejects": result.rejects,
             "rejects_uri": result.rejects_file,
+            "cleaned": result.cleaned,
             "seconds": {**(extract.get("seconds") or {}), "transform": seconds},
         }
 
