@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,8 @@ def flatten_record(record: dict[str, Any], fields: Sequence[str]) -> list[Any]:
             value = value.get(part) if part in value else _get_ci(value, part)
         if isinstance(value, bool):
             value = "true" if value else "false"
+        elif isinstance(value, Decimal):
+            value = _number_text(value)
         elif isinstance(value, float) and value.is_integer():
             # JSON has 730.0 where Bulk CSV prints 730: one staging format whatever the API.
             value = int(value)
@@ -92,6 +95,15 @@ def flatten_record(record: dict[str, Any], fields: Sequence[str]) -> list[Any]:
             )
         row.append(value)
     return row
+
+
+def _number_text(number: Decimal) -> str:
+    """A JSON number read as Decimal, as CSV text: the digits Salesforce printed (a float would round
+    past 17 significant digits), a whole number without its ".0" or exponent (Bulk prints 730 where
+    JSON has 730.0 or 7.3E2) so both APIs stage the same text."""
+    if number.is_finite() and abs(number.adjusted()) < 40 and number == number.to_integral_value():
+        return str(int(number))
+    return str(number)
 
 
 def _get_ci(mapping: dict[str, Any], key: str) -> Any:
@@ -351,7 +363,7 @@ class SalesforceApiHook(SalesforceHook):
         """
         endpoint = "queryAll" if include_deleted else "query"
         headers = {"Sforce-Query-Options": f"batchSize={batch_size}"}
-        page = self.get_json(endpoint, params={"q": soql}, headers=headers)
+        page = self._query_page(endpoint, params={"q": soql}, headers=headers)
         total = int(page.get("totalSize", 0))
         with CsvPartWriter(dest_dir, fields, rows_per_part=rows_per_part, start_part=start_part) as writer:
             while True:
@@ -361,7 +373,9 @@ class SalesforceApiHook(SalesforceHook):
                     break
                 if self.api_reserve is not None:
                     check_usage(self.api_usage, self.api_reserve, what=f"REST {endpoint} paging")
-                page = self.get_json(page["nextRecordsUrl"], headers=headers)
+                # Pages may hold fewer records than the batch size asked for (it is a request, not a
+                # guarantee): nothing here counts on their size, only on done and totalSize.
+                page = self._query_page(page["nextRecordsUrl"], headers=headers)
         if writer.records != total:
             raise SalesforceApiError(
                 "RECORD_COUNT_MISMATCH",
@@ -371,6 +385,11 @@ class SalesforceApiHook(SalesforceHook):
             )
         self.log.info("REST %s: %d records in %d file(s)", endpoint, writer.records, len(writer.files))
         return writer.files, writer.records
+
+    def _query_page(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        # Numbers as Decimal: Salesforce prints large doubles in scientific notation (1.6147805824397E13)
+        # and numbers of up to 18 digits that a float cannot hold exactly.
+        return self.request("GET", path, **kwargs).json(parse_float=Decimal)
 
     def deleted(
         self, object_name: str, start: datetime, end: datetime, dest: ObjectStoragePath
