@@ -54,7 +54,11 @@ def _mutate(args) -> int:
         hard_delete=args.hard_delete,
         late_share=args.late_share,
     )
-    print(json.dumps({key: len(ids) for key, ids in result.items()}), flush=True)
+    out = {key: len(ids) for key, ids in result.items()}
+    if args.purge_delete_log:
+        # After the changes, so the hard deletes just made are among the entries purged.
+        out["earliestDateAvailable"] = org.purge_delete_log(args.object)[org.sobject(args.object).name]
+    print(json.dumps(out), flush=True)
     return 0
 
 
@@ -95,6 +99,12 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("update", "create", "delete", "hard-delete"):
         mutate.add_argument(f"--{name}", type=int, default=0)
     mutate.add_argument("--late-share", type=float, default=0.0)
+    mutate.add_argument(
+        "--purge-delete-log",
+        action="store_true",
+        help="then trim the object's delete log up to now, as Salesforce does when it grows large: "
+        "/deleted refuses earlier starts (INVALID_REPLICATION_DATE)",
+    )
     mutate.set_defaults(func=_mutate)
 
     add = sub.add_parser("add-field", help="add a field to an object (schema drift)")

@@ -10,7 +10,8 @@ Salesforce): POST /__emulator__/mutate {"object", "update", "create", "delete", 
 "late_share"}; GET|POST|DELETE /__emulator__/faults (see faults.FaultConfig); GET|DELETE
 /__emulator__/audit; DELETE /__emulator__/sessions (invalidate every token); POST
 /__emulator__/schema/add-field {"object", "field", "type", "attributes"}; POST
-/__emulator__/schema/remove-field {"object", "field"}.
+/__emulator__/schema/remove-field {"object", "field"}; POST /__emulator__/purge-delete-log
+{"object" (default: every object), "before" (ISO, default: now)} -> {object: earliestDateAvailable}.
 """
 
 from __future__ import annotations
@@ -462,6 +463,10 @@ class _Handler(BaseHTTPRequestHandler):
                 body = self._json_body()
                 emu.org.add_field(body["object"], body["field"], body.get("type", "string"), **body.get("attributes", {}))
                 return self._send_json(200, {"added": body["field"]})
+            if action == "purge-delete-log" and method == "POST":
+                body = self._json_body()
+                before = dt.datetime.fromisoformat(body["before"].replace("Z", "+00:00")) if body.get("before") else None
+                return self._send_json(200, emu.org.purge_delete_log(body.get("object"), before))
             if action == "schema/remove-field" and method == "POST":
                 body = self._json_body()
                 emu.org.remove_field(body["object"], body["field"])

@@ -9,6 +9,7 @@ Storage conventions (the SOQL translator relies on them):
   ``YYYY-MM-DD``; booleans are 0/1;
 - objects with ``IsDeleted`` also carry ``_deleted_at`` (when the row went to the recycle bin);
 - ``_hard_deleted`` logs rows removed for good (emptied recycle bin) for the ``/deleted`` feed;
+  ``_meta``'s ``delete_log_purged:<Object>`` is where a purge of that log left the feed's start;
 - ``_meta`` holds (contacts, seed, schema version, anchor, id counters), ``_drift`` the
   persisted ``add_field`` / ``remove_field`` operations (replayed on open, and re-read when
   another process changes them).
@@ -53,6 +54,7 @@ INDEXES = {
 FEED_UPDATED_DAYS = 30
 FEED_DELETED_DAYS = 15
 FEED_ID_LIMIT = 600_000
+DELETE_LOG_PURGED = "delete_log_purged:"  # _meta key prefix: the object's earliestDateAvailable after a purge
 
 
 def q(name: str) -> str:
@@ -480,11 +482,19 @@ class Org:
         obj = self._replication_object(object_name, "getDeleted")
         now = self._now()
         start, end = _floor_minute(_utc(start)), _floor_minute(_utc(end))
-        earliest = _floor_minute(now - timedelta(days=FEED_DELETED_DAYS))
+        earliest = self._earliest_deleted(obj.name, now)
         if start < earliest:
+            # The code is documented (SOAP getDeleted(): "If purging has been performed before your
+            # getDeleted() call is executed, an INVALID_REPLICATION_DATE error is returned"); the
+            # message text is not (unverified).
             raise SalesforceError(400, "INVALID_REPLICATION_DATE",
                                   f"startDate cannot be before earliestDateAvailable: {_iso(earliest)}")
         _check_window(start, end, now, None)
+        if end - start <= timedelta(minutes=1):
+            # getDeleted(): startDate must precede endDate "by more than one minute", and the seconds
+            # are ignored; compared here after dropping them (the stricter reading).
+            raise SalesforceError(400, "INVALID_REPLICATION_DATE",
+                                  "startDate must chronologically precede endDate by more than one minute")
         latest = _floor_minute(min(end, now))
         lo, hi = sd.fmt_ts(int(start.timestamp())), sd.fmt_ts(int(latest.timestamp()))
         conn = self._conn()
@@ -500,6 +510,42 @@ class Org:
         rows.sort(key=lambda r: (r[1], r[0]))
         return {"deletedRecords": [{"id": i, "deletedDate": d} for i, d in rows],
                 "earliestDateAvailable": _iso(earliest), "latestDateCovered": _iso(latest)}
+
+    def _earliest_deleted(self, object_name: str, now: datetime) -> datetime:
+        """earliestDateAvailable: 15 days back, or later where the delete log was purged."""
+        earliest = _floor_minute(now - timedelta(days=FEED_DELETED_DAYS))
+        row = self._conn().execute("SELECT value FROM _meta WHERE key = ?",
+                                   (f"{DELETE_LOG_PURGED}{object_name}",)).fetchone()
+        return max(earliest, _parse_wire(row[0])) if row else earliest
+
+    def purge_delete_log(self, object_name: str | None = None, before: datetime | None = None) -> dict:
+        """Trim the delete log as Salesforce's background job does when it has grown large.
+
+        The new earliestDateAvailable of ``object_name`` (every object when None) is the first
+        whole minute at or after ``before`` (default: now): the entries deleted before it leave the
+        log, and ``/deleted`` answers INVALID_REPLICATION_DATE for any earlier start. Records in the
+        recycle bin stay there (queryAll still returns them); only the feed forgets them.
+        Returns {object: earliestDateAvailable}.
+        """
+        before = _utc(before or self._now())
+        minute = _floor_minute(before)
+        earliest = minute if minute == before else minute + timedelta(minutes=1)
+        names = ([self._replication_object(object_name, "getDeleted").name] if object_name else
+                 [o.name for o in self.schema().objects.values() if o.replicateable])
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for name in names:
+                conn.execute("DELETE FROM _hard_deleted WHERE object = ? AND deleted_at < ?", (name, _iso(earliest)))
+                key = f"{DELETE_LOG_PURGED}{name}"
+                row = conn.execute("SELECT value FROM _meta WHERE key = ?", (key,)).fetchone()
+                if row is None or _parse_wire(row[0]) < earliest:  # a purge never brings entries back
+                    conn.execute("INSERT OR REPLACE INTO _meta VALUES (?, ?)", (key, _iso(earliest)))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return {name: _iso(self._earliest_deleted(name, self._now())) for name in names}
 
     @staticmethod
     def _now() -> datetime:
@@ -584,6 +630,10 @@ def _floor_minute(d: datetime) -> datetime:
 
 def _iso(d: datetime) -> str:
     return d.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+def _parse_wire(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.000+0000").replace(tzinfo=UTC)
 
 
 def _check_window(start: datetime, end: datetime, now: datetime, max_days: int | None) -> None:
