@@ -6,8 +6,17 @@ import json
 from urllib.parse import unquote, urlsplit
 
 
-def salesforce_connection(info: dict, *, auth_flow: str = "client_credentials", version: str = "59.0") -> str:
-    """The `salesforce_default` connection for an emulator's connection.json (or a real org's equivalent)."""
+def salesforce_connection(
+    info: dict,
+    *,
+    auth_flow: str = "client_credentials",
+    version: str = "59.0",
+    jwt_audience: str | None = None,
+) -> str:
+    """The `salesforce_default` connection for an emulator's connection.json (or a real org's equivalent).
+
+    ``jwt_audience`` overrides the JWT bearer audience the hook derives from ``login_url``.
+    """
     extra = {
         "login_url": info["login_url"],
         "auth_flow": auth_flow,
@@ -19,6 +28,8 @@ def salesforce_connection(info: dict, *, auth_flow: str = "client_credentials", 
     }
     if auth_flow == "jwt" and info.get("jwt_private_key_file"):
         extra["private_key_file_path"] = info["jwt_private_key_file"]
+    if jwt_audience:
+        extra["jwt_audience"] = jwt_audience
     return json.dumps(
         {"conn_type": "salesforce", "login": info["username"], "password": info["password"], "extra": extra}
     )

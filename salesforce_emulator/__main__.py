@@ -37,6 +37,7 @@ def _serve(args) -> int:
         bulk_delay=args.bulk_delay,
         faults=parse_cli_faults(args.fault),
         jwt_cert=args.jwt_cert,
+        org_kind=args.org_kind,
     )
     with server:
         print(json.dumps(server.connection_info), flush=True)
@@ -90,6 +91,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--daily-api-limit", type=int, default=15000)
     serve.add_argument("--bulk-delay", type=float, default=1.0)
     serve.add_argument("--jwt-cert", type=Path, default=None, help="PEM cert verifying JWT bearer assertions")
+    serve.add_argument(
+        "--org-kind",
+        choices=("production", "sandbox"),
+        default="production",
+        help="the JWT bearer audience the org accepts: https://login.salesforce.com (production) "
+        "or https://test.salesforce.com (sandbox)",
+    )
     serve.add_argument("--fault", action="append", default=[], metavar="KEY=VALUE")
     serve.set_defaults(func=_serve)
 

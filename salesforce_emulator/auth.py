@@ -7,7 +7,6 @@ and kept, so a restarted emulator accepts the same client id/secret/password.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -26,6 +25,10 @@ import jwt
 _ALNUM = string.ascii_letters + string.digits
 _PARTNER_NS = "urn:partner.soap.sforce.com"
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# The one JWT bearer audience an org accepts, by kind: its authorization server's URL, never the My
+# Domain the assertion is posted to ("OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration").
+# Experience Cloud site audiences are not emulated.
+ORG_KINDS = {"production": "https://login.salesforce.com", "sandbox": "https://test.salesforce.com"}
 
 
 def _random_id(prefix: str, length: int = 15) -> str:
@@ -127,12 +130,16 @@ class Sessions:
 
 
 class Authenticator:
-    """The OAuth token endpoint and SOAP login for one org."""
+    """The OAuth token endpoint and SOAP login for one org (production or sandbox: ``ORG_KINDS``)."""
 
-    def __init__(self, creds: Credentials, sessions: Sessions, jwt_public_key: bytes) -> None:
+    def __init__(
+        self, creds: Credentials, sessions: Sessions, jwt_public_key: bytes, *, org_kind: str = "production"
+    ) -> None:
         self.creds = creds
         self.sessions = sessions
         self._jwt_public_key = jwt_public_key
+        self.org_kind = org_kind
+        self.jwt_audience = ORG_KINDS[org_kind]
 
     def _identity_url(self, base_url: str) -> str:
         return f"{base_url}/id/{self.creds.org_id}/{self.creds.user_id}"
@@ -167,12 +174,19 @@ class Authenticator:
             raise AuthError("invalid_grant", "authentication failure")
 
     def token(self, form_body: bytes, authorization: str | None, base_url: str) -> dict:
-        """POST /services/oauth2/token; raises AuthError for a 400 answer."""
+        """POST /services/oauth2/token; raises AuthError for a 400 answer.
+
+        Client credentials are read from the form body only, the form Salesforce documents for its
+        flows. Whether Salesforce also honours HTTP Basic client authentication is not settled by
+        public evidence (simple-salesforce sends Basic for client_credentials; Salesforce has been
+        reported to require the body parameters even though its discovery document lists
+        client_secret_basic), so ``authorization`` is ignored: a Basic-only request has no client_id.
+        """
+        del authorization
         form = {k: v[0] for k, v in parse_qs(form_body.decode("utf-8", "replace"), keep_blank_values=True).items()}
         grant = form.get("grant_type")
-        basic_id, basic_secret = _basic_auth(authorization)
-        client_id = form.get("client_id") or basic_id
-        client_secret = form.get("client_secret") or basic_secret
+        client_id = form.get("client_id")
+        client_secret = form.get("client_secret")
         if grant == "client_credentials":
             self._check_client(client_id, client_secret, need_secret=True)
             return self._token_response(base_url, with_refresh=False)
@@ -194,18 +208,21 @@ class Authenticator:
         raise AuthError("unsupported_grant_type", "grant type not supported")
 
     def _check_jwt(self, assertion: str, base_url: str) -> None:
+        del base_url  # the audience is the org kind's authorization server, never the host posted to
         try:
             claims = jwt.decode(
                 assertion,
                 self._jwt_public_key,
                 algorithms=["RS256"],
-                audience=[base_url, base_url + "/"],
+                audience=self.jwt_audience,
                 options={"require": ["exp", "iss", "sub", "aud"]},
                 leeway=5,
             )
         except jwt.ExpiredSignatureError as exc:
             raise AuthError("invalid_grant", "expired authorization code") from exc
         except jwt.InvalidAudienceError as exc:
+            # Salesforce's wording: {"error":"invalid_grant","error_description":"audience is invalid"}
+            # (quoted in omniphx/forrest's issue tracker, for an assertion posted to a sandbox My Domain).
             raise AuthError("invalid_grant", "audience is invalid") from exc
         except jwt.PyJWTError as exc:
             raise AuthError("invalid_grant", "invalid assertion") from exc
@@ -237,7 +254,7 @@ class Authenticator:
             f'xmlns="{_PARTNER_NS}" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
             "<soapenv:Body><loginResponse><result>"
             f"<metadataServerUrl>{base_url}/services/Soap/m/{version}/{org}</metadataServerUrl>"
-            "<passwordExpired>false</passwordExpired><sandbox>false</sandbox>"
+            f"<passwordExpired>false</passwordExpired><sandbox>{str(self.org_kind == 'sandbox').lower()}</sandbox>"
             f"<serverUrl>{base_url}/services/Soap/u/{version}/{org}</serverUrl>"
             f"<sessionId>{escape(session_id)}</sessionId>"
             f"<userId>{self.creds.user_id}</userId>"
@@ -246,17 +263,6 @@ class Authenticator:
             f"<sessionSecondsValid>{int(self.sessions.lifetime)}</sessionSecondsValid></userInfo>"
             "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
         )
-
-
-def _basic_auth(header: str | None) -> tuple[str | None, str | None]:
-    if not header or not header.lower().startswith("basic "):
-        return None, None
-    try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None, None
-    client_id, _, secret = decoded.partition(":")
-    return client_id, secret
 
 
 def _soap_fault(code: str, message: str) -> str:

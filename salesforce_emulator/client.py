@@ -18,11 +18,14 @@ def trusting_session(connection_info: dict[str, Any]) -> requests.Session:
 
 
 def client_credentials_token(connection_info: dict[str, Any], session: requests.Session) -> str:
-    """An access token from the emulator's OAuth endpoint (client-credentials flow)."""
+    """An access token from the emulator's OAuth endpoint (client-credentials flow, credentials in the body)."""
     response = session.post(
         f"{connection_info['login_url']}/services/oauth2/token",
-        data={"grant_type": "client_credentials"},
-        auth=(connection_info["client_id"], connection_info["client_secret"]),
+        data={
+            "grant_type": "client_credentials",
+            "client_id": connection_info["client_id"],
+            "client_secret": connection_info["client_secret"],
+        },
         timeout=30,
     )
     response.raise_for_status()

@@ -22,11 +22,26 @@ _STATUS_BODIES = {
 }
 
 
+# Salesforce's edge answers some Bulk calls with 420 or 406 that succeed when asked again: "most of
+# the time" without a body, once with the page below (airbytehq/airbyte, source-salesforce
+# source_salesforce/rate_limiting.py, which retries both). Neither is a JSON error array.
+_EDGE_420_PAGE = (
+    "<!DOCTYPE html><html><head><title>Salesforce</title></head><body><p>We are setting things up. "
+    "This process can take a few minutes. This page will auto-refresh when ready. If it takes too "
+    "long, please contact support or visit our <a>status page</a> for more information.</p></body></html>"
+)
+EDGE_STATUSES = frozenset({406, 420})
+ERROR_SCOPES = ("all", "bulk")
+
+
 @dataclass
 class FaultConfig:
     # Share (0..1) of API calls answered with `error_status`; deterministic through `seed`.
     error_rate: float = 0.0
     error_status: int = 503
+    # "bulk": error_rate and fail_next answer only Bulk 2.0 calls (jobs/query...), where the edge's
+    # 420/406 are seen; "all": every counted API call.
+    error_scope: str = "all"
     seed: int = 0
     # The next N API calls fail with `error_status` / with 429.
     fail_next: int = 0
@@ -54,8 +69,10 @@ class FaultConfig:
         config = cls(**values)
         if not 0.0 <= config.error_rate <= 1.0:
             raise ValueError(f"fault error_rate must be within 0..1, got {config.error_rate}")
-        if config.error_status not in _STATUS_BODIES:
-            raise ValueError(f"fault error_status must be one of {sorted(_STATUS_BODIES)}")
+        if config.error_status not in _STATUS_BODIES.keys() | EDGE_STATUSES:
+            raise ValueError(f"fault error_status must be one of {sorted(_STATUS_BODIES.keys() | EDGE_STATUSES)}")
+        if config.error_scope not in ERROR_SCOPES:
+            raise ValueError(f"fault error_scope must be one of {list(ERROR_SCOPES)}")
         return config
 
 
@@ -76,6 +93,15 @@ def parse_cli_faults(items: list[str]) -> dict:
 def error_body(status: int) -> list[dict]:
     code, message = _STATUS_BODIES[status]
     return [{"message": message, "errorCode": code}]
+
+
+def fault_response(status: int) -> tuple[bytes, str | None]:
+    """(body, content type) of an injected failure: a JSON error array, or the edge's 420/406."""
+    if status == 420:
+        return _EDGE_420_PAGE.encode(), "text/html;charset=UTF-8"
+    if status == 406:
+        return b"", None
+    return json.dumps(error_body(status), separators=(",", ":")).encode(), "application/json;charset=UTF-8"
 
 
 class Faults:
@@ -124,13 +150,15 @@ class Faults:
         with self._lock:
             return self._config.limit_exceeded
 
-    def take_error(self) -> int | None:
-        """The HTTP status this call must fail with, or None."""
+    def take_error(self, *, bulk: bool = False) -> int | None:
+        """The HTTP status this call (a Bulk 2.0 call when ``bulk``) must fail with, or None."""
         with self._lock:
             c = self._config
             if c.throttle_next > 0:
                 c.throttle_next -= 1
                 return 429
+            if c.error_scope == "bulk" and not bulk:
+                return None
             if c.fail_next > 0:
                 c.fail_next -= 1
                 return c.error_status

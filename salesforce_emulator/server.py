@@ -31,10 +31,10 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from salesforce_emulator.audit import AuditLog
-from salesforce_emulator.auth import Authenticator, AuthError, Credentials, Sessions
+from salesforce_emulator.auth import ORG_KINDS, Authenticator, AuthError, Credentials, Sessions
 from salesforce_emulator.bulk import DAILY_JOB_MAX, DAILY_STORAGE_MB_MAX, BulkJobs
 from salesforce_emulator.errors import SalesforceError
-from salesforce_emulator.faults import FaultConfig, Faults, error_body
+from salesforce_emulator.faults import FaultConfig, Faults, error_body, fault_response
 from salesforce_emulator.rest_query import QueryLocators, parse_batch_size
 from salesforce_emulator.store import Org
 from salesforce_emulator.tls import ensure_jwt_keypair, ensure_tls_files, load_public_key_pem, server_context
@@ -244,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(self.emu.faults.latency_seconds())
         status = self.emu.faults.take_error()
         if status:
-            self._send_json(status, error_body(status))
+            self._send_bytes(status, *fault_response(status))
         return bool(status)
 
     def _oauth(self) -> None:
@@ -288,9 +288,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise SalesforceError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
         self._counted = True
         # Injected 5xx/429 answers come after counting: the org did receive the request.
-        fault_status = self.emu.faults.take_error()
+        fault_status = self.emu.faults.take_error(bulk=resource.startswith("jobs"))
         if fault_status:
-            return self._send_json(fault_status, error_body(fault_status))
+            return self._send_bytes(fault_status, *fault_response(fault_status))
         segments = resource.split("/") if resource else []
         head = segments[0] if segments else ""
         if not segments:
@@ -500,6 +500,7 @@ class EmulatorServer:
         bulk_delay: float = 1.0,
         faults: dict | None = None,
         jwt_cert: Path | str | None = None,
+        org_kind: str = "production",
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -511,6 +512,9 @@ class EmulatorServer:
         self._token_lifetime = token_lifetime
         self._bulk_delay = bulk_delay
         self._jwt_cert = Path(jwt_cert).resolve() if jwt_cert else None
+        if org_kind not in ORG_KINDS:
+            raise ValueError(f"org_kind must be one of {sorted(ORG_KINDS)}, got {org_kind!r}")
+        self.org_kind = org_kind
         self._httpd: _TlsServer | None = None
         self._thread: threading.Thread | None = None
         self.connection_info: dict = {}
@@ -522,7 +526,9 @@ class EmulatorServer:
         jwt_files = ensure_jwt_keypair(self.data_dir)
         creds = Credentials.load_or_create(self.data_dir)
         self.sessions = Sessions(creds.org_id, self._token_lifetime)
-        self.authenticator = Authenticator(creds, self.sessions, load_public_key_pem(self._jwt_cert or jwt_files.cert_file))
+        self.authenticator = Authenticator(
+            creds, self.sessions, load_public_key_pem(self._jwt_cert or jwt_files.cert_file), org_kind=self.org_kind
+        )
         self.locators = QueryLocators(self.data_dir)
         self.bulk = BulkJobs(self.org, self.data_dir, delay=self._bulk_delay, faults=self.faults, user_id=creds.user_id)
         httpd = _TlsServer((self.host, self.port), _Handler)
@@ -545,6 +551,7 @@ class EmulatorServer:
             "security_token": creds.security_token,
             "jwt_private_key_file": str(jwt_files.private_key_file),
             "jwt_cert_file": str(self._jwt_cert or jwt_files.cert_file),
+            "org_kind": self.org_kind,
             "data_dir": str(self.data_dir),
         }
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)

@@ -21,6 +21,10 @@ pytest_plugins = ["salesforce_emulator.pytest_plugin"]
 WAIT = 0.1
 
 
+def _client_credentials(info):
+    return {"grant_type": "client_credentials", "client_id": info["client_id"], "client_secret": info["client_secret"]}
+
+
 @pytest.fixture
 def admin(sf_emulator):
     return f"{sf_emulator.connection_info['instance_url']}/__emulator__"
@@ -122,8 +126,7 @@ def test_admin_endpoint_sets_and_clears_faults_and_is_never_faulted(sf_emulator,
     # Neither admin calls nor token requests consume the faults.
     assert sf_session.get(f"{admin}/audit").status_code == 200
     info = sf_emulator.connection_info
-    token = sf_session.post(f"{info['login_url']}/services/oauth2/token", data={"grant_type": "client_credentials"},
-                            auth=(info["client_id"], info["client_secret"]))
+    token = sf_session.post(f"{info['login_url']}/services/oauth2/token", data=_client_credentials(info))
     assert token.status_code == 200
     assert sf_session.get(f"{admin}/faults").json()["fail_next"] == 5
     with pytest.raises(SalesforceGeneralError):
@@ -138,9 +141,9 @@ def test_login_faults_only_when_configured(sf_emulator, sf_session):
     info = sf_emulator.connection_info
     url = f"{info['login_url']}/services/oauth2/token"
     sf_emulator.faults.set(fail_next=1, include_login=True)
-    failed = sf_session.post(url, data={"grant_type": "client_credentials"}, auth=(info["client_id"], info["client_secret"]))
+    failed = sf_session.post(url, data=_client_credentials(info))
     assert failed.status_code == 503
-    ok = sf_session.post(url, data={"grant_type": "client_credentials"}, auth=(info["client_id"], info["client_secret"]))
+    ok = sf_session.post(url, data=_client_credentials(info))
     assert ok.status_code == 200
 
 
@@ -149,3 +152,45 @@ def test_admin_can_invalidate_every_session(sf_session, sf_client, admin):
     assert sf_session.delete(f"{admin}/sessions").status_code == 200
     with pytest.raises(SalesforceExpiredSession):
         sf_client.limits()
+
+
+def test_edge_420_is_an_html_page_and_406_has_no_body(sf_emulator, sf_session, sf_client):
+    # What Salesforce's edge sends (Airbyte's source-salesforce retries both): not a JSON error array.
+    url = f"{sf_emulator.connection_info['instance_url']}/services/data/v59.0/limits"
+    headers = {"Authorization": f"Bearer {sf_client.session_id}"}
+    sf_emulator.faults.set(fail_next=1, error_status=420)
+    edge = sf_session.get(url, headers=headers)
+    assert edge.status_code == 420 and edge.headers["Content-Type"].startswith("text/html")
+    assert "We are setting things up" in edge.text
+    sf_emulator.faults.set(fail_next=1, error_status=406)
+    empty = sf_session.get(url, headers=headers)
+    assert empty.status_code == 406 and empty.content == b"" and "Content-Type" not in empty.headers
+    assert sf_session.get(url, headers=headers).status_code == 200  # then it answers again
+    # simple-salesforce has no retry for them: they surface as general errors.
+    sf_emulator.faults.set(fail_next=1, error_status=420)
+    with pytest.raises(SalesforceGeneralError) as error:
+        sf_client.limits()
+    assert error.value.status == 420
+
+
+def test_bulk_scope_faults_only_bulk_calls(sf_emulator, sf_client):
+    sf_emulator.faults.set(fail_next=2, error_status=406, error_scope="bulk")
+    # REST calls pass untouched and consume nothing ...
+    assert sf_client.limits()["DailyApiRequests"]
+    assert sf_client.query("SELECT Id FROM Contact LIMIT 1")["totalSize"] == 1
+    assert sf_emulator.faults.snapshot()["fail_next"] == 2
+    # ... Bulk 2.0 calls get the burst, then work.
+    client = sf_client.bulk2.Contact._client
+    for _ in range(2):
+        with pytest.raises(SalesforceGeneralError) as error:
+            client.create_job("query", "SELECT Id FROM Contact")
+        assert error.value.status == 406
+    assert client.create_job("query", "SELECT Id FROM Contact")["id"].startswith("750")
+
+
+def test_unknown_error_status_or_scope_is_refused():
+    faults = Faults()
+    with pytest.raises(ValueError, match=r"error_status must be one of \[406, 420, 429, 500, 502, 503\]"):
+        faults.set(error_status=418)
+    with pytest.raises(ValueError, match="error_scope must be one of"):
+        faults.set(error_scope="rest")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 
+_TAGS = re.compile(r"<[^>]*>")
 # Error codes / message fragments meaning "Bulk 2.0 cannot run this query; REST can".
 _BULK_UNSUPPORTED_CODES = frozenset({"INVALIDENTITY", "FEATURENOTENABLED", "INVALID_TYPE_FOR_OPERATION"})
 _BULK_UNSUPPORTED_FRAGMENTS = (
@@ -55,7 +57,7 @@ def error_from_body(status: int, body: str, url_path: str) -> SalesforceApiError
     REST/Bulk errors are a JSON array ``[{"errorCode", "message"}]``; OAuth errors are an object
     ``{"error", "error_description"}``; anything else (a proxy's HTML page) is quoted, shortened.
     """
-    code, message = f"HTTP_{status}", body.strip()[:500] or "(empty body)"
+    code, message = f"HTTP_{status}", _plain_text(body)[:500] or "(empty body)"
     try:
         parsed = json.loads(body)
     except ValueError:
@@ -69,6 +71,12 @@ def error_from_body(status: int, body: str, url_path: str) -> SalesforceApiError
     if status == 400 and is_bulk_unsupported(code, message) and "/jobs/query" in url_path:
         return BulkQueryNotSupportedError(code, message, status, url_path)
     return SalesforceApiError(code, message, status, url_path)
+
+
+def _plain_text(body: str) -> str:
+    """A non-JSON body as one line of text: an edge or proxy page (Salesforce's 420 is HTML) loses its tags."""
+    text = _TAGS.sub(" ", body) if body.lstrip().startswith("<") else body
+    return " ".join(text.split())
 
 
 def is_bulk_unsupported(error_code: str, message: str) -> bool:

@@ -7,13 +7,14 @@ hands ``instance_url`` + ``access_token`` to simple-salesforce as a direct sessi
 
 from __future__ import annotations
 
-import base64
 import json
 import os
+import re
 import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from salesforce_elt.hooks.errors import SalesforceAuthError
 
@@ -22,6 +23,22 @@ AUTH_FLOWS: tuple[str, ...] = ("client_credentials", "jwt", "password")
 TOKEN_PATH = "/services/oauth2/token"
 DEFAULT_API_VERSION = "59.0"
 JWT_LIFETIME_SECONDS = 180  # Salesforce accepts at most 3 minutes
+# The JWT bearer assertion's audience names Salesforce's authorization server, not the host the
+# assertion is posted to ("OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration").
+PRODUCTION_AUDIENCE = "https://login.salesforce.com"
+SANDBOX_AUDIENCE = "https://test.salesforce.com"
+# The generic login hosts: Salesforce serves the client credentials flow only from an org's own
+# My Domain and answers these with invalid_grant "request not supported on this domain".
+GENERIC_LOGIN_HOSTS = frozenset({"login.salesforce.com", "test.salesforce.com"})
+# Sandbox host forms, as the Salesforce CLI tells them apart (forcedotcom/sfdx-core,
+# src/util/sfdcUrl.ts isSandboxUrl): test.salesforce.com, enhanced-domain sandboxes
+# (*.sandbox.my.salesforce.com), My Domains on or without a CS instance, Hyperforce sandboxes.
+_SANDBOX_HOST = re.compile(
+    r"(^test\.salesforce\.com$)"
+    r"|(\.sandbox\.my\.salesforce\.com$)"
+    r"|((^|\.)cs\d+(\.my)?\.salesforce\.com$)"
+    r"|((^|\.)[a-z]{3}\d+s\.sfdc-.+\.(salesforce|force)\.com$)"
+)
 
 
 def _extra(extras: dict[str, Any], name: str) -> Any:
@@ -45,6 +62,7 @@ class AuthSettings:
     security_token: str | None = field(default=None, repr=False)
     private_key: str | None = field(default=None, repr=False)
     private_key_file_path: str | None = None
+    jwt_audience: str | None = None  # None: derived from login_url (see ``audience``)
 
     @classmethod
     def from_connection(cls, conn: Any) -> AuthSettings | None:
@@ -75,6 +93,16 @@ class AuthSettings:
                 "INVALID_SETTING",
                 f"connection {conn.conn_id!r}: extra ca_bundle file {ca_bundle!r} does not exist",
             )
+        jwt_audience = _extra(extras, "jwt_audience")
+        if jwt_audience is not None:
+            jwt_audience = str(jwt_audience).strip().rstrip("/")
+            parts = urlsplit(jwt_audience)
+            if parts.scheme != "https" or not parts.hostname:
+                raise SalesforceAuthError(
+                    "INVALID_SETTING",
+                    f"connection {conn.conn_id!r}: extra jwt_audience={jwt_audience!r} is not an https:// "
+                    f"URL (use {PRODUCTION_AUDIENCE}, {SANDBOX_AUDIENCE} or an Experience Cloud site URL)",
+                )
         return cls(
             login_url=str(login_url).rstrip("/"),
             flow=flow,
@@ -87,7 +115,13 @@ class AuthSettings:
             security_token=_extra(extras, "security_token"),
             private_key=private_key,
             private_key_file_path=private_key_file,
+            jwt_audience=jwt_audience,
         )
+
+    @property
+    def audience(self) -> str:
+        """The JWT bearer ``aud``: the ``jwt_audience`` extra, else derived from ``login_url``."""
+        return self.jwt_audience or audience_for_login_url(self.login_url)
 
     @property
     def verify(self) -> str | bool:
@@ -116,6 +150,27 @@ class OAuthToken:
     access_token: str = field(repr=False)
 
 
+def login_host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def is_sandbox_host(host: str) -> bool:
+    return bool(_SANDBOX_HOST.search(host.lower().rstrip(".")))
+
+
+def audience_for_login_url(login_url: str) -> str:
+    """``https://test.salesforce.com`` for a sandbox login host, ``https://login.salesforce.com`` otherwise.
+
+    An Experience Cloud site's assertions name the site URL instead: set the ``jwt_audience`` extra.
+    """
+    return SANDBOX_AUDIENCE if is_sandbox_host(login_host(login_url)) else PRODUCTION_AUDIENCE
+
+
+def client_credentials_on_generic_host(settings: AuthSettings) -> bool:
+    """True when the client credentials flow is pointed at login/test.salesforce.com, which refuse it."""
+    return settings.flow == "client_credentials" and login_host(settings.login_url) in GENERIC_LOGIN_HOSTS
+
+
 def _require(settings: AuthSettings, *names: str) -> None:
     missing = [n for n in names if not getattr(settings, n)]
     if missing:
@@ -139,7 +194,7 @@ def _jwt_assertion(settings: AuthSettings) -> str:
     claims = {
         "iss": settings.consumer_key,
         "sub": settings.username,
-        "aud": settings.login_url,
+        "aud": settings.audience,
         "exp": int(time.time()) + JWT_LIFETIME_SECONDS,
     }
     return jwt.encode(claims, key, algorithm="RS256")
@@ -151,9 +206,13 @@ def token_request(settings: AuthSettings) -> TokenRequest:
     headers = {"Accept": "application/json"}
     if settings.flow == "client_credentials":
         _require(settings, "consumer_key", "consumer_secret")
-        basic = base64.b64encode(f"{settings.consumer_key}:{settings.consumer_secret}".encode()).decode()
-        headers["Authorization"] = f"Basic {basic}"
-        return TokenRequest(url, {"grant_type": "client_credentials"}, headers)
+        # In the form body, as Salesforce documents the flow; HTTP Basic is not relied on.
+        data = {
+            "grant_type": "client_credentials",
+            "client_id": settings.consumer_key or "",
+            "client_secret": settings.consumer_secret or "",
+        }
+        return TokenRequest(url, data, headers)
     if settings.flow == "jwt":
         _require(settings, "consumer_key", "username")
         data = {
@@ -191,6 +250,16 @@ def parse_token_response(status: int, body: str, settings: AuthSettings) -> OAut
         parsed = {}
     code = str(parsed.get("error") or f"HTTP_{status}")
     description = str(parsed.get("error_description") or "unexpected token response")
+    if client_credentials_on_generic_host(settings):
+        description += (
+            "; the client credentials flow is served only by the org's My Domain: set login_url to "
+            "https://<MyDomainName>.my.salesforce.com (sandbox: <MyDomainName>--<SandboxName>.sandbox.my.salesforce.com)"
+        )
+    elif settings.flow == "jwt" and "audience" in description.lower():
+        description += (
+            f"; the assertion's aud was {settings.audience}: set the connection's jwt_audience extra to "
+            f"{SANDBOX_AUDIENCE} for a sandbox, {PRODUCTION_AUDIENCE} otherwise"
+        )
     raise SalesforceAuthError(
         code,
         f"{settings.flow} login for connection at {settings.login_url} refused: {description}",

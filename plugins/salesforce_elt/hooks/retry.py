@@ -11,9 +11,15 @@ from email.utils import parsedate_to_datetime
 _API_USAGE = re.compile(r"(?:^|[,;\s])api-usage=(\d+)/(\d+)")
 
 
+# 4xx answers that are nonetheless transient: Salesforce's edge answers Bulk calls with 420 (its
+# "We are setting things up" page) and 406 (no body) that succeed when asked again, and Airbyte's
+# source-salesforce retries both (source_salesforce/rate_limiting.py, _RETRYABLE_400_STATUS_CODES).
+TRANSIENT_4XX = frozenset({406, 420, 429})
+
+
 def is_transient_status(status: int) -> bool:
-    """429 and 5xx are worth retrying; other 4xx are the caller's mistake and retrying cannot help."""
-    return status == 429 or status >= 500
+    """420, 406, 429 and 5xx are worth retrying; other 4xx are the caller's mistake and retrying cannot help."""
+    return status in TRANSIENT_4XX or status >= 500
 
 
 def parse_retry_after(value: str | None) -> float | None:

@@ -41,7 +41,7 @@ def poll_delays(poll_interval: float) -> Iterator[float]:
 
 
 class _Transient(Exception):
-    """A poll that may succeed if tried again (connection error, 429, 5xx)."""
+    """A poll that may succeed if tried again (connection error, 420, 406, 429, 5xx: ``is_transient_status``)."""
 
     def __init__(self, reason: str, retry_after: float | None = None):
         super().__init__(reason)

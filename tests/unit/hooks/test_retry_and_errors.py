@@ -37,8 +37,21 @@ def test_retry_after_header_forms():
 
 
 def test_transient_statuses():
-    assert all(is_transient_status(s) for s in (429, 500, 502, 503, 504))
-    assert not any(is_transient_status(s) for s in (400, 401, 403, 404, 412))
+    # 420 and 406 come from Salesforce's edge and succeed when asked again.
+    assert all(is_transient_status(s) for s in (406, 420, 429, 500, 502, 503, 504))
+    assert not any(is_transient_status(s) for s in (400, 401, 403, 404, 405, 409, 412, 415))
+
+
+def test_edge_answers_without_a_json_body_are_named():
+    page = "<!DOCTYPE html><html><body><p>We are setting things up.\n This process can take</p></body></html>"
+    error = error_from_body(420, page, "/services/data/v59.0/jobs/query")
+    assert (error.error_code, error.status) == ("HTTP_420", 420)
+    assert error.message == "We are setting things up. This process can take"
+    empty = error_from_body(406, "", "/services/data/v59.0/jobs/query/750x")
+    assert (empty.error_code, empty.message) == ("HTTP_406", "(empty body)")
+    assert (
+        str(empty) == "Salesforce HTTP_406 (HTTP 406) on /services/data/v59.0/jobs/query/750x: (empty body)"
+    )
 
 
 def test_api_usage_header():
