@@ -37,6 +37,7 @@ def _serve(args) -> int:
         bulk_delay=args.bulk_delay,
         faults=parse_cli_faults(args.fault),
         jwt_cert=args.jwt_cert,
+        shared_activities=args.shared_activities,
         org_kind=args.org_kind,
     )
     with server:
@@ -54,6 +55,7 @@ def _mutate(args) -> int:
         delete=args.delete,
         hard_delete=args.hard_delete,
         late_share=args.late_share,
+        bump_parent=args.bump_parent,
     )
     out = {key: len(ids) for key, ids in result.items()}
     if args.purge_delete_log:
@@ -99,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
         "or https://test.salesforce.com (sandbox)",
     )
     serve.add_argument("--fault", action="append", default=[], metavar="KEY=VALUE")
+    serve.add_argument("--no-shared-activities", dest="shared_activities", action="store_false",
+                       help="an org without Shared Activities: no TaskRelation, TaskWhoRelation or "
+                            "EventWhoRelation (INVALID_TYPE), one WhoId per activity")
     serve.set_defaults(func=_serve)
 
     mutate = sub.add_parser("mutate", help="update/create/delete records in the store")
@@ -107,6 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("update", "create", "delete", "hard-delete"):
         mutate.add_argument(f"--{name}", type=int, default=0)
     mutate.add_argument("--late-share", type=float, default=0.0)
+    mutate.add_argument("--bump-parent", action="store_true",
+                        help="relations: also bump the parent Task/Event's SystemModstamp (default: not)")
     mutate.add_argument(
         "--purge-delete-log",
         action="store_true",

@@ -3,12 +3,16 @@
 - update: a few realistic fields change; LastModifiedDate/SystemModstamp become "now", except a
   ``late_share`` of rows stamped 2-5 minutes in the past (a transaction that committed late: the
   row appears after a watermark that already passed its stamp).
-- create: new rows (Tasks also get their TaskWhoRelation rows).
-- delete: soft delete (IsDeleted = true, stamps bumped; only queryAll and /deleted see it).
-- hard_delete: the row vanishes and is listed only in /deleted (deletedDate = now).
-- TaskWhoRelation: delete/hard_delete remove relation rows for real (the object has no deleted
-  feed) and bump the parent Task's stamps, which is how a replicator notices; create adds a
-  contact to an existing task, also bumping the Task.
+- create: new rows (Tasks and Events also get their who relation rows, with Shared Activities).
+- delete: soft delete (IsDeleted = true, stamps bumped; only queryAll and /deleted see it); an
+  activity's relation rows follow it.
+- hard_delete: the row vanishes and is listed only in /deleted (deletedDate = now); an activity's
+  relation rows go with it and are listed in TaskRelation's/EventRelation's /deleted feed.
+- TaskWhoRelation / EventWhoRelation: delete/hard_delete remove relation rows for real, listed
+  in the /deleted feed of TaskRelation/EventRelation (the objects they are views of, same ids);
+  create adds a contact to an existing activity. Whether Salesforce bumps the parent activity's
+  SystemModstamp then is not documented, so by default it does not (``bump_parent`` does); a
+  promoted WhoId (the primary contact removed) is a change of the activity and bumps it.
 - User: never deleted; ``delete`` deactivates (IsActive = false, an update).
 """
 
@@ -28,6 +32,13 @@ if TYPE_CHECKING:
     from .store import Org
 
 DAY = sd.DAY
+# who relation object -> (parent activity, its reference field, key prefix, the object whose
+# /deleted feed lists removed relations)
+RELATIONS = {
+    "TaskWhoRelation": ("Task", "TaskId", "0RT", "TaskRelation"),
+    "EventWhoRelation": ("Event", "EventId", "0RE", "EventRelation"),
+}
+PARENT_RELATIONS = {parent: (name, field, base) for name, (parent, field, _p, base) in RELATIONS.items()}
 
 
 def _q(name: str) -> str:
@@ -107,8 +118,10 @@ def _drift_value(f: md.Field, r: random.Random) -> Any:
 
 
 class _Mutation:
-    def __init__(self, org: Org, obj: md.SObject, rng: random.Random, late_share: float):
+    def __init__(self, org: Org, obj: md.SObject, rng: random.Random, late_share: float,
+                 bump_parent: bool = False):
         self.org = org
+        self.bump_parent = bump_parent
         self.obj = obj
         self.rng = rng
         self.late_share = late_share
@@ -212,12 +225,13 @@ class _Mutation:
         for rowid, rid in self.pick(n):
             stamp = self.stamp()
             self.bump(self.obj.name, rowid, stamp, {"IsDeleted": True, "_deleted_at": stamp})
-            if self.obj.name == "Task":
-                # TaskWhoRelation rows follow their Task.
+            if self.obj.name in PARENT_RELATIONS:
+                # The who relation rows follow their activity (to the recycle bin).
+                table, ref, _base = PARENT_RELATIONS[self.obj.name]
                 self.conn.execute(
-                    f"UPDATE {_q('TaskWhoRelation')} SET {_q('IsDeleted')} = 1, _deleted_at = ?, "  # noqa: S608
+                    f"UPDATE {_q(table)} SET {_q('IsDeleted')} = 1, _deleted_at = ?, "  # noqa: S608
                     f"{_q('LastModifiedDate')} = ?, {_q('SystemModstamp')} = MAX({_q('SystemModstamp')}, ?) "
-                    f"WHERE {_q('TaskId')} = ?", (stamp, stamp, stamp, rid))
+                    f"WHERE {_q(ref)} = ?", (stamp, stamp, stamp, rid))
             out.append(rid)
         return out
 
@@ -227,8 +241,11 @@ class _Mutation:
         for rowid, rid in picked:
             self.conn.execute("INSERT INTO _hard_deleted VALUES (?, ?, ?)", (self.obj.name, rid, stamp))
             self.conn.execute(f"DELETE FROM {_q(self.obj.name)} WHERE rowid = ?", (rowid,))  # noqa: S608
-            if self.obj.name == "Task":
-                self.conn.execute(f"DELETE FROM {_q('TaskWhoRelation')} WHERE {_q('TaskId')} = ?", (rid,))  # noqa: S608
+            if self.obj.name in PARENT_RELATIONS:
+                table, ref, base = PARENT_RELATIONS[self.obj.name]
+                self.conn.execute(f"INSERT INTO _hard_deleted SELECT ?, {_q('Id')}, ? FROM {_q(table)} "  # noqa: S608
+                                  f"WHERE {_q(ref)} = ?", (base, stamp, rid))
+                self.conn.execute(f"DELETE FROM {_q(table)} WHERE {_q(ref)} = ?", (rid,))  # noqa: S608
         return [rid for _, rid in picked]
 
     def deactivate_users(self, n: int) -> list[str]:
@@ -329,69 +346,83 @@ class _Mutation:
         if name == "Task":
             cols["ActivityDate"] = [sd.fmt_date(self.now + self.rng.randrange(-3, 14) * DAY) for _ in range(m)]
         self._insert(self.obj, cols)
-        if name == "Task":
+        if name == "Task" and self.org.shared_activities:
             ctx.twr_counter = self._counter("TaskWhoRelation", 0)
             rel = sd._gen_relations(ctx, cols)
             rel["Id"] = self.next_ids("TaskWhoRelation", "0RT", len(rel["Id"]))
             self._insert(self.schema.objects["TaskWhoRelation"], rel)
+        elif name == "Event" and self.org.shared_activities:
+            rel = sd._gen_event_relations(ctx, cols)
+            rel["Id"] = self.next_ids("EventWhoRelation", "0RE", len(rel["Id"]))
+            self._insert(self.schema.objects["EventWhoRelation"], rel)
         return list(cols["Id"])
 
-    # -- TaskWhoRelation --
+    # -- TaskWhoRelation / EventWhoRelation --
     def remove_relations(self, n: int, hard: bool) -> list[str]:
-        del hard  # TaskWhoRelation has no recycle bin / deleted feed: removal is always for real
+        del hard  # a who relation has no recycle bin: removal is always for real
         conn = self.conn
+        table = self.obj.name
+        parent, ref, _prefix, base = RELATIONS[table]
         where = (f"t.{_q('IsDeleted')} = 0 AND t.{_q('RelationId')} <> COALESCE((SELECT k.{_q('WhoId')} FROM "  # noqa: S608
-                 f"{_q('Task')} AS k WHERE k.{_q('Id')} = t.{_q('TaskId')}), '')")
+                 f"{_q(parent)} AS k WHERE k.{_q('Id')} = t.{_q(ref)}), '')")
         picked = self.pick(n, where=where)
         if len(picked) < n:
             extra = [p for p in self.pick(n - len(picked)) if p not in picked]
             picked += extra
         out = []
         stamp = self.stamp()
+        deleted_at = sd.fmt_ts(self.now)
         for rowid, rid in picked:
-            task_id = conn.execute(f"SELECT {_q('TaskId')}, {_q('RelationId')} FROM {_q('TaskWhoRelation')} "  # noqa: S608
-                                   "WHERE rowid = ?", (rowid,)).fetchone()
-            if task_id is None:
+            row = conn.execute(f"SELECT {_q(ref)}, {_q('RelationId')} FROM {_q(table)} "  # noqa: S608
+                               "WHERE rowid = ?", (rowid,)).fetchone()
+            if row is None:
                 continue
-            tid, rel_id = task_id
-            conn.execute(f"DELETE FROM {_q('TaskWhoRelation')} WHERE rowid = ?", (rowid,))  # noqa: S608
-            task = conn.execute(f"SELECT rowid, {_q('WhoId')} FROM {_q('Task')} WHERE {_q('Id')} = ?",  # noqa: S608
-                                (tid,)).fetchone()
-            if task is not None:
+            pid, rel_id = row
+            conn.execute(f"DELETE FROM {_q(table)} WHERE rowid = ?", (rowid,))  # noqa: S608
+            # TaskRelation/EventRelation /deleted feed (Object Reference: getDeleted() is how removed
+            # relation records are detected).
+            conn.execute("INSERT INTO _hard_deleted VALUES (?, ?, ?)", (base, rid, deleted_at))
+            activity = conn.execute(f"SELECT rowid, {_q('WhoId')} FROM {_q(parent)} WHERE {_q('Id')} = ?",  # noqa: S608
+                                    (pid,)).fetchone()
+            if activity is not None:
                 extra: dict[str, Any] = {}
-                if task[1] == rel_id:   # the primary Who went away: promote another relation
-                    nxt = conn.execute(f"SELECT {_q('RelationId')} FROM {_q('TaskWhoRelation')} WHERE "  # noqa: S608
-                                       f"{_q('TaskId')} = ? ORDER BY {_q('Id')} LIMIT 1", (tid,)).fetchone()
+                if activity[1] == rel_id:   # the primary Who went away: promote another relation
+                    nxt = conn.execute(f"SELECT {_q('RelationId')} FROM {_q(table)} WHERE "  # noqa: S608
+                                       f"{_q(ref)} = ? ORDER BY {_q('Id')} LIMIT 1", (pid,)).fetchone()
                     extra["WhoId"] = nxt[0] if nxt else None
-                self.bump("Task", task[0], stamp, extra)
+                if extra or self.bump_parent:
+                    self.bump(parent, activity[0], stamp, extra)
             out.append(rid)
         return out
 
     def add_relations(self, n: int) -> list[str]:
         conn = self.conn
-        tasks = self.pick(n, table="Task", where=(f"t.{_q('IsDeleted')} = 0 AND t.{_q('IsArchived')} = 0 AND "
+        table = self.obj.name
+        parent, ref, prefix, _base = RELATIONS[table]
+        tasks = self.pick(n, table=parent, where=(f"t.{_q('IsDeleted')} = 0 AND t.{_q('IsArchived')} = 0 AND "
                                                   f"substr(t.{_q('WhoId')}, 1, 3) = '003'"))
         contacts = self.pick(len(tasks), table="Contact", where=f"t.{_q('IsDeleted')} = 0")
         if not tasks or not contacts:
             return []
-        ids = self.next_ids("TaskWhoRelation", "0RT", len(tasks))
+        ids = self.next_ids(table, prefix, len(tasks))
         out = []
         for (trow, tid), (crow, cid), new_id in zip(tasks, contacts * (len(tasks) // len(contacts) + 1), ids,
                                                    strict=False):
             del crow
-            exists = conn.execute(f"SELECT 1 FROM {_q('TaskWhoRelation')} WHERE {_q('TaskId')} = ? AND "  # noqa: S608
+            exists = conn.execute(f"SELECT 1 FROM {_q(table)} WHERE {_q(ref)} = ? AND "  # noqa: S608
                                   f"{_q('RelationId')} = ?", (tid, cid)).fetchone()
             if exists:
                 continue
             acc = conn.execute(f"SELECT {_q('AccountId')} FROM {_q('Contact')} WHERE {_q('Id')} = ?",  # noqa: S608
                                (cid,)).fetchone()[0]
             stamp = self.stamp()
-            user = conn.execute(f"SELECT {_q('OwnerId')} FROM {_q('Task')} WHERE rowid = ?", (trow,)).fetchone()[0]  # noqa: S608
-            self._insert(self.schema.objects["TaskWhoRelation"], {
-                "Id": [new_id], "RelationId": [cid], "TaskId": [tid], "Type": ["Contact"], "AccountId": [acc],
+            user = conn.execute(f"SELECT {_q('OwnerId')} FROM {_q(parent)} WHERE rowid = ?", (trow,)).fetchone()[0]  # noqa: S608
+            self._insert(self.schema.objects[table], {
+                "Id": [new_id], "RelationId": [cid], ref: [tid], "Type": ["Contact"], "AccountId": [acc],
                 "IsDeleted": [False], "CreatedDate": [stamp], "CreatedById": [user], "LastModifiedDate": [stamp],
                 "LastModifiedById": [user], "SystemModstamp": [stamp]})
-            self.bump("Task", trow, stamp)
+            if self.bump_parent:
+                self.bump(parent, trow, stamp)
             out.append(new_id)
         return out
 
@@ -406,18 +437,19 @@ def _base_field_names(obj_name: str) -> frozenset[str]:
 
 
 def mutate(org: Org, object_name: str, *, update: int = 0, create: int = 0, delete: int = 0,
-           hard_delete: int = 0, late_share: float = 0.0, seed: int | None = None) -> dict:
+           hard_delete: int = 0, late_share: float = 0.0, seed: int | None = None,
+           bump_parent: bool = False) -> dict:
     obj = org.sobject(object_name)
     rng = random.Random(seed)
-    m = _Mutation(org, obj, rng, late_share)
+    m = _Mutation(org, obj, rng, late_share, bump_parent)
     result: dict[str, list[str]] = {"updated": [], "created": [], "deleted": [], "hard_deleted": []}
     conn = m.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if obj.name == "TaskWhoRelation":
+        if obj.name in RELATIONS:
             if update:
                 raise SalesforceError(400, "INVALID_TYPE_FOR_OPERATION",
-                                      "TaskWhoRelation rows cannot be updated; add or remove relations")
+                                      f"{obj.name} rows cannot be updated; add or remove relations")
             result["created"] = m.add_relations(create)
             result["deleted"] = m.remove_relations(delete, hard=False)
             result["hard_deleted"] = m.remove_relations(hard_delete, hard=True)

@@ -317,6 +317,10 @@ class SObject:
     deletable: bool = True
     activity: bool = False     # Task/Event: IsArchived rows are queryAll-only
     custom: bool = False
+    # Stored as a SQLite view over another object's table (TaskRelation over TaskWhoRelation):
+    # the storage object, and the SQL value of each field that table lacks.
+    view_of: str | None = None
+    view_values: dict[str, str] = field(default_factory=dict)
     _by_lower: dict[str, Field] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -375,15 +379,15 @@ class SObject:
             "keyPrefix": self.key_prefix,
             "label": self.label,
             "labelPlural": self.label_plural,
-            "layoutable": self.name != "TaskWhoRelation",
+            "layoutable": self.name not in WHO_RELATION_VIEWS,
             "mergeable": self.name in ("Account", "Contact", "Lead"),
-            "mruEnabled": self.name != "TaskWhoRelation",
+            "mruEnabled": self.name not in WHO_RELATION_VIEWS,
             "name": self.name,
             "queryable": True,
             "replicateable": self.replicateable,
             "retrieveable": True,
-            "searchable": self.name != "TaskWhoRelation",
-            "triggerable": self.name != "TaskWhoRelation",
+            "searchable": self.name not in WHO_RELATION_VIEWS,
+            "triggerable": self.name not in WHO_RELATION_VIEWS,
             "undeletable": self.deletable,
             "updateable": self.updateable,
             "urls": self.urls(version),
@@ -401,6 +405,12 @@ CHILD_RELATIONSHIP_NAMES = {
     ("Contact", "ReportsToId"): None,
     ("TaskWhoRelation", "TaskId"): "TaskWhoRelations",
     ("TaskWhoRelation", "RelationId"): "TaskWhoRelations",
+    ("TaskRelation", "TaskId"): "TaskRelations",
+    ("TaskRelation", "RelationId"): "TaskRelations",
+    ("EventWhoRelation", "EventId"): "EventWhoRelations",
+    ("EventWhoRelation", "RelationId"): "EventWhoRelations",
+    ("EventRelation", "EventId"): "EventRelations",
+    ("EventRelation", "RelationId"): "EventRelations",
     ("User", "ManagerId"): "ManagedUsers",
     ("Lead", "ConvertedContactId"): None,
     ("Lead", "ConvertedAccountId"): None,
@@ -647,20 +657,98 @@ def _task_who_relation() -> SObject:
                    deletable=False)
 
 
-# Objects the Bulk API refuses (contract §4.6); only TaskWhoRelation is modelled, the rest exist so
-# that a Bulk query names them with INVALIDENTITY rather than INVALID_TYPE.
+def _event_who_relation() -> SObject:
+    is_deleted, system = _system()
+    fields = [
+        _id(),
+        _ref("RelationId", ("Contact", "Lead"), "Relation", label="Relation ID", createable=False,
+             updateable=False),
+        _ref("EventId", ("Event",), "Event", label="Event ID", createable=False, updateable=False),
+        _str("Type", 50, label="Type", createable=False, updateable=False),
+        _ref("AccountId", ("Account",), "Account", label="Account ID", createable=False, updateable=False),
+        *is_deleted,
+        *system,
+    ]
+    for f in fields:
+        f.createable = False
+        f.updateable = False
+    # Object Reference "EventWhoRelation": the contacts/lead of an event (EventRelation rows with
+    # IsParent true and IsWhat false); supported calls describeSObjects(), query(), retrieve().
+    return SObject("EventWhoRelation", "Event Relation", "Event Relations", "0RE", fields, bulk_supported=False,
+                   query_all_supported=False, replicateable=False, createable=False, updateable=False,
+                   deletable=False)
+
+
+def _task_relation() -> SObject:
+    is_deleted, system = _system()
+    fields = [
+        _id(),
+        _ref("TaskId", ("Task",), "Task", label="Task ID", updateable=False),
+        _ref("RelationId", ("Contact", "Lead", "Account", "Opportunity", "Case"), "Relation", label="Relation ID",
+             updateable=False),
+        _bool("IsWhat", label="Is What", updateable=False),
+        _ref("AccountId", ("Account",), "Account", label="Account ID", createable=False, updateable=False),
+        *is_deleted,
+        *system,
+    ]
+    # Object Reference "TaskRelation": supported calls create(), delete(), describeSObjects(),
+    # getDeleted(), getUpdated(), query(), queryAll(), retrieve(). TaskWhoRelation is its read-only
+    # view of the who relations (same ids). The emulator models only those who relations.
+    return SObject("TaskRelation", "Task Relation", "Task Relations", "0RT", fields, view_of="TaskWhoRelation",
+                   view_values={"IsWhat": "0"}, updateable=False)
+
+
+def _event_relation() -> SObject:
+    is_deleted, system = _system()
+    fields = [
+        _id(),
+        _ref("EventId", ("Event",), "Event", label="Event ID", updateable=False),
+        _ref("RelationId", ("Contact", "Lead", "User", "Account", "Opportunity", "Case"), "Relation",
+             label="Relation ID", updateable=False),
+        _bool("IsWhat", label="Is What", updateable=False),
+        _bool("IsParent", label="Is Parent"),
+        _bool("IsInvitee", label="Is Invitee"),
+        _pick("Status", ("New", "Declined", "Accepted", "Uninvited", "Maybe"), 40, label="Status"),
+        _dt("RespondedDate", label="Response Date"),
+        _str("Response", 255),
+        _ref("AccountId", ("Account",), "Account", label="Account ID", createable=False, updateable=False),
+        *is_deleted,
+        *system,
+    ]
+    # Object Reference "EventRelation": getDeleted(), getUpdated(), queryAll() among its calls; it
+    # exists with or without Shared Activities (invitees). The emulator models the who relations
+    # only (IsParent true, IsWhat and IsInvitee false), stored as EventWhoRelation's rows.
+    return SObject("EventRelation", "Event Relation", "Event Relations", "0RE", fields,
+                   view_of="EventWhoRelation",
+                   view_values={"IsWhat": "0", "IsParent": "1", "IsInvitee": "0", "Status": "NULL",
+                                "RespondedDate": "NULL", "Response": "NULL"})
+
+
+# Objects that exist only when the org has Shared Activities enabled (Object Reference pages of
+# TaskRelation, TaskWhoRelation, EventWhoRelation: "available only if you've enabled Shared
+# Activities"); without it a query names them INVALID_TYPE and describe answers NOT_FOUND.
+SHARED_ACTIVITIES_OBJECTS = ("TaskWhoRelation", "TaskRelation", "EventWhoRelation")
+# Derived, read-only objects: no layouts, search, triggers or record types in their describe.
+WHO_RELATION_VIEWS = ("TaskWhoRelation", "EventWhoRelation")
+
+# Objects the Bulk API refuses (contract §4.6); only TaskWhoRelation and EventWhoRelation are
+# modelled, the rest exist so that a Bulk query names them with INVALIDENTITY rather than INVALID_TYPE.
 BULK_UNSUPPORTED = ("TaskWhoRelation", "EventWhoRelation", "AcceptedEventRelation", "DeclinedEventRelation",
                     "UndecidedEventRelation", "Attachment", "CaseStatus", "TaskStatus", "TaskPriority",
                     "RecentlyViewed")
 
-OBJECT_ORDER = ("Account", "Contact", "Event", "Lead", "Task", "TaskWhoRelation", "User")
+OBJECT_ORDER = ("Account", "Contact", "Event", "EventRelation", "EventWhoRelation", "Lead", "Task", "TaskRelation",
+                "TaskWhoRelation", "User")
 
 _BUILDERS = {
     "Account": _account,
     "Contact": _contact,
     "Event": _event,
+    "EventRelation": _event_relation,
+    "EventWhoRelation": _event_who_relation,
     "Lead": _lead,
     "Task": _task,
+    "TaskRelation": _task_relation,
     "TaskWhoRelation": _task_who_relation,
     "User": _user,
 }
@@ -669,8 +757,9 @@ _BUILDERS = {
 class Schema:
     """Per-org metadata (base objects + persisted drift)."""
 
-    def __init__(self) -> None:
-        self.objects: dict[str, SObject] = {name: _BUILDERS[name]() for name in OBJECT_ORDER}
+    def __init__(self, *, shared_activities: bool = True) -> None:
+        hidden = () if shared_activities else SHARED_ACTIVITIES_OBJECTS
+        self.objects: dict[str, SObject] = {name: _BUILDERS[name]() for name in OBJECT_ORDER if name not in hidden}
         self._by_lower = {n.lower(): o for n, o in self.objects.items()}
 
     def copy(self) -> Schema:
@@ -701,7 +790,7 @@ class Schema:
         return {
             "encoding": "UTF-8",
             "maxBatchSize": 200,
-            "sobjects": [self.objects[n].global_entry(version) for n in OBJECT_ORDER],
+            "sobjects": [self.objects[n].global_entry(version) for n in OBJECT_ORDER if n in self.objects],
         }
 
     def child_relationships(self, obj: SObject) -> list[dict]:
@@ -711,7 +800,7 @@ class Schema:
                 if f.type == "reference" and obj.name in f.reference_to and f.name not in (
                         "CreatedById", "LastModifiedById"):
                     out.append({
-                        "cascadeDelete": child.name == "TaskWhoRelation",
+                        "cascadeDelete": child.name in WHO_RELATION_VIEWS or child.view_of is not None,
                         "childSObject": child.name,
                         "deprecatedAndHidden": False,
                         "field": f.name,
@@ -727,7 +816,7 @@ class Schema:
         entry.update({
             "actionOverrides": [],
             "childRelationships": self.child_relationships(obj),
-            "compactLayoutable": obj.name != "TaskWhoRelation",
+            "compactLayoutable": obj.name not in WHO_RELATION_VIEWS,
             "defaultImplementation": None,
             "extendedBy": None,
             "extendsInterfaces": None,
@@ -748,8 +837,8 @@ class Schema:
                 "recordTypeId": "012000000000000AAA",
                 "urls": {"layout": f"/services/data/v{version}/sobjects/{obj.name}/describe/layouts/"
                                    "012000000000000AAA"},
-            }] if obj.name != "TaskWhoRelation" else [],
-            "searchLayoutable": obj.name != "TaskWhoRelation",
+            }] if obj.name not in WHO_RELATION_VIEWS else [],
+            "searchLayoutable": obj.name not in WHO_RELATION_VIEWS,
             "sobjectDescribeOption": "FULL",
             "supportedScopes": [{"label": "All " + obj.label_plural.lower(), "name": "everything"}],
         })

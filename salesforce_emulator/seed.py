@@ -123,6 +123,7 @@ class GenContext:
     lead_ids: list[str] = field(default_factory=list)
     task_counter: int = ID_BASE
     twr_counter: int = ID_BASE
+    ewr_counter: int = ID_BASE
     event_counter: int = ID_BASE
     hard_deleted: list[tuple[str, str, str]] = field(default_factory=list)  # (object, id, deletedDate)
 
@@ -430,6 +431,7 @@ class ActivityBatch:
     tasks: dict[str, list]
     events: dict[str, list]
     relations: dict[str, list]
+    event_relations: dict[str, list]
 
 
 def _who_list(ctx: GenContext, plan: list[int], i0: int, i1: int) -> list[int]:
@@ -453,7 +455,8 @@ def gen_activities(ctx: GenContext, plan: list[int], i0: int, i1: int, lead_shar
     events = _gen_events(ctx, e_who)
     apply_deletions(ctx, "Event", events, soft=0.01, hard=0.003)
     relations = _gen_relations(ctx, tasks)
-    return ActivityBatch(tasks, events, relations)
+    event_relations = _gen_event_relations(ctx, events)
+    return ActivityBatch(tasks, events, relations, event_relations)
 
 
 def _activity_times(ctx: GenContext, who: list[int]) -> list[int]:
@@ -548,6 +551,35 @@ def _gen_relations(ctx: GenContext, tasks: dict[str, list]) -> dict[str, list]:
     return cols
 
 
+def _gen_event_relations(ctx: GenContext, events: dict[str, list]) -> dict[str, list]:
+    """EventWhoRelation rows: an event's WhoId contact, and for ~15% of events 1-3 more contacts."""
+    r = ctx.rng.random
+    cols: dict[str, list] = {k: [] for k in ("EventId", "RelationId", "Type", "AccountId", "IsDeleted",
+                                            "CreatedDate", "CreatedById", "LastModifiedDate",
+                                            "LastModifiedById", "SystemModstamp", "_deleted_at")}
+    n_con = len(ctx.contact_ids)
+    for j, idx in enumerate(events["_who_idx"]):
+        if events["WhoId"][j] is None:
+            continue
+        related = [idx]
+        if r() < 0.15:
+            related = list(dict.fromkeys(related + [int(r() * n_con) for _ in range(1 + int(r() * 3))]))
+        for c in related:
+            a = ctx.contact_account[c]
+            cols["EventId"].append(events["Id"][j])
+            cols["RelationId"].append(ctx.contact_ids[c])
+            cols["Type"].append("Contact")
+            cols["AccountId"].append(ctx.account_ids[a] if a >= 0 else None)
+            cols["IsDeleted"].append(events["IsDeleted"][j])
+            for k in ("_deleted_at", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
+                      "SystemModstamp"):
+                cols[k].append(events[k][j])
+    n = len(cols["EventId"])
+    cols["Id"] = make_ids("0RE", ctx.ewr_counter, n)
+    ctx.ewr_counter += n
+    return cols
+
+
 def _gen_events(ctx: GenContext, who_contacts: list[int]) -> dict[str, list]:
     rng = ctx.rng
     r = rng.random
@@ -580,6 +612,7 @@ def _gen_events(ctx: GenContext, who_contacts: list[int]) -> dict[str, list]:
         "CreatedDate": cd, "LastModifiedDate": lmd, "SystemModstamp": sms,
         "IsArchived": [e < ctx.anchor - 365 * DAY for e in ends],
         "EventSubtype": ["Event"] * n,
+        "_who_idx": list(who_contacts),  # not a column: used to build EventWhoRelation rows
     }
 
 

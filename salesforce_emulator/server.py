@@ -500,12 +500,14 @@ class EmulatorServer:
         bulk_delay: float = 1.0,
         faults: dict | None = None,
         jwt_cert: Path | str | None = None,
+        shared_activities: bool = True,
         org_kind: str = "production",
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.host, self.port = host, port
         self.contacts, self.seed = contacts, seed
+        self.shared_activities = shared_activities
         self.faults = Faults(FaultConfig.from_mapping(faults or {}))
         self.api_counter = ApiCounter(daily_api_limit)
         self.audit_log = AuditLog(self.data_dir / "audit.jsonl")
@@ -521,7 +523,8 @@ class EmulatorServer:
 
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> EmulatorServer:
-        self.org = Org.open(self.data_dir, contacts=self.contacts, seed=self.seed)
+        self.org = Org.open(self.data_dir, contacts=self.contacts, seed=self.seed,
+                            shared_activities=self.shared_activities)
         tls_files = ensure_tls_files(self.data_dir)
         jwt_files = ensure_jwt_keypair(self.data_dir)
         creds = Credentials.load_or_create(self.data_dir)
@@ -592,7 +595,7 @@ class EmulatorServer:
         return self.sessions.issue()
 
     def mutate(self, args: dict) -> dict:
-        known = {"update", "create", "delete", "hard_delete", "late_share"}
+        known = {"update", "create", "delete", "hard_delete", "late_share", "bump_parent"}
         unknown = set(args) - known - {"object"}
         if unknown:
             raise ValueError(f"unknown mutate argument(s) {sorted(unknown)}; known: object, {sorted(known)}")

@@ -896,6 +896,10 @@ class Compiler:
                                            "may be the left operand")
         sub = c.sub
         sub_obj = self.object(sub.obj_tok)
+        if sub_obj.activity:
+            # Salesforce refuses Task and Event as the inner select of a semi-/anti-join (the error
+            # points at the inner FROM object); list the activity ids first, then filter by them.
+            raise ctx.malformed(sub.obj_tok.pos, f"Entity '{sub_obj.name}' is not supported for semi join inner selects")
         if len(sub.select) != 1 or sub.select[0].kind != "field":
             raise ctx.malformed(sub.start, "The selected field in a semi join sub-select must be a single Id or "
                                            "reference field")

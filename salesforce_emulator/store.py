@@ -37,7 +37,7 @@ from . import objects as md
 from . import seed as sd
 from .errors import SalesforceError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_NAME = "org.sqlite"
 
 # Id (unique) and (SystemModstamp, Id) everywhere; TaskId for the relation rows that follow their
@@ -50,6 +50,7 @@ INDEXES = {
     "Task": [("Id",), ("SystemModstamp", "Id")],
     "Event": [("Id",), ("SystemModstamp", "Id")],
     "TaskWhoRelation": [("Id",), ("SystemModstamp", "Id"), ("TaskId",)],
+    "EventWhoRelation": [("Id",), ("SystemModstamp", "Id"), ("EventId",)],
 }
 FEED_UPDATED_DAYS = 30
 FEED_DELETED_DAYS = 15
@@ -106,21 +107,33 @@ def _read_meta(path: Path) -> dict[str, str] | None:
 
 def _create_tables(conn: sqlite3.Connection, schema: md.Schema) -> None:
     for obj in schema.objects.values():
+        if obj.view_of:
+            continue
         cols = []
         for f in obj.physical_fields:
             cols.append(f"{q(f.name)} {md.sql_affinity(f.type)}")
         if obj.has_is_deleted:
             cols.append('"_deleted_at" TEXT')
         conn.execute(f"CREATE TABLE {q(obj.name)} ({', '.join(cols)})")
+    for obj in schema.objects.values():
+        if obj.view_of:
+            conn.execute(_view_sql(obj, schema.objects[obj.view_of]))
     conn.execute("CREATE TABLE _meta (key TEXT PRIMARY KEY, value TEXT)")
     conn.execute("CREATE TABLE _hard_deleted (object TEXT, id TEXT, deleted_at TEXT)")
     conn.execute("CREATE TABLE _drift (seq INTEGER PRIMARY KEY AUTOINCREMENT, op TEXT, object TEXT, "
                  "field TEXT, spec TEXT)")
 
 
+def _view_sql(obj: md.SObject, storage: md.SObject) -> str:
+    """A view object (TaskRelation) over its storage table (TaskWhoRelation), same ids and stamps."""
+    cols = [f"{q(f.name)}" if storage.field(f.name) is not None else f"{obj.view_values[f.name]} AS {q(f.name)}"
+            for f in obj.physical_fields]
+    return f"CREATE VIEW {q(obj.name)} AS SELECT {', '.join(cols)}, _deleted_at FROM {q(storage.name)}"  # noqa: S608
+
+
 # Indexes whose keys arrive in increasing order during generation (Id; a relation row's TaskId)
 # are created with the table: appending to them is cheap. The others are built after loading.
-EARLY_INDEXES = {("Id",), ("TaskId",)}
+EARLY_INDEXES = {("Id",), ("TaskId",), ("EventId",)}
 
 
 def _create_indexes(conn: sqlite3.Connection, objects: tuple[str, ...], *, early: bool) -> None:
@@ -170,7 +183,7 @@ def _insert(conn: sqlite3.Connection, obj: md.SObject, cols: dict[str, list]) ->
 # Parallel generation: this process writes User and Contact (the bulk of the work); a second
 # process writes Account, Lead and the activities into a side file that is merged at the end.
 MAIN_OBJECTS = ("User", "Contact")
-WORKER_OBJECTS = ("Account", "Lead", "Task", "Event", "TaskWhoRelation")
+WORKER_OBJECTS = ("Account", "Lead", "Task", "Event", "TaskWhoRelation", "EventWhoRelation")
 # From this many contacts on, generation uses the second process.
 PARALLEL_THRESHOLD = 100_000
 
@@ -212,7 +225,7 @@ def load_accounts_leads_activities(conn: sqlite3.Connection, schema: md.Schema, 
     leads = sd.gen_leads(ctx)
     sd.apply_deletions(ctx, "Lead", leads, soft=0.01, hard=0.002)
     counts["Lead"] = _insert(conn, objs["Lead"], leads)
-    counts.update({"Task": 0, "Event": 0, "TaskWhoRelation": 0})
+    counts.update({"Task": 0, "Event": 0, "TaskWhoRelation": 0, "EventWhoRelation": 0})
     for n, i0 in enumerate(range(0, ctx.contacts, sd.BATCH)):
         i1 = min(i0 + sd.BATCH, ctx.contacts)
         ctx.rng = sd.stream(seed, f"activities/{i0}")
@@ -220,13 +233,14 @@ def load_accounts_leads_activities(conn: sqlite3.Connection, schema: md.Schema, 
         counts["Task"] += _insert(conn, objs["Task"], batch.tasks)
         counts["Event"] += _insert(conn, objs["Event"], batch.events)
         counts["TaskWhoRelation"] += _insert(conn, objs["TaskWhoRelation"], batch.relations)
+        counts["EventWhoRelation"] += _insert(conn, objs["EventWhoRelation"], batch.event_relations)
         say(f"activities {i1}/{ctx.contacts} {time.monotonic() - t0:.1f}s")
     return counts
 
 
 def _counters(ctx: sd.GenContext) -> dict[str, str]:
     return {"counter:Task": str(ctx.task_counter), "counter:Event": str(ctx.event_counter),
-            "counter:TaskWhoRelation": str(ctx.twr_counter)}
+            "counter:TaskWhoRelation": str(ctx.twr_counter), "counter:EventWhoRelation": str(ctx.ewr_counter)}
 
 
 def generate_side_file(path: Path, contacts: int, seed: int, anchor: int) -> dict[str, int]:
@@ -273,12 +287,14 @@ def _merge_side_file(conn: sqlite3.Connection, aux: Path, counts: dict[str, int]
 
 
 def generate(path: Path, contacts: int, seed: int, *, anchor: int | None = None,
-             progress: Callable[[str], None] | None = None, parallel: bool | None = None) -> dict[str, int]:
+             progress: Callable[[str], None] | None = None, parallel: bool | None = None,
+             shared_activities: bool = True) -> dict[str, int]:
     """Write a fresh org file at ``path`` (via a temp file renamed into place).
 
     The data depend only on (contacts, seed, anchor day); ``parallel`` (default: from
     PARALLEL_THRESHOLD contacts on) only decides whether a second process generates Account,
-    Lead and the activities, which gives identical rows.
+    Lead and the activities, which gives identical rows. Without ``shared_activities`` the org
+    has no relation rows: each activity names its one person in WhoId.
     """
     say = progress or (lambda _msg: None)
     schema = md.Schema()
@@ -320,10 +336,15 @@ def generate(path: Path, contacts: int, seed: int, *, anchor: int | None = None,
             counts.update(load_accounts_leads_activities(conn, schema, ctx, plan, seed, say, t0))
             counters = _counters(ctx)
         conn.executemany("INSERT INTO _hard_deleted VALUES (?, ?, ?)", ctx.hard_deleted)
+        if not shared_activities:
+            for name in ("TaskWhoRelation", "EventWhoRelation"):
+                conn.execute(f"DELETE FROM {q(name)}")  # noqa: S608
+                counts[name] = 0
         size = sd.sizes(contacts)
         meta = {
             "contacts": str(contacts), "seed": str(seed), "schema_version": str(SCHEMA_VERSION),
             "anchor": str(anchor), "generated_at": datetime.now(UTC).isoformat(),
+            "shared_activities": "1" if shared_activities else "0",
             "counter:User": str(sd.ID_BASE + size["User"]), "counter:Account": str(sd.ID_BASE + size["Account"]),
             "counter:Contact": str(sd.ID_BASE + contacts), "counter:Lead": str(sd.ID_BASE + size["Lead"]),
             **counters,
@@ -371,15 +392,16 @@ class Org:
 
     @classmethod
     def open(cls, data_dir: Path | str, *, contacts: int = 2000, seed: int = 42,
-             progress: Callable[[str], None] | None = None) -> Org:
+             progress: Callable[[str], None] | None = None, shared_activities: bool = True) -> Org:
         data_dir = Path(data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         path = data_dir / DB_NAME
         with _file_lock(data_dir / ".org.lock"):
             meta = _read_meta(path)
-            wanted = {"contacts": str(contacts), "seed": str(seed), "schema_version": str(SCHEMA_VERSION)}
+            wanted = {"contacts": str(contacts), "seed": str(seed), "schema_version": str(SCHEMA_VERSION),
+                      "shared_activities": "1" if shared_activities else "0"}
             if meta is None or any(meta.get(k) != v for k, v in wanted.items()):
-                generate(path, contacts, seed, progress=progress)
+                generate(path, contacts, seed, progress=progress, shared_activities=shared_activities)
         return cls(path)
 
     @classmethod
@@ -389,6 +411,11 @@ class Org:
         if _read_meta(path) is None:
             raise FileNotFoundError(path)
         return cls(path)
+
+    @property
+    def shared_activities(self) -> bool:
+        """Whether the org has Shared Activities (TaskRelation, TaskWhoRelation, EventWhoRelation)."""
+        return self.meta.get("shared_activities", "1") == "1"
 
     # -- connections and schema --
     def _conn(self) -> sqlite3.Connection:
@@ -412,7 +439,7 @@ class Org:
         seq = self._conn().execute("SELECT COALESCE(MAX(seq), 0) FROM _drift").fetchone()[0]
         with self._schema_lock:
             if self._schema is None or seq != self._drift_seq:
-                schema = md.Schema()
+                schema = md.Schema(shared_activities=self.shared_activities)
                 for op, obj, fname, spec in self._conn().execute(
                         "SELECT op, object, field, spec FROM _drift ORDER BY seq"):
                     if op == "add":
@@ -564,11 +591,12 @@ class Org:
 
     # -- change simulation and drift: see mutate.py-style helpers below --
     def mutate(self, object_name: str, *, update: int = 0, create: int = 0, delete: int = 0,
-               hard_delete: int = 0, late_share: float = 0.0, seed: int | None = None) -> dict:
+               hard_delete: int = 0, late_share: float = 0.0, seed: int | None = None,
+               bump_parent: bool = False) -> dict:
         from .mutate import mutate
 
         return mutate(self, object_name, update=update, create=create, delete=delete,
-                      hard_delete=hard_delete, late_share=late_share, seed=seed)
+                      hard_delete=hard_delete, late_share=late_share, seed=seed, bump_parent=bump_parent)
 
     def add_field(self, object_name: str, field_name: str, field_type: str = "string",
                   **describe_attrs: Any) -> None:

@@ -116,7 +116,8 @@ class SObjectSpec:
     # queryAll returns soft-deleted (IsDeleted) and archived rows; TaskWhoRelation has no queryAll.
     query_all: bool = True
     # soft_and_hard: IsDeleted through queryAll + the /deleted feed for hard deletes;
-    # none: the object is never deleted (User); relations: TaskWhoRelation's re-read of changed tasks.
+    # none: the object is never deleted (User); relations: a who relation view (TaskWhoRelation),
+    # removals from ``relation_feed``'s /deleted feed plus a re-read of changed parents.
     delete_handling: DeleteHandling = "soft_and_hard"
     schedule: str = "0 * * * *"  # cron, UTC, data intervals
     lookback: timedelta = timedelta(minutes=10)
@@ -130,6 +131,11 @@ class SObjectSpec:
     # delete_handling "relations": the reference field naming the parent whose full relation set
     # is re-read when the parent changes, and the parent object, e.g. ("TaskId", "Task").
     relation_parent: tuple[str, str] | None = None
+    # delete_handling "relations": the object the relation view is read from (same ids), whose
+    # /deleted feed lists removed relations, e.g. "TaskRelation" for TaskWhoRelation.
+    relation_feed: str | None = None
+    # Exists only in orgs with Shared Activities enabled: elsewhere its DAG ends skipped.
+    needs_shared_activities: bool = False
 
     @property
     def relation_parent_column(self) -> str:
@@ -353,11 +359,14 @@ TASK_WHO_RELATION = SObjectSpec(
     table="sf_task_who_relations",
     key_prefix="0RT",
     # Bulk 2.0 refuses the object (INVALIDENTITY), and it has neither queryAll nor a /deleted
-    # feed: removed relations are found by re-reading every changed task's relation set (load.py).
+    # feed of its own. It is a read-only view of TaskRelation (same ids), whose /deleted feed lists
+    # removed relations; the relation sets of changed tasks are re-read as a second net (load.py).
     api="rest",
     query_all=False,
     delete_handling="relations",
     relation_parent=("TaskId", "Task"),
+    relation_feed="TaskRelation",
+    needs_shared_activities=True,
     description="Contacts and leads linked to a task (Shared Activities): one row per task and person.",
     fields=(
         FieldSpec("RelationId", "relation_id", "reference", length=18, index=True),
@@ -368,9 +377,37 @@ TASK_WHO_RELATION = SObjectSpec(
     ),
 )
 
+EVENT_WHO_RELATION = SObjectSpec(
+    name="EventWhoRelation",
+    table="sf_event_who_relations",
+    key_prefix="0RE",
+    # Like TaskWhoRelation: REST only, a read-only view of EventRelation (the who relations:
+    # IsParent true, IsWhat false), removals from EventRelation's /deleted feed. Event.WhoId is
+    # only the primary contact; the others are here.
+    api="rest",
+    query_all=False,
+    delete_handling="relations",
+    relation_parent=("EventId", "Event"),
+    relation_feed="EventRelation",
+    needs_shared_activities=True,
+    description="Contacts and leads linked to an event (Shared Activities): one row per event and person.",
+    fields=(
+        FieldSpec("RelationId", "relation_id", "reference", length=18, index=True),
+        FieldSpec("EventId", "event_id", "reference", length=18, index=True),
+        FieldSpec("Type", "relation_type", "string", length=50),
+        FieldSpec("AccountId", "account_id", "reference", length=18, index=True),
+        *_system_fields(),
+    ),
+)
+
 REGISTRY: dict[str, SObjectSpec] = {
-    spec.name: spec for spec in (CONTACT, USER, TASK, EVENT, TASK_WHO_RELATION)
+    spec.name: spec for spec in (CONTACT, USER, TASK, EVENT, TASK_WHO_RELATION, EVENT_WHO_RELATION)
 }
+
+
+def relation_specs() -> tuple[SObjectSpec, ...]:
+    """The registered who relation objects (TaskWhoRelation, EventWhoRelation), in registry order."""
+    return tuple(s for s in REGISTRY.values() if s.delete_handling == "relations")
 
 
 def tables() -> dict[str, tuple[SObjectSpec, ...]]:
@@ -399,6 +436,8 @@ def _validate_derived_and_relations(spec: SObjectSpec, where: str) -> None:
         raise ValueError(f"{where}: relation_parent is required with delete_handling 'relations', and only then")
     if spec.relation_parent and not any(f.sf_name == spec.relation_parent[0] for f in spec.fields):
         raise ValueError(f"{where}: relation_parent field {spec.relation_parent[0]} is not one of its fields")
+    if spec.relation_feed is not None and spec.delete_handling != "relations":
+        raise ValueError(f"{where}: relation_feed is only for delete_handling 'relations'")
 
 
 def validate(specs: Iterable[SObjectSpec] | None = None) -> None:

@@ -1,6 +1,8 @@
 -- Every live activity of every contact, one row per (contact, activity): contacts reached through
 -- the activity's WhoId or through a TaskWhoRelation (Shared Activities: up to 50 contacts per
--- task). Created by migration 0002_objects; {schema} is the quoted warehouse schema.
+-- task). Created by migration 0002_objects; {schema} is the quoted warehouse schema. Migration
+-- 0006_event_who_relations replaces it with v_contact_activities_0006.sql (EventWhoRelation too);
+-- this file stays as 0002 created it, so upgrading a new database step by step still works.
 -- Joins, never foreign keys: a contact not synced yet still shows its activities (contact_*
 -- columns null), and the tables load independently. Leads (WhoId prefix 00Q) are left out;
 -- deleted activities and removed relations are too, archived activities stay (is_archived).

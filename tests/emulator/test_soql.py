@@ -222,27 +222,68 @@ def test_date_literal_ranges():
 # --- semi-joins ---------------------------------------------------------------------------------
 
 def test_semi_join_and_anti_join(org):
-    got = set(ids(org, "SELECT Id FROM Contact WHERE Id IN (SELECT WhoId FROM Task WHERE IsClosed = false)"))
-    want = {r[0] for r in sql(org, "SELECT DISTINCT c.Id FROM Contact c JOIN Task t ON t.WhoId = c.Id "
-                                   "WHERE c.IsDeleted = 0 AND t.IsDeleted = 0 AND t.IsArchived = 0 AND t.IsClosed = 0")}
+    got = set(ids(org, "SELECT Id FROM Contact WHERE Id IN (SELECT RelationId FROM TaskWhoRelation "
+                       "WHERE Type = 'Contact')"))
+    want = {r[0] for r in sql(org, "SELECT DISTINCT c.Id FROM Contact c JOIN TaskWhoRelation r ON r.RelationId = c.Id "
+                                   "WHERE c.IsDeleted = 0 AND r.IsDeleted = 0 AND r.Type = 'Contact'")}
     assert got == want and got
-    two = set(ids(org, "SELECT Id FROM Contact WHERE Id IN (SELECT WhoId FROM Task) "
-                       "AND Id IN (SELECT RelationId FROM TaskWhoRelation WHERE Type = 'Contact') "
-                       "AND Is_Physician__c = true"))
-    assert two and two <= set(ids(org, "SELECT Id FROM Contact WHERE Id IN (SELECT WhoId FROM Task)"))
-    anti = set(ids(org, "SELECT Id FROM Contact WHERE Id NOT IN (SELECT WhoId FROM Task)"))
-    with_tasks = set(ids(org, "SELECT Id FROM Contact WHERE Id IN (SELECT WhoId FROM Task)"))
+    two = set(ids(org, "SELECT Id FROM Contact WHERE Id IN (SELECT RelationId FROM TaskWhoRelation) "
+                       "AND Id IN (SELECT RelationId FROM EventWhoRelation) AND Is_Physician__c = true"))
+    assert two <= got
+    anti = set(ids(org, "SELECT Id FROM Contact WHERE Id NOT IN (SELECT RelationId FROM TaskWhoRelation)"))
+    with_tasks = set(ids(org, "SELECT Id FROM Contact WHERE Id IN (SELECT RelationId FROM TaskWhoRelation)"))
     assert anti and not anti & with_tasks and anti | with_tasks == set(ids(org, "SELECT Id FROM Contact"))
 
 
 def test_semi_join_restrictions(org):
-    e = error(org, "SELECT Id FROM Contact WHERE Email = null OR Id IN (SELECT WhoId FROM Task)")
+    e = error(org, "SELECT Id FROM Contact WHERE Email = null OR Id IN (SELECT AccountId FROM Contact)")
     assert e.error_code == "MALFORMED_QUERY" and "Semi join" in e.message
-    e = error(org, "SELECT Id FROM Contact WHERE NOT Id IN (SELECT WhoId FROM Task)")
+    e = error(org, "SELECT Id FROM Account WHERE NOT Id IN (SELECT AccountId FROM Contact)")
     assert e.error_code == "MALFORMED_QUERY"
-    e = error(org, "SELECT Id FROM Contact WHERE Id IN (SELECT WhoId FROM Task) AND Id IN "
-                   "(SELECT WhoId FROM Event) AND Id IN (SELECT RelationId FROM TaskWhoRelation)")
+    e = error(org, "SELECT Id FROM Contact WHERE Id IN (SELECT RelationId FROM TaskWhoRelation) AND Id IN "
+                   "(SELECT RelationId FROM EventWhoRelation) AND AccountId IN (SELECT Id FROM Account)")
     assert e.error_code == "MALFORMED_QUERY" and "2" in e.message
+
+
+@pytest.mark.parametrize("soql", [
+    "SELECT Id FROM Contact WHERE Id IN (SELECT WhoId FROM Task WHERE IsClosed = false)",
+    "SELECT RelationId FROM TaskWhoRelation WHERE TaskId IN (SELECT Id FROM Task)",
+    "SELECT RelationId FROM EventWhoRelation WHERE EventId IN (SELECT Id FROM Event)",
+    "SELECT Id FROM Contact WHERE Id NOT IN (SELECT WhoId FROM Event)",
+])
+def test_task_and_event_are_never_semi_join_inner_selects(org, soql):
+    e = error(org, soql)
+    entity = "Task" if "FROM Task)" in soql or "FROM Task " in soql else "Event"
+    column = soql.rindex(f"FROM {entity}") + len("FROM ") + 1  # the caret points at the inner object
+    assert e.status == 400 and e.error_code == "MALFORMED_QUERY"
+    assert e.message.endswith(f"ERROR at Row:1:Column:{column}\nEntity '{entity}' is not supported for semi join "
+                              "inner selects")
+
+
+def test_who_relations_are_views_of_the_relation_objects_with_the_same_ids(org):
+    for view, base, parent in (("TaskWhoRelation", "TaskRelation", "TaskId"),
+                               ("EventWhoRelation", "EventRelation", "EventId")):
+        who = {r["Id"]: r[parent] for r in rows(org, f"SELECT Id, {parent} FROM {view}")}
+        related = {r["Id"]: r[parent] for r in rows(org, f"SELECT Id, {parent} FROM {base} WHERE IsWhat = false")}
+        assert who and who == related
+    several = sql(org, "SELECT EventId FROM EventWhoRelation WHERE IsDeleted = 0 GROUP BY EventId HAVING COUNT(*) > 1")
+    assert several  # events with several contacts
+    e = error(org, "SELECT Id FROM EventWhoRelation", include_deleted=True)
+    assert e.error_code == "INVALID_TYPE_FOR_OPERATION"
+
+
+def test_an_org_without_shared_activities_has_no_relation_objects(tmp_path):
+    plain = Org.open(tmp_path, contacts=100, seed=7, shared_activities=False)
+    for name in ("TaskWhoRelation", "TaskRelation", "EventWhoRelation"):
+        e = error(plain, f"SELECT Id FROM {name}")
+        assert e.error_code == "INVALID_TYPE" and f"sObject type '{name}' is not supported" in e.message
+        with pytest.raises(SalesforceError) as described:
+            plain.describe(name)
+        assert described.value.error_code == "NOT_FOUND"
+    # EventRelation exists without Shared Activities (invitees); no who relations are modelled there.
+    assert plain.query("SELECT Id FROM EventRelation").total_size == 0
+    assert {o["name"] for o in plain.describe_global()["sobjects"]} == {
+        "Account", "Contact", "Event", "EventRelation", "Lead", "Task", "User"}
 
 
 # --- order by, limit, offset --------------------------------------------------------------------
