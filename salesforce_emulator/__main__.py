@@ -22,6 +22,7 @@ def _open_org(args):
 def _serve(args) -> int:
     from salesforce_emulator.faults import parse_cli_faults
     from salesforce_emulator.server import EmulatorServer
+    from salesforce_emulator.wire import WireFormat
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -37,6 +38,7 @@ def _serve(args) -> int:
         bulk_delay=args.bulk_delay,
         faults=parse_cli_faults(args.fault),
         jwt_cert=args.jwt_cert,
+        wire=WireFormat.parse(args.wire),
         shared_activities=args.shared_activities,
         org_kind=args.org_kind,
     )
@@ -101,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
         "or https://test.salesforce.com (sandbox)",
     )
     serve.add_argument("--fault", action="append", default=[], metavar="KEY=VALUE")
+    serve.add_argument("--wire", default="", metavar="OPTIONS",
+                       help="wire-format variations: 'realistic' (all), or a comma list of quote_all, "
+                            "java_doubles, short_pages, max_page=N (default: none; see salesforce_emulator.wire)")
     serve.add_argument("--no-shared-activities", dest="shared_activities", action="store_false",
                        help="an org without Shared Activities: no TaskRelation, TaskWhoRelation or "
                             "EventWhoRelation (INVALID_TYPE), one WhoId per activity")

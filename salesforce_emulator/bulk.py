@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from salesforce_emulator.errors import SalesforceError
+from salesforce_emulator.wire import WireFormat
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +156,10 @@ def decode_locator(locator: str) -> int:
 
 
 class BulkJobs:
-    def __init__(self, org, data_dir: Path, *, delay: float, faults, user_id: str) -> None:
+    def __init__(self, org, data_dir: Path, *, delay: float, faults, user_id: str,
+                 wire: WireFormat | None = None) -> None:
         self._org = org
+        self._wire = wire or WireFormat()
         self.dir = data_dir / "bulk"
         self.dir.mkdir(parents=True, exist_ok=True)
         for stale in self.dir.iterdir():
@@ -278,7 +281,7 @@ class BulkJobs:
         idx_path = self.dir / f"{job.id}.idx"
         job.csv_path, job.idx_path = csv_path, idx_path
         with csv_path.open("wb") as out:
-            cursor.write_csv(out)
+            cursor.write_csv(out, quote_all=self._wire.quote_all, java_doubles=self._wire.java_doubles)
         job.records, job.result_bytes = build_row_index(csv_path, idx_path)
 
     @staticmethod

@@ -1,7 +1,10 @@
 """pytest fixtures serving an emulated org: `pytest_plugins = ["salesforce_emulator.pytest_plugin"]`.
 
 `sf_emulator` (session scope) serves a small org over HTTPS from a thread; its size comes from
-SF_EMULATOR_TEST_CONTACTS (default 2000). `sf_session` is a requests.Session trusting its CA.
+SF_EMULATOR_TEST_CONTACTS (default 2000). Its wire format is the realistic one (every Bulk field
+quoted, doubles in Java's notation, REST pages shorter than asked for: salesforce_emulator.wire);
+SF_EMULATOR_TEST_WIRE overrides it ("" for the plainest form). `sf_session` is a requests.Session
+trusting its CA.
 Tests that set faults must clear them (`sf_emulator.faults.clear()`); `sf_session` does so on
 teardown as a safety net.
 """
@@ -14,13 +17,15 @@ import pytest
 
 from salesforce_emulator.client import simple_salesforce_client, trusting_session
 from salesforce_emulator.server import EmulatorServer
+from salesforce_emulator.wire import WireFormat
 
 
 @pytest.fixture(scope="session")
 def sf_emulator(tmp_path_factory):
     contacts = int(os.environ.get("SF_EMULATOR_TEST_CONTACTS", "2000"))
     data_dir = tmp_path_factory.mktemp("sf_emulator")
-    with EmulatorServer(data_dir, contacts=contacts, seed=42, bulk_delay=0.2) as server:
+    wire = WireFormat.parse(os.environ.get("SF_EMULATOR_TEST_WIRE", "realistic"))
+    with EmulatorServer(data_dir, contacts=contacts, seed=42, bulk_delay=0.2, wire=wire) as server:
         yield server
 
 

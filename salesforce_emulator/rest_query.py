@@ -18,6 +18,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from salesforce_emulator.errors import SalesforceError
+from salesforce_emulator.wire import WireFormat, dumps
 
 _ALNUM = string.ascii_letters + string.digits
 _STRIDE = 200  # smallest legal batch size, so every page start is at most one stride away
@@ -55,12 +56,14 @@ class _Locator:
     page returns at once; page requests wait until the rows they need are on disk.
     """
 
-    def __init__(self, path: Path, total: int, first_file_row: int, expected_rows: int, batch: int) -> None:
+    def __init__(self, path: Path, total: int, first_file_row: int, expected_rows: int, batch: int,
+                 wire: WireFormat) -> None:
         self.path = path
         self.total = total
         self.first_file_row = first_file_row  # result row number of the file's first line
         self.expected_rows = expected_rows
         self.batch = batch
+        self.wire = wire
         self.offsets: list[int] = []  # byte offset of file line k * _STRIDE
         self.rows_written = 0
         self.finished = False
@@ -82,7 +85,7 @@ class _Locator:
                             self.offsets.append(out.tell())
                             self.rows_written = written
                             self.cond.notify_all()
-                    out.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+                    out.write(dumps(record, self.wire.java_doubles).encode() + b"\n")
                     written += 1
         finally:
             with self.cond:
@@ -109,7 +112,8 @@ def _page_json(total: int, next_url: str | None, record_lines: list[bytes]) -> b
 
 
 class QueryLocators:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, wire: WireFormat | None = None) -> None:
+        self.wire = wire or WireFormat()
         self.dir = data_dir / "query"
         self.dir.mkdir(parents=True, exist_ok=True)
         for stale in self.dir.iterdir():
@@ -130,22 +134,23 @@ class QueryLocators:
     def first_page(self, cursor, batch: int, version: str) -> bytes:
         """Answer the first page and park the remainder of the result behind a locator."""
         records = iter(cursor.records())
+        size = self.wire.page_size(batch, 0)
         first = []
         for record in records:
-            first.append(json.dumps(record, separators=(",", ":")).encode())
-            if len(first) == batch:
+            first.append(dumps(record, self.wire.java_doubles).encode())
+            if len(first) == size:
                 break
         total = cursor.total_size
-        if len(first) < batch or total <= batch:
+        if len(first) < size or total <= size:
             cursor.close()
             return _page_json(total, None, first)
         locator_id = "01g" + "".join(secrets.choice(_ALNUM) for _ in range(15))
-        locator = _Locator(self.dir / f"{locator_id}.jsonl", total, batch, total - batch, batch)
+        locator = _Locator(self.dir / f"{locator_id}.jsonl", total, size, total - size, batch, self.wire)
         with self._lock:
             self._open[locator_id] = locator
             self._expire_locked()
         threading.Thread(target=locator.write, args=(records,), name=f"query-{locator_id}", daemon=True).start()
-        return _page_json(total, self._next_url(version, locator_id, batch), first)
+        return _page_json(total, self._next_url(version, locator_id, size), first)
 
     def _expire_locked(self) -> None:
         now = time.monotonic()
@@ -170,7 +175,7 @@ class QueryLocators:
         if loc is None:
             raise invalid_locator()
         line = row - loc.first_file_row
-        wanted = min(loc.batch, loc.expected_rows - line)
+        wanted = min(loc.wire.page_size(loc.batch, row), loc.expected_rows - line)
         if line < 0 or wanted <= 0:
             raise invalid_locator()
         loc.wait_for(line + wanted)

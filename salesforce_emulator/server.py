@@ -38,6 +38,7 @@ from salesforce_emulator.faults import FaultConfig, Faults, error_body, fault_re
 from salesforce_emulator.rest_query import QueryLocators, parse_batch_size
 from salesforce_emulator.store import Org
 from salesforce_emulator.tls import ensure_jwt_keypair, ensure_tls_files, load_public_key_pem, server_context
+from salesforce_emulator.wire import WireFormat
 
 log = logging.getLogger(__name__)
 
@@ -500,6 +501,7 @@ class EmulatorServer:
         bulk_delay: float = 1.0,
         faults: dict | None = None,
         jwt_cert: Path | str | None = None,
+        wire: WireFormat | None = None,
         shared_activities: bool = True,
         org_kind: str = "production",
     ) -> None:
@@ -514,6 +516,7 @@ class EmulatorServer:
         self._token_lifetime = token_lifetime
         self._bulk_delay = bulk_delay
         self._jwt_cert = Path(jwt_cert).resolve() if jwt_cert else None
+        self.wire = wire or WireFormat()  # wire-format variations (salesforce_emulator.wire)
         if org_kind not in ORG_KINDS:
             raise ValueError(f"org_kind must be one of {sorted(ORG_KINDS)}, got {org_kind!r}")
         self.org_kind = org_kind
@@ -532,8 +535,9 @@ class EmulatorServer:
         self.authenticator = Authenticator(
             creds, self.sessions, load_public_key_pem(self._jwt_cert or jwt_files.cert_file), org_kind=self.org_kind
         )
-        self.locators = QueryLocators(self.data_dir)
-        self.bulk = BulkJobs(self.org, self.data_dir, delay=self._bulk_delay, faults=self.faults, user_id=creds.user_id)
+        self.locators = QueryLocators(self.data_dir, wire=self.wire)
+        self.bulk = BulkJobs(self.org, self.data_dir, delay=self._bulk_delay, faults=self.faults, user_id=creds.user_id,
+                              wire=self.wire)
         httpd = _TlsServer((self.host, self.port), _Handler)
         httpd.socket = server_context(tls_files).wrap_socket(
             httpd.socket, server_side=True, do_handshake_on_connect=False

@@ -733,10 +733,18 @@ class QueryCursor:
             for row in batch:
                 yield build(row)
 
-    def write_csv(self, fileobj: Any) -> int:
-        """Bulk 2.0 CSV (header row, RFC 4180, null -> empty, LF); returns the number of rows."""
+    def write_csv(self, fileobj: Any, *, quote_all: bool = False, java_doubles: bool = False) -> int:
+        """Bulk 2.0 CSV (header row, RFC 4180, null -> empty, LF); returns the number of rows.
+
+        ``quote_all`` quotes every field (null -> ``""``); ``java_doubles`` prints floats as Java's
+        Double.toString does (see salesforce_emulator.wire). Either way a field holding CR is quoted:
+        the csv module quotes only for the characters of its line terminator ("\n"), and RFC 4180
+        wants CR quoted too (an unquoted one ends the record for most readers).
+        """
         import csv
         import io
+
+        from .wire import java_double
 
         wrapper = None
         if not isinstance(fileobj, io.TextIOBase):
@@ -744,13 +752,30 @@ class QueryCursor:
             out = wrapper
         else:
             out = fileobj
-        writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-        writer.writerow(self.columns)
+        quoting = csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL
+        csv.writer(out, lineterminator="\n", quoting=quoting).writerow(self.columns)
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n", quoting=quoting)
         n = 0
         try:
             if not self.is_count:
                 for batch in self._rows(self.plan.csv_sql):
+                    if java_doubles:
+                        batch = [tuple(java_double(v) if type(v) is float else v for v in row) for row in batch]
+                    buffer.seek(0)
+                    buffer.truncate()
                     writer.writerows(batch)
+                    text = buffer.getvalue()
+                    if "\r" in text and not quote_all:
+                        # Rare: redo this batch, quoting every field of the rows holding a CR.
+                        buffer.seek(0)
+                        buffer.truncate()
+                        row_writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
+                        for row in batch:
+                            cr = any(isinstance(v, str) and "\r" in v for v in row)
+                            (row_writer if cr else writer).writerow(row)
+                        text = buffer.getvalue()
+                    out.write(text)
                     n += len(batch)
         finally:
             if wrapper is not None:
