@@ -100,8 +100,10 @@ def _extract_operator(spec: SObjectSpec, task_id: str) -> BaseOperator:
             task_id=task_id,
             object_name=spec.name,
             doc_md=f"Extract `{spec.name}` through REST (no Bulk, queryAll or /deleted feed for it): the "
-            f"rows changed in the window plus the full current set of every `{parent}` changed or purged "
-            f"in the window (`{parent_field} IN (...)`), so the load can flag removed relations.",
+            f"rows changed in the window, the relations removed in it (the `/deleted` feed of "
+            f"`{spec.relation_feed}`, same ids), and the full current set of every `{parent}` changed or "
+            f"purged in the window (`{parent_field} IN (...)`), so the load can flag removed relations. "
+            "In an org without Shared Activities the object does not exist: the task ends skipped.",
         )
     operator = SalesforceBulkExtractOperator if spec.api == "bulk" else SalesforceRestExtractOperator
     return operator(
@@ -247,8 +249,10 @@ def build_targeted_contacts_dag(
         tags=["salesforce", "Contact", "targeted"],
         doc_md=(
             f"# Targeted Contact sync → `{schema}.{spec.table}`\n\n"
-            "Fetches exactly the contacts that Tasks, Events and TaskWhoRelations changed in the window "
-            "point at (WhoId / RelationId with the Contact prefix `003`), with the same transform and "
+            "Fetches exactly the contacts that Tasks, Events, TaskWhoRelations and EventWhoRelations "
+            "changed in the window point at, and every contact of every activity changed in it (WhoId / "
+            "RelationId with the Contact prefix `003`; WhoId alone in an org without Shared Activities), "
+            "with the same transform and "
             "upsert as the Contact DAG. **discover** (REST) lists and validates the ids and splits them "
             "into chunks whose SOQL stays under Salesforce's 100,000 characters; **extract**, "
             "**transform** and **load** are mapped over the chunks (one Bulk API 2.0 job each); "

@@ -93,6 +93,10 @@ def check_salesforce(conn_id: str, objects: Sequence[str], *, api: str = "bulk")
         try:
             described = hook.describe(name)
         except SalesforceApiError as exc:
+            skipped = _missing_relation_object(name, exc)
+            if skipped is not None:
+                findings.append(skipped)
+                continue
             findings.append(
                 Finding(
                     "fail",
@@ -117,6 +121,21 @@ def check_salesforce(conn_id: str, objects: Sequence[str], *, api: str = "bulk")
             )
     findings.append(_budget(hook, conn_id, api))
     return findings
+
+
+def _missing_relation_object(name: str, exc: Exception) -> Finding | None:
+    """A warning for an object that only exists with Shared Activities, when the org lacks it."""
+    from salesforce_elt.registry import get_object, missing_in_org
+
+    try:
+        spec = get_object(name)
+    except KeyError:
+        return None
+    reason = missing_in_org(spec, getattr(exc, "error_code", None))
+    if reason is None:
+        return None
+    return Finding("warn", name, f"{reason}; its DAG {spec.resolved_dag_id} ends skipped",
+                   "nothing to fix unless the org should have Shared Activities")
 
 
 def _budget(hook: object, conn_id: str, api: str) -> Finding:

@@ -405,6 +405,25 @@ REGISTRY: dict[str, SObjectSpec] = {
 }
 
 
+# What Salesforce answers for an object the org does not have: describe NOT_FOUND, SOQL INVALID_TYPE.
+MISSING_OBJECT_CODES = frozenset({"NOT_FOUND", "INVALID_TYPE"})
+
+
+def missing_in_org(spec: SObjectSpec, error_code: str | None) -> str | None:
+    """Why ``spec`` is skipped when Salesforce answered ``error_code`` for it, or None (a real error).
+
+    Only objects that exist solely with Shared Activities are skipped this way; for any other
+    object a missing type stays a failure.
+    """
+    if not spec.needs_shared_activities or error_code not in MISSING_OBJECT_CODES:
+        return None
+    return (
+        f"{spec.name} does not exist in this org ({error_code}): Shared Activities is not enabled, so "
+        f"activities have no {spec.name} rows and {spec.table} stays as it is; every contact of an "
+        "activity is its WhoId. Enable Shared Activities in Salesforce Setup to sync it"
+    )
+
+
 def relation_specs() -> tuple[SObjectSpec, ...]:
     """The registered who relation objects (TaskWhoRelation, EventWhoRelation), in registry order."""
     return tuple(s for s in REGISTRY.values() if s.delete_handling == "relations")

@@ -1,11 +1,18 @@
 """The targeted contact sync: which contacts had activity in a window, in Bulk-sized id chunks.
 
-Discovery (REST, three queries paged 2,000 records at a time):
+Discovery (REST, every query paged 2,000 records at a time):
 - ``SELECT WhoId FROM Task|Event WHERE WhoId != null AND SystemModstamp in the window``;
-- ``SELECT RelationId FROM TaskWhoRelation WHERE TaskId IN (SELECT Id FROM Task WHERE
-  SystemModstamp in the window)`` — the other contacts of shared activities.
+- ``SELECT RelationId FROM TaskWhoRelation|EventWhoRelation WHERE SystemModstamp in the window``:
+  contacts added to an activity (whether that bumps the activity is not documented);
+- every contact of every activity changed in the window: ``SELECT Id FROM Task|Event WHERE
+  SystemModstamp in the window``, then, page by page, ``SELECT RelationId FROM TaskWhoRelation
+  WHERE TaskId IN ('00T...', ...)`` in statements under the REST limit. Salesforce refuses Task
+  and Event as the inner select of a semi-join (MALFORMED_QUERY "Entity 'Task' is not supported
+  for semi join inner selects"), so the ids are listed first; one page of them is in memory.
 Activities are the live, unarchived ones (plain ``query``); an id counts when it has the Contact
-key prefix ``003`` (WhoId and RelationId may name leads). Every kept id is validated
+key prefix ``003`` (WhoId and RelationId may name leads). In an org without Shared Activities
+the relation objects do not exist (INVALID_TYPE): WhoId alone names an activity's contact, and
+the discovery says so in its log. Every kept id is validated
 (soql.validate_salesforce_id: 15 or 18 characters, Salesforce's alphabet and checksum, the
 prefix) and de-duplicated, first occurrence first. The set of distinct ids is held in memory —
 about 100 bytes per contact, so 1,000,000 contacts with activity in one window cost ~100 MB; an
@@ -33,13 +40,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from salesforce_elt.registry import CONTACT, SObjectSpec
+from salesforce_elt.registry import CONTACT, SObjectSpec, get_object, relation_specs
 from salesforce_elt.soql import (
     SOQL_MAX_CHARS,
     build_select,
     build_spec_select,
     chunk_ids_for_soql,
-    soql_datetime,
 )
 
 MARK_NAME = "Contact (targeted sync)"
@@ -54,28 +60,50 @@ class DiscoveryQuery:
     soql: str
 
 
-def _window_condition(cursor: str, start: datetime | None, end: datetime) -> str:
-    condition = f"{cursor} < {soql_datetime(end)}"
-    return f"{cursor} >= {soql_datetime(start)} AND {condition}" if start is not None else condition
+@dataclass(frozen=True)
+class RelationLookup:
+    """Every person of the activities changed in a window, through one who relation object."""
+
+    relation: str  # TaskWhoRelation
+    parent: str  # Task
+    parent_field: str  # TaskId
+    parents_soql: str  # SELECT Id FROM Task WHERE <window>
+
+    def statements(self, parent_ids: Iterable[str], limit: int) -> Iterator[str]:
+        """``SELECT RelationId FROM <relation> WHERE <parent_field> IN (...)``, each within ``limit``."""
+        base = f"{build_select(self.relation, ['RelationId'])} WHERE "
+        return chunk_ids_for_soql(
+            base, parent_ids, limit, field=self.parent_field, prefix=get_object(self.parent).key_prefix
+        )
 
 
 def discovery_queries(start: datetime | None, end: datetime) -> list[DiscoveryQuery]:
-    """The three REST queries listing people with activity changed in [start, end)."""
+    """The REST queries listing people of activities and relations changed in [start, end)."""
     queries = [
         DiscoveryQuery(
             name, "WhoId", build_select(name, ["WhoId"], start=start, end=end, where="WhoId != null")
         )
         for name in ("Task", "Event")
     ]
-    tasks_in_window = f"SELECT Id FROM Task WHERE {_window_condition('SystemModstamp', start, end)}"  # noqa: S608
-    queries.append(
+    queries += [
         DiscoveryQuery(
-            "TaskWhoRelation",
+            spec.name,
             "RelationId",
-            f"SELECT RelationId FROM TaskWhoRelation WHERE TaskId IN ({tasks_in_window})",  # noqa: S608
+            build_select(spec.name, ["RelationId"], start=start, end=end, where="RelationId != null"),
         )
-    )
+        for spec in relation_specs()
+    ]
     return queries
+
+
+def relation_lookups(start: datetime | None, end: datetime) -> list[RelationLookup]:
+    """Per who relation object: the activities changed in [start, end), whose people it lists."""
+    lookups = []
+    for spec in relation_specs():
+        field, parent = spec.relation_parent
+        parents = build_select(parent, ["Id"], start=start, end=end)
+        lookups.append(RelationLookup(spec.name, parent, field, parents))
+    return lookups
 
 
 @dataclass

@@ -53,6 +53,7 @@ def test_every_object_of_the_original_system_has_its_dag():
     assert list(build_object_dags()) == [
         "salesforce_sync_activities",
         "salesforce_sync_contacts",
+        "salesforce_sync_event_who_relations",
         "salesforce_sync_task_who_relations",
         "salesforce_sync_users",
     ]

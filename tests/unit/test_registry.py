@@ -52,14 +52,16 @@ def test_get_object_is_case_insensitive_and_names_known_objects():
     assert registry.get_object("contact") is CONTACT
     with pytest.raises(
         KeyError,
-        match="'Lead' is not in the registry \\(known: Contact, Event, Task, TaskWhoRelation, User\\)",
+        match="'Lead' is not in the registry \\(known: Contact, Event, EventWhoRelation, Task, TaskWhoRelation, User\\)",
     ):
         registry.get_object("Lead")
 
 
 def test_tables_groups_entries_feeding_one_table():
     grouped = registry.tables()
-    assert list(grouped) == ["sf_activities", "sf_contacts", "sf_task_who_relations", "sf_users"]
+    assert list(grouped) == [
+        "sf_activities", "sf_contacts", "sf_event_who_relations", "sf_task_who_relations", "sf_users"
+    ]
     assert [s.name for s in grouped["sf_activities"]] == ["Event", "Task"]
     assert {s.resolved_dag_id for s in grouped["sf_activities"]} == {"salesforce_sync_activities"}
 
@@ -71,7 +73,22 @@ def test_every_object_has_the_dag_id_make_demo_orders_by():
         "Task": "salesforce_sync_activities",
         "Event": "salesforce_sync_activities",
         "TaskWhoRelation": "salesforce_sync_task_who_relations",
+        "EventWhoRelation": "salesforce_sync_event_who_relations",
     }
+
+
+def test_who_relations_read_removals_from_their_relation_objects_and_need_shared_activities():
+    relations = {s.name: s for s in registry.relation_specs()}
+    assert {n: (s.relation_parent, s.relation_feed, s.key_prefix, s.api, s.query_all, s.table)
+            for n, s in relations.items()} == {
+        "TaskWhoRelation": (("TaskId", "Task"), "TaskRelation", "0RT", "rest", False, "sf_task_who_relations"),
+        "EventWhoRelation": (("EventId", "Event"), "EventRelation", "0RE", "rest", False, "sf_event_who_relations"),
+    }
+    skip = registry.missing_in_org(relations["EventWhoRelation"], "INVALID_TYPE")
+    assert skip and "Shared Activities is not enabled" in skip and "EventWhoRelation" in skip
+    assert registry.missing_in_org(relations["TaskWhoRelation"], "NOT_FOUND")
+    assert registry.missing_in_org(relations["TaskWhoRelation"], "INVALID_FIELD") is None
+    assert registry.missing_in_org(CONTACT, "INVALID_TYPE") is None  # only Shared Activities objects skip
 
 
 def test_user_is_rest_without_deletes_and_keeps_its_address_as_jsonb():

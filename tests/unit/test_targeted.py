@@ -49,17 +49,36 @@ def test_discovery_refuses_a_malformed_contact_id(bad):
         targeted.Discovery().add([bad])
 
 
-def test_discovery_queries_cover_tasks_events_and_relations_of_changed_tasks():
+def test_discovery_queries_cover_tasks_events_and_both_relation_objects():
     queries = targeted.discovery_queries(START, END)
     assert [(q.object_name, q.field) for q in queries] == [
         ("Task", "WhoId"),
         ("Event", "WhoId"),
         ("TaskWhoRelation", "RelationId"),
+        ("EventWhoRelation", "RelationId"),
     ]
     window = "SystemModstamp >= 2024-01-02T03:00:00Z AND SystemModstamp < 2024-01-02T04:00:00Z"
     assert all(window in q.soql for q in queries)
-    assert "TaskId IN (SELECT Id FROM Task WHERE" in queries[2].soql
-    assert ">=" not in targeted.discovery_queries(None, END)[2].soql
+    assert all("(SELECT" not in q.soql for q in queries)  # never a semi-join
+    assert all(">=" not in q.soql for q in targeted.discovery_queries(None, END))
+
+
+def test_relations_of_changed_activities_are_read_by_listed_ids_never_a_semi_join():
+    lookups = targeted.relation_lookups(START, END)
+    assert [(lk.relation, lk.parent, lk.parent_field) for lk in lookups] == [
+        ("TaskWhoRelation", "Task", "TaskId"),
+        ("EventWhoRelation", "Event", "EventId"),
+    ]
+    window = "SystemModstamp >= 2024-01-02T03:00:00Z AND SystemModstamp < 2024-01-02T04:00:00Z"
+    assert lookups[0].parents_soql == f"SELECT Id FROM Task WHERE {window}"
+    task_ids = make_ids("00T", ID_BASE, 300)
+    statements = list(lookups[0].statements(task_ids, 2_000))
+    assert len(statements) > 1 and all(len(s) <= 2_000 for s in statements)
+    assert all(s.startswith("SELECT RelationId FROM TaskWhoRelation WHERE TaskId IN ('00T") for s in statements)
+    listed = [i.strip("'") for s in statements for i in s[s.index("(") + 1 : -1].split(",")]
+    assert listed == task_ids
+    with pytest.raises(ValueError):  # an event id is not a task id: refused before it enters SOQL
+        list(lookups[0].statements(make_ids("00U", ID_BASE, 1), 2_000))
 
 
 def test_small_discoveries_travel_inline_and_large_ones_as_files():

@@ -13,7 +13,9 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from salesforce_elt import settings
-from salesforce_elt.operators.extract import SalesforceBulkExtractOperator
+from salesforce_elt.hooks.errors import SalesforceApiError
+from salesforce_elt.operators.extract import REST_SOQL_MAX_CHARS, SalesforceBulkExtractOperator
+from salesforce_elt.registry import get_object, missing_in_org
 from salesforce_elt.soql import SOQL_MAX_CHARS
 
 WINDOW_XCOM_KEY = "window"
@@ -55,12 +57,25 @@ class SalesforceContactDiscoveryOperator(BaseOperator):
         self.log.info("targeted contacts: activity window %s", window.as_dict())
         hook = SalesforceApiHook(self.conn_id)
         found = targeted.Discovery()
+        missing: set[str] = set()  # relation objects the org does not have (no Shared Activities)
         for query in targeted.discovery_queries(window.start, window.end):
             before = len(found.ids)
-            found.add(self._values(hook, query.soql, query.field))
+            if not self._add(found, missing, query.object_name, self._values(hook, query.soql, query.field)):
+                continue
             self.log.info(
                 "%s.%s: %d new contact id(s)", query.object_name, query.field, len(found.ids) - before
             )
+        for lookup in targeted.relation_lookups(window.start, window.end):
+            if lookup.relation in missing:
+                continue
+            before = len(found.ids)
+            for page in self._pages(hook, lookup.parents_soql, "Id"):
+                for statement in lookup.statements(page, REST_SOQL_MAX_CHARS):
+                    self._add(found, missing, lookup.relation, self._values(hook, statement, "RelationId"))
+            self.log.info(
+                "%s.RelationId of every %s changed in the window: %d new contact id(s)",
+                lookup.relation, lookup.parent, len(found.ids) - before,
+            )  # fmt: skip
         chunks_dir = attempt_dir(context, targeted.CONTACT.name) / "chunks"
 
         def write_chunk(index: int, ids: list[str]) -> str:
@@ -90,14 +105,33 @@ class SalesforceContactDiscoveryOperator(BaseOperator):
         context["ti"].xcom_push(key=WINDOW_XCOM_KEY, value=window.as_dict())
         return chunks
 
-    @staticmethod
-    def _values(hook: Any, soql: str, field: str) -> Any:
+    def _add(self, found: Any, missing: set[str], object_name: str, values: Any) -> bool:
+        """Add the person ids; False when the object does not exist in this org (and why, logged once)."""
+        try:
+            found.add(values)
+        except SalesforceApiError as exc:
+            reason = missing_in_org(get_object(object_name), exc.error_code)
+            if reason is None:
+                raise
+            if object_name not in missing:
+                self.log.warning("targeted contacts: %s", reason)
+            missing.add(object_name)
+            return False
+        return True
+
+    @classmethod
+    def _values(cls, hook: Any, soql: str, field: str) -> Any:
         """One field of every record of a REST query, page by page (2,000 records in memory)."""
+        for page in cls._pages(hook, soql, field):
+            yield from page
+
+    @staticmethod
+    def _pages(hook: Any, soql: str, field: str) -> Any:
+        """One field of a REST query's records, a page (at most 2,000 values) at a time."""
         headers = {"Sforce-Query-Options": "batchSize=2000"}
         page = hook.get_json("query", params={"q": soql}, headers=headers)
         while True:
-            for record in page.get("records", []):
-                yield record.get(field)
+            yield [record.get(field) for record in page.get("records", [])]
             if page.get("done", True):
                 return
             page = hook.get_json(page["nextRecordsUrl"], headers=headers)
