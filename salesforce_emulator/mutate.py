@@ -472,3 +472,53 @@ def mutate(org: Org, object_name: str, *, update: int = 0, create: int = 0, dele
         conn.execute("ROLLBACK")
         raise
     return result
+
+
+# Fields an API update cannot set: the record's identity and the audit stamps Salesforce maintains.
+_SYSTEM_FIELDS = frozenset({"Id", "IsDeleted", "CreatedDate", "CreatedById", "LastModifiedDate",
+                            "LastModifiedById", "SystemModstamp"})
+
+
+def set_values(org: Org, object_name: str, values: dict[str, dict[str, Any]]) -> list[str]:
+    """Update given fields of existing records, as an API update would: ``{record id: {field: value}}``.
+
+    Stamps move to now (SystemModstamp never backwards). As in Salesforce, an empty string is
+    stored as null, and a text value longer than the field's length is refused
+    (``STRING_TOO_LONG``); any other text is stored as given, NUL characters included (Salesforce
+    keeps what is pasted in). Returns the ids updated.
+    """
+    obj = org.sobject(object_name)
+    fields: dict[str, md.Field] = {}
+    for changes in values.values():
+        for name in changes:
+            f = obj.field(name)
+            if f is None or not f.is_physical or f.name in _SYSTEM_FIELDS:
+                raise SalesforceError(400, "INVALID_FIELD_FOR_INSERT_UPDATE",
+                                      f"Unable to create/update fields: {name}", [name])
+            fields[name] = f
+    m = _Mutation(org, obj, random.Random(0), 0.0)
+    stamp = sd.fmt_ts(m.now)
+    out = []
+    m.conn.execute("BEGIN IMMEDIATE")
+    try:
+        for record_id, changes in values.items():
+            row = m.conn.execute(f"SELECT rowid FROM {_q(obj.name)} WHERE {_q('Id')} = ?",  # noqa: S608
+                                 (record_id,)).fetchone()
+            if row is None:
+                raise SalesforceError(404, "NOT_FOUND", f"{object_name} {record_id} does not exist")
+            extra: dict[str, Any] = {}
+            for name, value in changes.items():
+                f = fields[name]
+                if value == "":
+                    value = None
+                if isinstance(value, str) and f.type in md.TEXT_TYPES and f.length and len(value) > f.length:
+                    raise SalesforceError(400, "STRING_TOO_LONG",
+                                          f"{f.name}: data value too large (max length={f.length})", [f.name])
+                extra[f.name] = value
+            m.bump(obj.name, row[0], stamp, extra)
+            out.append(record_id)
+        m.conn.execute("COMMIT")
+    except BaseException:
+        m.conn.execute("ROLLBACK")
+        raise
+    return out

@@ -345,6 +345,15 @@ def activity_plan(ctx: GenContext) -> list[int]:
     return plan
 
 
+# A few text values carry a NUL character, as text pasted from other systems does in real orgs
+# (Airbyte's and singer-io's Salesforce connectors met them); deterministic, no random draw.
+NUL_EVERY, NUL_AT = 500, 250
+
+
+def _pasted_nul(values: list, i0: int) -> list:
+    return [f"{v[:2]}\x00{v[2:]}" if v and (i0 + k) % NUL_EVERY == NUL_AT else v for k, v in enumerate(values)]
+
+
 def gen_contacts(ctx: GenContext, i0: int, i1: int, plan: list[int]) -> dict[str, list]:
     rng, n, total = ctx.rng, i1 - i0, ctx.contacts
     r = rng.random
@@ -368,7 +377,7 @@ def gen_contacts(ctx: GenContext, i0: int, i1: int, plan: list[int]) -> dict[str
         "Phone": _phones(rng, n, 0.15), "MobilePhone": _phones(rng, n, 0.6),
         "ReportsToId": [ids[int(r() * k)] if k > 5 and r() < 0.05 else None for k in range(n)],
         "Email": emails,
-        "Title": _pick(rng, TITLES, n), "Department": _pick(rng, DEPARTMENTS, n),
+        "Title": _pasted_nul(_pick(rng, TITLES, n), i0), "Department": _pick(rng, DEPARTMENTS, n),
         "LeadSource": _pick(rng, [None, None, *md.LEAD_SOURCES], n),
         "Birthdate": [None if r() < 0.5 else fmt_date(ctx.anchor - int((25 + r() * 45) * 365.25 * DAY))
                       for _ in range(n)],

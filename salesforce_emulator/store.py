@@ -598,6 +598,12 @@ class Org:
         return mutate(self, object_name, update=update, create=create, delete=delete,
                       hard_delete=hard_delete, late_share=late_share, seed=seed, bump_parent=bump_parent)
 
+    def set_values(self, object_name: str, values: dict[str, dict[str, Any]]) -> list[str]:
+        """Update given fields of existing records, as an API update would (see mutate.set_values)."""
+        from .mutate import set_values
+
+        return set_values(self, object_name, values)
+
     def add_field(self, object_name: str, field_name: str, field_type: str = "string",
                   **describe_attrs: Any) -> None:
         obj = self.sobject(object_name)

@@ -3,6 +3,9 @@
 Raw files are corrupted between extract and transform (what a broken proxy or a Salesforce quirk
 would hand over); with SALESFORCE_ELT_REJECT_THRESHOLD=0 one bad row fails the run. After each
 failure the table is unchanged, and a clean run repairs it.
+
+Awkward but valid text is not bad input: NUL characters (which PostgreSQL cannot store) are removed
+and counted, and a lone carriage return stays inside its value, through Bulk and REST alike.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from embedded_stack.connections import salesforce_connection
@@ -32,7 +36,10 @@ from tests.reliability.helpers import (
     task_context,
     transform,
     trigger_event,
+    warehouse_rows,
 )
+from tests.support import equality
+from tests.support.salesforce import rest_session
 
 
 @pytest.fixture
@@ -184,3 +191,65 @@ def test_tls_is_verified_by_default_a_connection_without_ca_bundle_fails(strict,
     )
     assert event["status"] == "error" and "TLS_VERIFY_FAILED" in event["message"], event
     assert "certificate verify failed" in event["message"] and time.monotonic() - started < 10
+
+
+# ---- awkward text that is valid: it loads ------------------------------------------------------
+def _contact_ids(org, n: int, offset: int) -> list[str]:
+    cursor = org.org.query(f"SELECT Id FROM Contact ORDER BY Id LIMIT {n} OFFSET {offset}")
+    return [record["Id"] for record in cursor.records()]
+
+
+def _records_with_nul(org) -> int:
+    """Records of the org (deleted ones too: the sync reads queryAll) holding a NUL in any text value."""
+    def has_nul(value) -> bool:
+        if isinstance(value, dict):
+            return any(has_nul(v) for v in value.values())
+        return isinstance(value, str) and "\x00" in value
+
+    with rest_session(org) as rest:
+        records = equality.salesforce_records(rest, CONTACT)
+    return sum(any(has_nul(v) for k, v in r.items() if k != "attributes") for r in records.values())
+
+
+@pytest.mark.parametrize("api", ["bulk", "rest"])
+def test_nul_characters_are_removed_counted_and_named_and_the_rest_loads(strict, api, caplog):
+    ids = _contact_ids(strict.org, 3, offset=10 if api == "bulk" else 20)
+    strict.org.org.set_values("Contact", {
+        ids[0]: {"Department": "Cardio\x00logy", "MailingStreet": "1 Main\x00 St\nUnit\x00 5"},
+        ids[1]: {"Title": "\x00\x00"},  # nothing but NULs: NULL
+        ids[2]: {"Phone": "\x00555-0100\x00", "Languages__c": "English;\x00French"},
+    })
+    result = run_pipeline(f"manual__nul_{api}", api=api)
+
+    assert result["errors"] == 0
+    assert_table_equals_emulator(strict.warehouse, strict.org)  # field by field, NUL removed
+    rows = warehouse_rows(strict.warehouse)
+    assert rows[ids[0]]["department"] == "Cardiology"
+    assert rows[ids[0]]["mailing_address"]["street"] == "1 Main St\nUnit 5"
+    assert rows[ids[1]]["title"] is None
+    assert (rows[ids[2]]["phone"], rows[ids[2]]["languages"]) == ("555-0100", ["English", "French"])
+    with psycopg.connect(strict.warehouse) as conn:
+        (cleaned,) = conn.execute("SELECT records_cleaned FROM salesforce.sync_runs ORDER BY id DESC LIMIT 1").fetchone()
+    # Every record holding one (the seeded org has a few of its own) was loaded cleaned, and counted.
+    assert cleaned == _records_with_nul(strict.org) >= 3 + 2
+    assert f"Contact: NUL characters removed from the text values of {cleaned} record(s)" in caplog.text
+    assert all(record_id in caplog.text for record_id in ids)
+
+
+@pytest.mark.parametrize("api", ["bulk", "rest"])
+def test_a_lone_carriage_return_stays_inside_its_value(strict, api):
+    """CR not followed by LF once ended the record in the staged CSV: the contact was rejected and a
+    second reject row without an Id appeared."""
+    ids = _contact_ids(strict.org, 2, offset=30 if api == "bulk" else 40)
+    strict.org.org.set_values("Contact", {
+        ids[0]: {"Title": "line one\rline two", "MailingStreet": "1 Main St\r\rUnit 5\r"},
+        ids[1]: {"Department": "\r", "LastName": 'O\'Brien\r, "Jr."'},
+    })
+    result = run_pipeline(f"manual__lone_cr_{api}", api=api)
+
+    assert result["errors"] == 0
+    assert_table_equals_emulator(strict.warehouse, strict.org)
+    rows = warehouse_rows(strict.warehouse)
+    assert rows[ids[0]]["title"] == "line one\rline two"
+    assert rows[ids[0]]["mailing_address"]["street"] == "1 Main St\r\rUnit 5\r"
+    assert (rows[ids[1]]["department"], rows[ids[1]]["last_name"]) == ("\r", 'O\'Brien\r, "Jr."')

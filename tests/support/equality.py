@@ -23,8 +23,17 @@ def salesforce_records(rest, spec: SObjectSpec) -> dict[str, dict]:
     return {r["Id"]: r for r in records}
 
 
+def _without_nul(value: Any) -> Any:
+    """Text as the warehouse holds it: NUL characters removed (PostgreSQL cannot store them), and a
+    value that was only NULs is NULL."""
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "") or None
+    return value
+
+
 def expected(sf_type: str, value: Any) -> Any:
     """A REST JSON value as the warehouse should hold it (psycopg's Python value)."""
+    value = _without_nul(value)
     if value is None:
         return None
     if sf_type == "datetime":
@@ -32,7 +41,8 @@ def expected(sf_type: str, value: Any) -> Any:
     if sf_type == "date":
         return date.fromisoformat(value)
     if sf_type in ("address", "location"):
-        return {k: v for k, v in value.items() if k != "attributes"}
+        parts = {k: _without_nul(v) for k, v in value.items() if k != "attributes"}
+        return parts if any(v is not None for v in parts.values()) else None
     if sf_type == "multipicklist":
         return value.split(";")
     if sf_type in ("double", "currency", "percent"):
