@@ -15,7 +15,9 @@ Steps (all or nothing):
    A table that held nothing has no row the batch lacks: step 4 then only applies the /deleted
    feed (the full-refresh and relation reconciliations would find nothing).
 4. ``sql/mark_deleted.sql`` for the /deleted feed (hard deletes); after a complete full refresh,
-   ``sql/mark_missing_deleted.sql`` for rows purged longer ago than the feed remembers.
+   ``sql/mark_missing_deleted.sql`` for rows purged longer ago than the feed remembers. The
+   same rule against the object's current Ids when the extract could not use the /deleted feed
+   (purged delete log, window older than 15 days): ``sync_runs.deletes_reconciled`` says why.
    Relations (TaskWhoRelation: no queryAll, no feed): ``sql/mark_removed_relations.sql`` flags
    the rows of re-read parents that the re-read lacks (is_deleted = true, sf_deleted_at = the
    window end) rather than deleting them, like every other delete in the warehouse.
@@ -81,6 +83,8 @@ class LoadRequest:
     # window ahead of it): moving the mark would skip what lies between.
     advance_high_water_mark: bool = True
     relation_scope: RelationScope | None = None  # delete_handling "relations" only
+    # The /deleted feed could not cover the window: every current Id instead (see IdReconcile).
+    id_reconcile: IdReconcile | None = None
     # COPY straight into the target when it has no rows (False: always the staged upsert).
     allow_direct_copy: bool = True
 
@@ -102,6 +106,21 @@ class RelationScope:
 
 
 @dataclass
+class IdReconcile:
+    """Every current Id of the object (a queryAll, so the recycle bin's too), read because the
+    /deleted feed could not list the window's deletions (purged delete log, older than 15 days).
+
+    A stored live row older than the window end whose Id is not in the list was hard-deleted:
+    it is marked deleted (sql/mark_missing_deleted.sql, the full refresh's rule).
+    """
+
+    ids_dir: Any  # ObjectStoragePath or pathlib.Path of CSV parts whose first column is Id
+    files: list[str]
+    reason: str  # why the feed could not be used (Salesforce's message), for sync_runs
+    earliest_available: str | None = None  # the feed's earliestDateAvailable, when Salesforce named it
+
+
+@dataclass
 class LoadStats:
     copied_rows: int = 0
     new_records: int = 0
@@ -109,6 +128,7 @@ class LoadStats:
     deleted_records: int = 0
     high_water_mark: datetime | None = None
     seconds: float = 0.0
+    deletes_reconciled: str | None = None  # why and how deletes were found by comparing Ids
 
 
 def qualified(name: str) -> sql.Composed:
@@ -286,7 +306,7 @@ def _mark_missing_deleted(cur: psycopg.Cursor, staging: str, request: LoadReques
         {"window_end": request.window_end, "sync_run_id": request.sync_run_id, "key_prefix": spec.key_prefix},
     )
     (purged,) = cur.fetchone()
-    log.info("%s: %d row(s) missing from the full refresh marked deleted (purged in Salesforce)", spec.name, purged)
+    log.info("%s: %d row(s) missing from the complete read marked deleted (purged in Salesforce)", spec.name, purged)
     return purged
 
 
@@ -312,6 +332,49 @@ def _copy_parent_ids(cur: psycopg.Cursor, staging: str, request: LoadRequest) ->
                     raise LoadError(f"{request.spec.name}: bad row {reader.line_num} in {path}: {exc}") from exc
                 rows += 1
     return rows
+
+
+def _reconcile_ids(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> tuple[int, str]:
+    """Flag the stored rows missing from the object's current Ids; returns (rows marked, the sync_runs note)."""
+    spec, reconcile = request.spec, request.id_reconcile
+    key = types.key_converter(spec.name, spec.key_prefix)
+    cur.execute(
+        sql.SQL("CREATE TEMP TABLE {} ({} varchar(18) NOT NULL) ON COMMIT DROP").format(
+            sql.Identifier(staging), sql.Identifier(spec.key_column)
+        )
+    )
+    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(staging), sql.Identifier(spec.key_column))
+    ids = 0
+    for name in reconcile.files:
+        path = reconcile.ids_dir / name
+        if not path.exists():
+            raise LoadError(f"{spec.name}: Id list file {path} does not exist")
+        with (
+            io.TextIOWrapper(path.open("rb"), encoding="utf-8", newline="") as source,
+            cur.copy(copy_sql) as copy,
+        ):
+            reader = csv.reader(source, strict=True)
+            header = next(reader, None)
+            if not header or header[0].lower() != "id":
+                raise LoadError(f"{spec.name}: {path} header is {header}, expected Id first")
+            for row in reader:
+                try:
+                    copy.write_row((key(row[0] if row else ""),))
+                except types.ConversionError as exc:
+                    raise LoadError(f"{spec.name}: bad row {reader.line_num} in {path}: {exc}") from exc
+                ids += 1
+    marked = _mark_missing_deleted(cur, staging, request)
+    available = (
+        f" (earliestDateAvailable {reconcile.earliest_available})"
+        if reconcile.earliest_available and reconcile.earliest_available[:16] not in reconcile.reason
+        else ""
+    )
+    note = (
+        f"/deleted feed not usable: {reconcile.reason}{available}; {ids} current Id(s) compared, "
+        f"{marked} stored row(s) missing from them marked deleted"
+    )
+    log.warning("%s: %s", spec.name, note)
+    return marked, note
 
 
 def _mark_removed_relations(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> int:
@@ -383,6 +446,9 @@ def load(conn: psycopg.Connection, request: LoadRequest) -> LoadStats:
                 stats.deleted_records += _mark_missing_deleted(cur, staging, request)
             if request.relation_scope is not None and request.window_end is not None:
                 stats.deleted_records += _mark_removed_relations(cur, staging, request)
+        if request.id_reconcile is not None and spec.has_is_deleted and request.window_end is not None:
+            marked, stats.deletes_reconciled = _reconcile_ids(cur, f"_ids_{spec.table}", request)
+            stats.deleted_records += marked
         if request.deleted_file is not None and spec.has_is_deleted:
             cur.execute(
                 sql.SQL(
@@ -430,6 +496,7 @@ def _run_row(request: LoadRequest, stats: LoadStats | None, status: str, error: 
         "rows_extracted": run.get("rows_extracted"),
         "rows_rejected": run.get("rows_rejected"),
         "records_cleaned": run.get("records_cleaned"),
+        "deletes_reconciled": run.get("deletes_reconciled"),
         "new_records": None,
         "updated_records": None,
         "deleted_records": None,
@@ -449,6 +516,7 @@ def _run_row(request: LoadRequest, stats: LoadStats | None, status: str, error: 
             updated_records=stats.updated_records,
             deleted_records=stats.deleted_records,
             seconds_load=round(stats.seconds, 3),
+            deletes_reconciled=stats.deletes_reconciled or row["deletes_reconciled"],
         )
     return row
 

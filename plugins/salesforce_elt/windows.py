@@ -18,12 +18,15 @@ caught by the next window's lookback, so a margin would only delay fresh data.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from salesforce_elt.registry import SObjectSpec
 
 WINDOWED_RUN_TYPES = frozenset({"scheduled", "backfill"})
+DELETED_FEED_DAYS = 15  # Salesforce's /deleted feed covers at most this, less after a purge
+DELETED_FEED_MIN_SPAN = timedelta(minutes=2)  # "more than one minute" between whole-minute dates
+DELETED_FEED_MARGIN = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -151,6 +154,23 @@ def targeted_window(spec: SObjectSpec, *, now: datetime | None = None) -> SyncWi
     return SyncWindow(
         None, _floor(now or datetime.now(UTC)), False, spec.query_all, "targeted ids/condition", False
     )
+
+
+def deleted_feed_start(start: datetime, end: datetime, now: datetime) -> datetime | None:
+    """The start to ask Salesforce's /deleted feed for when syncing [start, end); None: it cannot cover it.
+
+    Salesforce ignores the seconds of both dates and refuses a start that does not precede the
+    end by more than one minute (SOAP getDeleted(): INVALID_REPLICATION_DATE): a narrower window
+    reads the feed from two whole minutes before its end instead. Re-reading older deletions is
+    harmless (the load never lets a deletion overwrite a newer version). The feed keeps at most
+    DELETED_FEED_DAYS; a start older than that (less a margin for the time the call takes) cannot be
+    served, so the caller must find the deletions another way (compare Ids) rather than lose them.
+    """
+    minute_end = end.astimezone(UTC).replace(second=0, microsecond=0)
+    feed_start = min(start, minute_end - DELETED_FEED_MIN_SPAN)
+    if feed_start < now - timedelta(days=DELETED_FEED_DAYS) + DELETED_FEED_MARGIN:
+        return None
+    return feed_start
 
 
 def split_point(start: datetime, end: datetime) -> datetime | None:

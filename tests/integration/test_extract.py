@@ -23,7 +23,7 @@ from salesforce_elt import registry
 from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
 from salesforce_elt.hooks.errors import BulkQueryNotSupportedError, SalesforceApiError
 from salesforce_elt.hooks.retry import RetryPolicy
-from salesforce_elt.hooks.salesforce import SalesforceApiHook
+from salesforce_elt.hooks.salesforce import DeletedFeedUnavailable, SalesforceApiHook
 from salesforce_elt.operators import extract
 from salesforce_elt.operators.extract import SalesforceBulkExtractOperator, SalesforceRestExtractOperator
 from salesforce_elt.registry import CONTACT, FieldSpec, SObjectSpec
@@ -379,18 +379,17 @@ def test_deleted_feed_lists_hard_deletes(mutated, private_conn, tmp_path):
     assert table[0] == ["Id", "deletedDate"]
     ids = {row[0] for row in table[1:]}
     assert set(changes["hard_deleted"]) | set(changes["deleted"]) <= ids and rows == len(table) - 1
-    assert used_start == start
+    # Salesforce wants a start more than one whole minute before the end: a narrower window reads further back.
+    assert used_start == min(start, end.replace(second=0, microsecond=0) - timedelta(minutes=2))
 
 
-def test_deleted_feed_older_than_15_days_is_clamped_with_a_warning(sf, tmp_path, logs):
+def test_deleted_feed_older_than_15_days_asks_for_an_id_comparison(sf, tmp_path):
+    # Moving the start forward would lose the deletions before it: the caller compares Ids instead.
     hook = SalesforceApiHook()
     dest = out_dir(tmp_path, "d") / "deleted.csv"
-    _rows, used_start = hook.deleted(
-        "Contact", datetime.now(UTC) - timedelta(days=40), datetime.now(UTC), dest
-    )
-    assert used_start > datetime.now(UTC) - timedelta(days=15)
-    assert "15-day /deleted feed" in logs()
-    assert dest.exists()
+    with pytest.raises(DeletedFeedUnavailable, match="before the 15 days"):
+        hook.deleted("Contact", datetime.now(UTC) - timedelta(days=40), datetime.now(UTC), dest)
+    assert not dest.exists()
 
 
 # ---- operators ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from salesforce_elt.registry import CONTACT
-from salesforce_elt.windows import compute_window, targeted_window
+from salesforce_elt.windows import compute_window, deleted_feed_start, targeted_window
 
 NOW = datetime(2026, 3, 10, 12, 30, 15, 500_000, tzinfo=UTC)
 LOOKBACK = CONTACT.lookback  # 10 minutes
@@ -168,3 +168,37 @@ def test_explicit_window_moves_the_mark_only_when_it_starts_at_or_before_it():
     first = compute_window(manual(start="2026-03-10T11:00:00Z"), CONTACT, None, now=NOW)
     assert behind.advances_high_water_mark
     assert not ahead.advances_high_water_mark and not first.advances_high_water_mark
+
+
+# ---- the /deleted feed's start ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("start", "end", "feed_start"),
+    [
+        # wide enough: the window's own start
+        ("12:00:00", "12:30:15", "12:00:00"),
+        ("12:27:59", "12:30:15", "12:27:59"),
+        # seconds are ignored: 12:28:10 -> 12:30:15 is two whole minutes only from 12:28:00
+        ("12:28:10", "12:30:15", "12:28:00"),
+        # a 30-second window (an explicit start/end) reads the two whole minutes before its end
+        ("12:29:45", "12:30:15", "12:28:00"),
+        ("12:30:00", "12:30:59", "12:28:00"),
+    ],
+)
+def test_deleted_feed_start_is_more_than_one_whole_minute_before_the_end(start, end, feed_start):
+    day = "2026-03-10T"
+    at = lambda t: datetime.fromisoformat(f"{day}{t}+00:00")  # noqa: E731
+    got = deleted_feed_start(at(start), at(end), NOW)
+    assert got == at(feed_start)
+    assert got.replace(second=0) <= at(end).replace(second=0) - timedelta(minutes=2)
+
+
+def test_deleted_feed_start_beyond_the_feeds_15_days_is_refused():
+    end = NOW - timedelta(days=1)
+    assert deleted_feed_start(NOW - timedelta(days=14), end, NOW) == NOW - timedelta(days=14)
+    # Older than 15 days (less a 5-minute margin for the call itself): the feed cannot vouch for it.
+    assert deleted_feed_start(NOW - timedelta(days=15), end, NOW) is None
+    assert deleted_feed_start(NOW - timedelta(days=15) + timedelta(minutes=4), end, NOW) is None
+    assert deleted_feed_start(NOW - timedelta(days=15) + timedelta(minutes=6), end, NOW) is not None
+    # A narrow window widened back past the 15 days is refused too.
+    old_end = NOW - timedelta(days=15) + timedelta(minutes=6)
+    assert deleted_feed_start(old_end - timedelta(seconds=30), old_end, NOW) is None

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,7 @@ from salesforce_elt.hooks.oauth import (
 from salesforce_elt.hooks.retry import RetryPolicy, is_transient_status, parse_api_usage, parse_retry_after
 from salesforce_elt.soql import soql_datetime, validate_object_name
 from salesforce_elt.staging import CsvPartWriter
+from salesforce_elt.windows import DELETED_FEED_DAYS, deleted_feed_start
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
@@ -53,7 +55,6 @@ TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
-DELETED_FEED_DAYS = 15  # Salesforce keeps the /deleted feed this long
 CALL_LOG_LIMIT = 10_000  # calls kept in memory per hook; older ones are counted, not kept
 
 
@@ -396,35 +397,49 @@ class SalesforceApiHook(SalesforceHook):
     ) -> tuple[int, datetime]:
         """Write the /deleted feed for [start, end) to ``dest`` (CSV ``Id,deletedDate``).
 
-        Salesforce keeps about 15 days; an earlier start is moved to what is available (with a
-        warning: hard deletes before it cannot be detected any more). Returns (rows, start used).
+        A window narrower than the feed accepts is read from further back (windows.deleted_feed_start).
+        Raises DeletedFeedUnavailable when the feed cannot vouch for the whole window: a start older
+        than its 15 days, a purged delete log (INVALID_REPLICATION_DATE), or an answer whose
+        earliestDateAvailable is after the start. Returns (rows, start used).
         """
-        now = datetime.now(UTC)
-        earliest = now - timedelta(days=DELETED_FEED_DAYS) + timedelta(minutes=5)
-        if start < earliest:
-            self.log.warning(
-                "%s: hard deletes before %s are no longer in Salesforce's 15-day /deleted feed; "
-                "reading from %s (run a full refresh to reconcile older deletes)",
+        feed_start = deleted_feed_start(start, end, datetime.now(UTC))
+        if feed_start is None:
+            raise DeletedFeedUnavailable(
                 object_name,
-                soql_datetime(start),
-                soql_datetime(earliest),
+                f"the window starts {soql_datetime(start)}, before the {DELETED_FEED_DAYS} days Salesforce's "
+                "/deleted feed covers",
             )
-            start = earliest
+        if feed_start < start:
+            self.log.info(
+                "%s: /deleted read from %s (the feed needs a start more than one whole minute before the end)",
+                object_name,
+                soql_datetime(feed_start),
+            )
         path = f"sobjects/{validate_object_name(object_name)}/deleted/"
-        if end <= start:
-            answer: dict[str, Any] = {"deletedRecords": []}
-        else:
-            answer = self.get_json(path, params={"start": soql_datetime(start), "end": soql_datetime(end)})
+        try:
+            answer = self.get_json(
+                path, params={"start": soql_datetime(feed_start), "end": soql_datetime(end)}
+            )
+        except SalesforceApiError as exc:
+            if exc.error_code != "INVALID_REPLICATION_DATE":
+                raise
+            earliest = _datetime_in(exc.message)
+            raise DeletedFeedUnavailable(
+                object_name,
+                f"Salesforce refused start {soql_datetime(feed_start)}: {exc.error_code}: {exc.message}",
+                earliest,
+            ) from exc
         # The feed works in whole minutes and covers the current minute only once it is over;
         # the next window's lookback re-reads that tail.
         self.log.info("%s: /deleted feed covered up to %s", object_name, answer.get("latestDateCovered"))
         available = answer.get("earliestDateAvailable")
-        if available and _parse_sf_datetime(available) > start:
-            self.log.warning(
-                "%s: /deleted feed only available from %s (window starts %s)",
+        if available and _parse_sf_datetime(available) > feed_start.replace(second=0, microsecond=0):
+            # Salesforce should have refused this start; an answer that silently covers less
+            # would lose the deletions before it.
+            raise DeletedFeedUnavailable(
                 object_name,
-                available,
-                soql_datetime(start),
+                f"the feed covers deletions from {available} only, the window starts {soql_datetime(feed_start)}",
+                _parse_sf_datetime(available),
             )
         dest.parent.mkdir(parents=True, exist_ok=True)
         rows = 0
@@ -434,7 +449,35 @@ class SalesforceApiHook(SalesforceHook):
             for entry in answer.get("deletedRecords", []):
                 writer.writerow([entry["id"], entry["deletedDate"]])
                 rows += 1
-        return rows, start
+        return rows, feed_start
+
+
+class DeletedFeedUnavailable(SalesforceApiError):
+    """The /deleted feed cannot list every deletion of the window (purged delete log, older than 15 days).
+
+    Salesforce's advice for INVALID_REPLICATION_DATE is a full pull (SOAP getDeleted()): the extract
+    reads every current Id instead and the load flags the stored rows missing from it.
+    ``reason`` says why, for sync_runs; ``earliest_available`` is Salesforce's earliestDateAvailable
+    when the answer named it.
+    """
+
+    def __init__(self, object_name: str, reason: str, earliest_available: datetime | None = None) -> None:
+        self.object_name = object_name
+        self.reason = reason
+        self.earliest_available = earliest_available
+        super().__init__("INVALID_REPLICATION_DATE", f"{object_name} /deleted feed: {reason}")
+
+
+_SF_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?")
+
+
+def _datetime_in(message: str) -> datetime | None:
+    """The date-time an error message names (earliestDateAvailable), if it names one; its wording is undocumented."""
+    match = _SF_DATETIME.search(message or "")
+    if match is None:
+        return None
+    value = _parse_sf_datetime(match.group(0))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _parse_sf_datetime(value: str) -> datetime:

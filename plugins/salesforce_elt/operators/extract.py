@@ -23,6 +23,7 @@ from salesforce_elt.drift import without_fields
 from salesforce_elt.hooks.errors import SalesforceApiError
 from salesforce_elt.registry import SObjectSpec, get_object
 from salesforce_elt.soql import (
+    build_select,
     build_spec_select,
     chunk_ids_for_soql,
     validate_field_name,
@@ -40,6 +41,7 @@ ApiChoice = Literal["auto", "bulk", "rest"]
 API_CHOICES: tuple[str, ...] = ("auto", "bulk", "rest")
 REST_SOQL_MAX_CHARS = 10_000  # REST sends SOQL in the URL (~16,000 characters once encoded)
 BULK_SOQL_MAX_CHARS = 100_000
+ID_FIELDS = ("Id", "IsDeleted")  # the Id list read when the /deleted feed cannot cover a window
 DEFERRAL_GRACE = timedelta(minutes=5)  # the trigger reports "timeout" itself; this is only a backstop
 HighWaterMarkGetter = Callable[[str], "datetime | None"]
 
@@ -232,10 +234,10 @@ class SalesforceExtractOperator(BaseOperator):
         }
         self._defer_on(state)
 
-    def _defer_on(self, state: dict[str, Any]) -> None:
+    def _defer_on(self, state: dict[str, Any], job_id: str | None = None) -> None:
         from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
 
-        job_id = state["job_ids"][state["index"]]
+        job_id = job_id or state["job_ids"][state["index"]]
         trigger = Bulk2QueryJobTrigger(
             job_id=job_id,
             conn_id=self.conn_id,
@@ -265,29 +267,42 @@ class SalesforceExtractOperator(BaseOperator):
         if not state:
             raise AirflowException(f"{self.task_id}: resumed without a Bulk 2.0 trigger event: {event!r}")
         job_ids: list[str] = state["job_ids"]
-        self._job_ids = job_ids[state["index"] :]
-        pieces = state.get("pieces")
-        if (
-            event.get("status") == "failed"
-            and pieces
-            and pieces[state["index"]]["depth"] < self.max_split_depth
-        ):
-            self._defer_on(self._split_failed_job(hook, state, event))
-        if event.get("status") != "success":
-            if event.get("status") not in ("timeout", "error"):
-                self._job_ids = job_ids[state["index"] + 1 :]  # this job has ended; stop the ones after it
-            self._abort_jobs(hook)
-            raise AirflowException(
-                f"Bulk API 2.0 query job {event.get('job_id')} for {state['object']} ended "
-                f"{event.get('status')} (state {event.get('state')}): {event.get('message')}"
-                f"{_window_note(state, self.max_split_depth)}"
-            )
-        # Salesforce's own count per job, checked against the rows downloaded below.
-        expected = [*state.get("job_records", []), event.get("records")]
-        if state["index"] + 1 < len(job_ids):
-            self._defer_on({**state, "index": state["index"] + 1, "job_records": expected})
+        reconcile = state.get("id_reconcile")
+        if reconcile is not None:  # resumed from the job reading every Id; the window's jobs are done
+            self._job_ids = [reconcile["job_id"]]
+            reconcile = self._id_job_done(state, event)
+            expected = state["job_records"]
+        else:
+            self._job_ids = job_ids[state["index"] :]
+            pieces = state.get("pieces")
+            if (
+                event.get("status") == "failed"
+                and pieces
+                and pieces[state["index"]]["depth"] < self.max_split_depth
+            ):
+                self._defer_on(self._split_failed_job(hook, state, event))
+            if event.get("status") != "success":
+                if event.get("status") not in ("timeout", "error"):
+                    # This job has ended; stop the ones after it.
+                    self._job_ids = job_ids[state["index"] + 1 :]
+                self._abort_jobs(hook)
+                raise AirflowException(
+                    f"Bulk API 2.0 query job {event.get('job_id')} for {state['object']} ended "
+                    f"{event.get('status')} (state {event.get('state')}): {event.get('message')}"
+                    f"{_window_note(state, self.max_split_depth)}"
+                )
+            # Salesforce's own count per job, checked against the rows downloaded below.
+            expected = [*state.get("job_records", []), event.get("records")]
+            if state["index"] + 1 < len(job_ids):
+                self._defer_on({**state, "index": state["index"] + 1, "job_records": expected})
         spec = without_fields(get_object(state["object"]), state.get("dropped_fields", []))
         attempt = ObjectStoragePath(state["attempt_uri"])
+        window = state["window"]
+        deleted: tuple[str | None, int] = (None, 0)
+        if state["incremental_deletes"] and reconcile is None:
+            deleted, reconcile = self._deletes(hook, spec, window, attempt)
+            if reconcile is not None:
+                self._read_ids_bulk(hook, spec, attempt, {**state, "job_records": expected}, reconcile)
         raw = attempt / "raw"
         files: list[str] = []
         records = 0
@@ -302,11 +317,9 @@ class SalesforceExtractOperator(BaseOperator):
                 )
             files += new_files
             records += new_records
+        if reconcile is not None and reconcile.get("job_id"):
+            reconcile = self._download_ids(hook, spec, attempt, reconcile)
         self._job_ids = []
-        window = state["window"]
-        deleted_uri, deleted_records = None, 0
-        if state["incremental_deletes"]:
-            deleted_uri, deleted_records = self._deleted_feed(hook, spec, window, attempt)
         for job_id in job_ids:
             self._delete_job_quietly(hook, job_id)
         return self._xcom(
@@ -317,11 +330,12 @@ class SalesforceExtractOperator(BaseOperator):
             files=files,
             records=records,
             job_ids=job_ids,
-            deleted=(deleted_uri, deleted_records),
+            deleted=deleted,
             window=window,
             usage_before=state["api_usage_before"] or hook.api_usage_first,
             usage_after=hook.api_usage,
             api_calls=state["api_calls"] + hook.api_calls,
+            id_reconcile=reconcile,
         )
 
     def _extract_rest(self, hook: Any, plan: _Plan, attempt: ObjectStoragePath) -> dict[str, Any]:
@@ -360,8 +374,11 @@ class SalesforceExtractOperator(BaseOperator):
             files += new_files
             records += new_records
         deleted: tuple[str | None, int] = (None, 0)
+        reconcile = None
         if self._wants_deleted_feed(plan):
-            deleted = self._deleted_feed(hook, spec, window, attempt)
+            deleted, reconcile = self._deletes(hook, spec, window, attempt)
+            if reconcile is not None:
+                reconcile = self._read_ids_rest(hook, spec, attempt, reconcile)
         return self._xcom(
             spec=spec,
             api="rest",
@@ -375,6 +392,7 @@ class SalesforceExtractOperator(BaseOperator):
             usage_before=hook.api_usage_first,
             usage_after=hook.api_usage,
             api_calls=hook.api_calls,
+            id_reconcile=reconcile,
         )
 
     # ---- splitting a window too large for one query -------------------------------------------
@@ -484,6 +502,91 @@ class SalesforceExtractOperator(BaseOperator):
         self.log.info("%s: %d hard-deleted record(s) in the window", spec.name, rows)
         return str(dest), rows
 
+    # ---- a /deleted feed that cannot cover the window: compare every Id instead ---------------
+    def _deletes(
+        self, hook: Any, spec: SObjectSpec, window: dict[str, Any], attempt: ObjectStoragePath
+    ) -> tuple[tuple[str | None, int], dict[str, Any] | None]:
+        """The window's /deleted feed, or (when it cannot list every deletion) why the Ids are compared.
+
+        Salesforce purges its delete log early once it grows large, and keeps 15 days at most; its
+        advice for the INVALID_REPLICATION_DATE that follows is a full pull (SOAP getDeleted()).
+        Reading every current Id (queryAll: the recycle bin's too) is that pull's cheap half: the
+        load flags the stored rows missing from it, and the run goes on (the high-water mark moves).
+        """
+        from salesforce_elt.hooks.salesforce import DeletedFeedUnavailable
+
+        try:
+            return self._deleted_feed(hook, spec, window, attempt), None
+        except DeletedFeedUnavailable as exc:
+            self.log.warning(
+                "%s: %s; reading every %s Id instead: stored rows missing from it are flagged deleted",
+                spec.name, exc.reason, spec.name,
+            )  # fmt: skip
+            earliest = exc.earliest_available.isoformat() if exc.earliest_available else None
+            return (None, 0), {"reason": exc.reason, "earliest_available": earliest}
+
+    @staticmethod
+    def _id_soql(spec: SObjectSpec) -> str:
+        return build_select(spec.name, list(ID_FIELDS))
+
+    def _read_ids_rest(
+        self, hook: Any, spec: SObjectSpec, attempt: ObjectStoragePath, reconcile: dict[str, Any]
+    ) -> dict[str, Any]:
+        ids = attempt / "ids"
+        files, records = hook.query_to_csv(self._id_soql(spec), ID_FIELDS, ids, include_deleted=True)
+        return {**reconcile, "uri": str(ids), "files": files, "records": records}
+
+    def _read_ids_bulk(
+        self,
+        hook: Any,
+        spec: SObjectSpec,
+        attempt: ObjectStoragePath,
+        state: dict[str, Any],
+        reconcile: dict[str, Any],
+    ) -> None:
+        """Start the Bulk queryAll job reading every Id and wait for it in the triggerer (always defers)."""
+        from salesforce_elt.hooks.errors import BulkQueryNotSupportedError
+
+        try:
+            job_id = hook.create_query_job(self._id_soql(spec), "queryAll")["id"]
+        except BulkQueryNotSupportedError:
+            reconcile.update(self._read_ids_rest(hook, spec, attempt, reconcile))
+            return
+        self._job_ids = [job_id]
+        carry = {
+            **state,
+            "id_reconcile": {**reconcile, "job_id": job_id},
+            "api_calls": state["api_calls"] + hook.api_calls,
+        }
+        self._defer_on(carry, job_id)
+
+    def _id_job_done(self, state: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+        from airflow.exceptions import AirflowException
+
+        reconcile = state["id_reconcile"]
+        if event.get("status") != "success":
+            raise AirflowException(
+                f"Bulk API 2.0 query job {event.get('job_id')} reading every {state['object']} Id (the /deleted "
+                f"feed could not be used: {reconcile['reason']}) ended {event.get('status')} "
+                f"(state {event.get('state')}): {event.get('message')}"
+            )
+        return {**reconcile, "records": event.get("records")}
+
+    def _download_ids(
+        self, hook: Any, spec: SObjectSpec, attempt: ObjectStoragePath, reconcile: dict[str, Any]
+    ) -> dict[str, Any]:
+        from airflow.exceptions import AirflowException
+
+        job_id, ids = reconcile["job_id"], attempt / "ids"
+        files, records = hook.download_results(job_id, ids, self.max_records, header=ID_FIELDS)
+        if reconcile.get("records") is not None and records != reconcile["records"]:
+            raise AirflowException(
+                f"Bulk API 2.0 job {job_id} reading every {spec.name} Id: downloaded {records} rows, "
+                f"Salesforce processed {reconcile['records']}"
+            )
+        self._delete_job_quietly(hook, job_id)
+        return {**reconcile, "uri": str(ids), "files": files, "records": records}
+
     def _abort_jobs(self, hook: Any) -> None:
         for job_id in self._job_ids:
             try:
@@ -519,8 +622,9 @@ class SalesforceExtractOperator(BaseOperator):
         usage_before: str | None,
         usage_after: str | None,
         api_calls: int,
+        id_reconcile: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        return {
+        xcom = {
             "object": spec.name,
             "api": api,
             "soql": soql,
@@ -536,6 +640,11 @@ class SalesforceExtractOperator(BaseOperator):
             "api_usage": {"before": usage_before, "after": usage_after},
             "api_calls": api_calls,
         }
+        if id_reconcile is not None:
+            # The /deleted feed could not cover the window: why, and the staged Id list (Id,IsDeleted
+            # parts) the load compares the table with.
+            xcom["id_reconcile"] = id_reconcile
+        return xcom
 
 
 def _dropped_fields(spec: SObjectSpec) -> list[str]:

@@ -15,7 +15,8 @@ class PostgresUpsertOperator(BaseOperator):
     """COPY the transform's typed parts into a temp table and merge them into the target table.
 
     One transaction per run: advisory lock per table, COPY, one upsert statement, hard-delete
-    marking from the /deleted feed, high-water mark, ``sync_runs`` row. A failure rolls all of
+    marking from the /deleted feed (or, when the extract could not use it, from the object's
+    current Ids), high-water mark, ``sync_runs`` row. A failure rolls all of
     it back and records a ``failed`` row in ``sync_runs``. ``transformed`` is the transform
     task's XCom (pass ``transform_task.output``). Returns the stats in the original system's
     shape: total_retrieved, total_processed, new_records, updated_records, deleted_records, errors.
@@ -58,6 +59,7 @@ class PostgresUpsertOperator(BaseOperator):
             ),
             advance_high_water_mark=window.get("advances_high_water_mark", True),
             relation_scope=_relation_scope(spec, xcom),
+            id_reconcile=_id_reconcile(xcom),
         )
         try:
             with warehouse.connect(self.conn_id) as conn:
@@ -112,6 +114,23 @@ def _relation_scope(spec: Any, xcom: dict[str, Any]) -> Any:
     )
 
 
+def _id_reconcile(xcom: dict[str, Any]) -> Any:
+    """The extract's Id list, read because the /deleted feed could not cover the window (or None)."""
+    from airflow.sdk import ObjectStoragePath
+
+    from salesforce_elt import load
+
+    reconcile = xcom.get("id_reconcile")
+    if not reconcile:
+        return None
+    return load.IdReconcile(
+        ids_dir=ObjectStoragePath(reconcile["uri"]),
+        files=list(reconcile["files"]),
+        reason=reconcile["reason"],
+        earliest_available=reconcile.get("earliest_available"),
+    )
+
+
 def _parse(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -129,6 +148,8 @@ def _run_info(context: Any, xcom: dict[str, Any]) -> dict[str, Any]:
         "rows_extracted": xcom.get("records"),
         "rows_rejected": xcom.get("rejects"),
         "records_cleaned": xcom.get("cleaned"),
+        # Why deletes came from comparing Ids (or re-reading every relation), not the /deleted feed.
+        "deletes_reconciled": (xcom.get("id_reconcile") or xcom.get("relation_scope") or {}).get("reason"),
         "seconds_extract": seconds.get("extract"),
         "seconds_transform": seconds.get("transform"),
         "api_calls": xcom.get("api_calls"),

@@ -12,7 +12,9 @@ so an incremental run:
 3. hands the parent id files to the load as the relation scope: a stored relation of a listed
    parent that step 2 did not return is marked deleted (load.py, sql/mark_removed_relations.sql).
 
-A full read (first run, ``full_refresh``) reads every relation; its scope is the whole table.
+A full read (first run, ``full_refresh``) reads every relation; its scope is the whole table. So
+does an incremental run whose parent /deleted feed cannot cover the window (a purged delete log):
+the purged parents are unknown, so every relation is re-read (``sync_runs.deletes_reconciled``).
 """
 
 from __future__ import annotations
@@ -50,12 +52,24 @@ class SalesforceRelationsExtractOperator(SalesforceRestExtractOperator):
     ui_color = "#e0f0e0"
 
     def _extract_rest(self, hook: Any, plan: Any, attempt: ObjectStoragePath) -> dict[str, Any]:
+        from salesforce_elt.hooks.salesforce import DeletedFeedUnavailable
+
         spec: SObjectSpec = plan.spec
         window = plan.window
         raw = attempt / "raw"
         parent_files: list[ObjectStoragePath] = []
+        reread = None  # why an incremental window re-reads every relation
         if window.incremental and not plan.targeted:
-            parent_files = self._changed_parents(hook, spec, window, attempt)
+            try:
+                parent_files = self._changed_parents(hook, spec, window, attempt)
+            except DeletedFeedUnavailable as exc:
+                # The purged parents are unknown: re-read every relation; the load flags the stored
+                # ones missing from it (the full read's scope).
+                reread = f"{exc.object_name} {exc.reason}"
+                self.log.warning("%s: %s; re-reading every relation", spec.name, reread)
+        if reread is not None:
+            statements = [build_spec_select(spec)]
+        elif window.incremental and not plan.targeted:
             field, parent_name = spec.relation_parent
             base = f"{build_spec_select(spec)} WHERE "
             statements = [
@@ -99,8 +113,12 @@ class SalesforceRelationsExtractOperator(SalesforceRestExtractOperator):
             usage_after=hook.api_usage,
             api_calls=hook.api_calls,
         )
-        complete = window.start is None and not plan.targeted
-        xcom["relation_scope"] = {"complete": complete, "parent_uris": [str(p) for p in parent_files]}
+        complete = (window.start is None and not plan.targeted) or reread is not None
+        xcom["relation_scope"] = {
+            "complete": complete,
+            "parent_uris": [str(p) for p in parent_files],
+            "reason": reread,
+        }
         return xcom
 
     def _changed_parents(

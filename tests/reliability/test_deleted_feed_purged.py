@@ -1,0 +1,144 @@
+"""A purged /deleted feed ends in a reconciled, exact table, not a failing run.
+
+Salesforce trims its delete log early once it grows large; a start before the feed's
+earliestDateAvailable then gets INVALID_REPLICATION_DATE on every try (SOAP getDeleted(): "do a
+full pull of the table"). The sync reads every current Id instead (a Bulk queryAll), flags the
+stored rows missing from it as deleted in the same load, says why in sync_runs.deletes_reconciled,
+and moves on. Real components: the emulator over HTTPS (its delete log purged through its admin
+endpoint), the real Postgres, Airflow's dag.test().
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import psycopg
+import pytest
+import requests
+from simple_salesforce.exceptions import SalesforceMalformedRequest
+
+from salesforce_elt.registry import get_object
+from tests.integration.operating_support import run_dag, task_states
+from tests.reliability.helpers import TABLE, api_entries, assert_table_equals_emulator, high_water_marks
+from tests.support import equality
+from tests.support.salesforce import rest_session
+
+pytestmark = pytest.mark.slow
+
+ACTIVITY_TABLES = "salesforce.sf_activities, salesforce.sf_task_who_relations"
+
+
+def purge_delete_log(org, object_name: str | None) -> dict[str, str]:
+    """Through the emulator's admin endpoint, as a test harness beside a running org would."""
+    body = {"object": object_name} if object_name else {}
+    answer = requests.post(
+        f"{org.base_url}/__emulator__/purge-delete-log",
+        json=body,
+        verify=org.connection_info["ca_file"],
+        timeout=30,
+    )
+    answer.raise_for_status()
+    return answer.json()
+
+
+def runs(url: str) -> list[dict]:
+    with psycopg.connect(url) as conn:
+        cur = conn.execute(
+            "SELECT object_name, status, deleted_records, deletes_reconciled, window_end "
+            "FROM salesforce.sync_runs ORDER BY id"
+        )
+        names = [d.name for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur]
+
+
+def flagged(url: str, table: str, ids: list[str]) -> dict[str, tuple]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            f"SELECT salesforce_id, is_deleted, sf_deleted_at FROM {table} WHERE salesforce_id = ANY(%s)",  # noqa: S608
+            (ids,),
+        ).fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def assert_success(dag_run) -> None:
+    assert dag_run.state == "success", f"{dag_run.dag_id} ended {dag_run.state}: {task_states(dag_run)}"
+
+
+def test_a_window_narrower_than_the_feed_accepts_reads_it_from_further_back(empty_table):
+    """getDeleted(): start more than one minute before end, seconds ignored. Runs before any purge."""
+    org, url = empty_table.org, empty_table.warehouse
+    assert_success(run_dag())  # first load
+    now = datetime.now(UTC).replace(microsecond=0)
+    params = {"start": (now - timedelta(seconds=30)).isoformat(), "end": now.isoformat()}
+    with rest_session(org) as rest, pytest.raises(SalesforceMalformedRequest) as refused:
+        rest.restful("sobjects/Contact/deleted/", params=params)  # the window as it is: refused
+    assert refused.value.content[0]["errorCode"] == "INVALID_REPLICATION_DATE"
+
+    org.reset_audit()
+    assert_success(run_dag(run_conf=params))  # an explicit 30-second window
+    last = runs(url)[-1]
+    assert last["status"] == "success" and last["deletes_reconciled"] is None, last
+    calls = [urlsplit(e["path"]) for e in api_entries(org) if "/sobjects/Contact/deleted" in e["path"]]
+    assert len(calls) == 1
+    feed = {
+        k: datetime.fromisoformat(v[0].replace("Z", "+00:00")) for k, v in parse_qs(calls[0].query).items()
+    }
+    assert feed["end"] == now and feed["start"] == now.replace(second=0) - timedelta(minutes=2)
+    assert_table_equals_emulator(url, org)
+
+
+def test_contact_dag_reconciles_a_purged_delete_log(empty_table):
+    org, url = empty_table.org, empty_table.warehouse
+    assert_success(run_dag())  # first load: no high-water mark, a full queryAll
+    changes = org.org.mutate("Contact", update=5, delete=4, hard_delete=6, seed=31)
+    earliest = purge_delete_log(org, "Contact")["Contact"]
+
+    assert_success(run_dag())  # manual: [mark - lookback, now), whose start the purged log refuses
+    assert_table_equals_emulator(url, org)
+    # Hard deletes: flagged, dated the window end (the latest they can have happened). Soft
+    # deletes come with their IsDeleted through the window's queryAll, as in any run.
+    hard = flagged(url, TABLE, changes["hard_deleted"])
+    assert set(hard) == set(changes["hard_deleted"])
+    assert all(is_deleted and deleted_at is not None for is_deleted, deleted_at in hard.values())
+    assert all(is_deleted for is_deleted, _ in flagged(url, TABLE, changes["deleted"]).values())
+    last = runs(url)[-1]
+    assert last["status"] == "success" and last["deleted_records"] >= len(changes["hard_deleted"])
+    note = last["deletes_reconciled"]
+    assert "INVALID_REPLICATION_DATE" in note and earliest[:16] in note, note
+    assert f"{len(changes['hard_deleted'])} stored row(s) missing from them marked deleted" in note, note
+    # The high-water mark moved: the next run does not start over from the refused window.
+    assert high_water_marks(url) == [("Contact", last["window_end"])]
+
+    # A run with a data interval (this hour's) after more hard deletes: its window, the interval
+    # less the lookback, starts before the purge too.
+    more = org.org.mutate("Contact", hard_delete=3, seed=32)
+    assert_success(run_dag(logical_date=datetime.now(UTC).replace(minute=0, second=0, microsecond=0)))
+    assert_table_equals_emulator(url, org)
+    assert all(is_deleted for is_deleted, _ in flagged(url, TABLE, more["hard_deleted"]).values())
+    assert "INVALID_REPLICATION_DATE" in runs(url)[-1]["deletes_reconciled"]
+
+
+def test_activities_and_relations_dags_reconcile_a_purged_delete_log(empty_table):
+    org, url = empty_table.org, empty_table.warehouse
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {ACTIVITY_TABLES}")  # noqa: S608
+    for dag_id in ("salesforce_sync_activities", "salesforce_sync_task_who_relations"):
+        assert_success(run_dag(dag_id=dag_id))
+    tasks = org.org.mutate("Task", update=3, delete=3, hard_delete=4, seed=41)
+    events = org.org.mutate("Event", delete=2, hard_delete=3, seed=42)
+    purged = purge_delete_log(org, None)  # the whole org's log: Task's, Event's, Contact's
+    assert {"Task", "Event"} <= set(purged)
+
+    for dag_id in ("salesforce_sync_activities", "salesforce_sync_task_who_relations"):
+        assert_success(run_dag(dag_id=dag_id))
+    with rest_session(org) as rest:
+        for name in ("Task", "Event", "TaskWhoRelation"):
+            assert equality.differences(url, rest, get_object(name)) == [], name
+    hard = tasks["hard_deleted"] + events["hard_deleted"]
+    assert all(d and at is not None for d, at in flagged(url, "salesforce.sf_activities", hard).values())
+    assert len(flagged(url, "salesforce.sf_activities", hard)) == len(hard)
+    latest = {r["object_name"]: r for r in runs(url)}
+    for name in ("Task", "Event", "TaskWhoRelation"):
+        assert latest[name]["status"] == "success", latest[name]
+        assert "INVALID_REPLICATION_DATE" in (latest[name]["deletes_reconciled"] or ""), latest[name]
