@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import re
 import threading
 from dataclasses import dataclass
 
@@ -51,6 +52,9 @@ class FaultConfig:
     latency_ms: int = 0
     # After N more API calls every issued token is invalidated (the N+1th call gets 401).
     expire_sessions_after: int | None = None
+    # The first API call whose path (query string included) matches this regex finds every issued
+    # token invalidated (gets 401): a session expiring at an exact point, however many polls came first.
+    expire_sessions_at: str | None = None
     # The next N Bulk query jobs end in state Failed.
     bulk_fail_next: int = 0
     # The next N Bulk results pages / REST query pages are cut off partway (socket reset).
@@ -73,6 +77,11 @@ class FaultConfig:
             raise ValueError(f"fault error_status must be one of {sorted(_STATUS_BODIES.keys() | EDGE_STATUSES)}")
         if config.error_scope not in ERROR_SCOPES:
             raise ValueError(f"fault error_scope must be one of {list(ERROR_SCOPES)}")
+        if config.expire_sessions_at is not None:
+            try:  # a bad pattern fails here, not on some later call
+                re.compile(config.expire_sessions_at)
+            except re.error as exc:
+                raise ValueError(f"fault expire_sessions_at is not a regular expression: {exc}") from None
         return config
 
 
@@ -134,9 +143,13 @@ class Faults:
         with self._lock:
             return self._config.latency_ms / 1000.0
 
-    def take_session_expiry(self) -> bool:
-        """Count one API call; True when this call is the one that finds all sessions gone."""
+    def take_session_expiry(self, path: str = "") -> bool:
+        """Count one API call (to ``path``); True when this call is the one that finds all sessions gone."""
         with self._lock:
+            pattern = self._config.expire_sessions_at
+            if pattern is not None and re.search(pattern, path):
+                self._config.expire_sessions_at = None
+                return True
             remaining = self._config.expire_sessions_after
             if remaining is None:
                 return False

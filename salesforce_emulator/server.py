@@ -276,7 +276,7 @@ class _Handler(BaseHTTPRequestHandler):
             # Salesforce's answer to a missing/odd header is unverified; INVALID_AUTH_HEADER
             # with a 401 keeps clients on their re-authentication path.
             raise SalesforceError(401, "INVALID_AUTH_HEADER", "INVALID_HEADER_TYPE")
-        if self.emu.faults.take_session_expiry():
+        if self.emu.faults.take_session_expiry(self.path):
             self.emu.sessions.invalidate_all()
         if not self.emu.sessions.check(token.strip()):
             raise SalesforceError(401, "INVALID_SESSION_ID", "Session expired or invalid")

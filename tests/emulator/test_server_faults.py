@@ -194,3 +194,13 @@ def test_unknown_error_status_or_scope_is_refused():
         faults.set(error_status=418)
     with pytest.raises(ValueError, match="error_scope must be one of"):
         faults.set(error_scope="rest")
+
+
+def test_sessions_expire_at_the_first_call_to_a_path(sf_emulator, sf_client):
+    sf_emulator.faults.set(expire_sessions_at=r"/limits/recordCount\?")
+    assert sf_client.limits()  # other paths pass
+    with pytest.raises(SalesforceExpiredSession):
+        sf_client.restful("limits/recordCount", params={"sObjects": "Contact"})
+    assert sf_emulator.faults.snapshot()["expire_sessions_at"] is None  # once only
+    with pytest.raises(ValueError, match="expire_sessions_at is not a regular expression"):
+        Faults().set(expire_sessions_at="(")
