@@ -432,3 +432,61 @@ def test_a_first_load_that_falls_back_keeps_the_indexes(conn, tmp_path):
     load.load(conn, stage(tmp_path, [contact(1), contact(2)], [contact(1, "2024-01-02T10:00:00.000Z")]))
     assert _indexes(conn) == before
     assert len(snapshot(conn)) == 2
+
+
+# ---- deletes found by comparing Ids (the /deleted feed could not cover the window) -----------------
+def id_list(tmp_path: Path, ids: list[str], name: str = "part-00000.csv") -> load.IdReconcile:
+    folder = tmp_path / f"ids-{next(_batches)}"
+    folder.mkdir()
+    with open(folder / name, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f, lineterminator="\n").writerows([("Id", "IsDeleted"), *((i, "false") for i in ids)])
+    return load.IdReconcile(
+        ids_dir=folder,
+        files=[name],
+        reason="Salesforce refused start 2024-01-02T00:00:00Z: INVALID_REPLICATION_DATE: startDate cannot be "
+        "before earliestDateAvailable: 2024-01-02T12:00:00.000+0000",
+        earliest_available="2024-01-02T12:00:00+00:00",
+    )
+
+
+def test_an_id_list_flags_the_rows_it_lacks_and_says_why_in_sync_runs(conn, tmp_path):
+    load.load(conn, stage(tmp_path, [contact(1), contact(2), contact(3), contact(4, "2024-01-05T00:00:00.000Z")]))
+    # An incremental window holding only contact 1; 2 and 4 are gone from Salesforce, 3 is still there.
+    request = stage(tmp_path, [contact(1, "2024-01-02T06:00:00.000Z", Title="new")])
+    request.id_reconcile = id_list(tmp_path, ["003000000000000001", "003000000000000003"])
+    stats = load.load(conn, request)
+    assert counts(stats) == (0, 1, 1)
+    assert conn.execute(f"SELECT salesforce_id, is_deleted, sf_deleted_at FROM {TABLE} ORDER BY 1").fetchall() == [
+        ("003000000000000001", False, None),
+        ("003000000000000002", True, request.window_end),
+        ("003000000000000003", False, None),
+        # Written after the window's end (a newer run): the older Id list cannot vouch for it.
+        ("003000000000000004", False, None),
+    ]
+    status, deleted, note = conn.execute(
+        "SELECT status, deleted_records, deletes_reconciled FROM salesforce.sync_runs ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    assert (status, deleted) == ("success", 1)
+    assert "INVALID_REPLICATION_DATE" in note and "2024-01-02T12:00:00.000+0000" in note
+    assert "2 current Id(s) compared, 1 stored row(s) missing from them marked deleted" in note
+    # The same again changes nothing; a run with its /deleted feed records no reconcile.
+    assert counts(load.load(conn, request)) == (0, 0, 0)
+    load.load(conn, stage(tmp_path, [contact(5)], deleted=[]))
+    assert conn.execute(
+        "SELECT deletes_reconciled FROM salesforce.sync_runs ORDER BY id DESC LIMIT 1"
+    ).fetchone() == (None,)
+
+
+def test_a_bad_id_list_fails_the_whole_load(conn, tmp_path):
+    load.load(conn, stage(tmp_path, [contact(1), contact(2)]))
+    before = snapshot(conn)
+    request = stage(tmp_path, [contact(1, "2024-01-02T06:00:00.000Z", Title="changed")])
+    request.id_reconcile = id_list(tmp_path, ["003000000000000001", "001000000000000009"])
+    with pytest.raises(load.LoadError, match=r"Contact: bad row 3 in .*part-00000.csv.*not a Contact id"):
+        load.load(conn, request)
+    request.id_reconcile.files.append("part-00001.csv")
+    request.id_reconcile.files.pop(0)
+    with pytest.raises(load.LoadError, match=r"Contact: Id list file .*part-00001.csv does not exist"):
+        load.load(conn, request)
+    assert snapshot(conn) == before  # not even the upsert of contact 1 was kept
+    assert conn.execute("SELECT count(*) FROM salesforce.sync_runs").fetchone() == (1,)

@@ -119,6 +119,21 @@ def test_contact_dag_reconciles_a_purged_delete_log(empty_table):
     assert "INVALID_REPLICATION_DATE" in runs(url)[-1]["deletes_reconciled"]
 
 
+def test_the_rest_path_reconciles_too(empty_table):
+    org, url = empty_table.org, empty_table.warehouse
+    assert_success(run_dag(run_conf={"api": "rest"}))
+    changes = org.org.mutate("Contact", update=2, hard_delete=4, seed=35)
+    purge_delete_log(org, "Contact")
+    assert_success(run_dag(run_conf={"api": "rest"}))  # the Id list through REST queryAll paging
+    assert_table_equals_emulator(url, org)
+    assert all(d and at is not None for d, at in flagged(url, TABLE, changes["hard_deleted"]).values())
+    with psycopg.connect(url) as conn:
+        api, note = conn.execute(
+            "SELECT api, deletes_reconciled FROM salesforce.sync_runs ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert api == "rest" and "4 stored row(s) missing from them marked deleted" in note, note
+
+
 def test_activities_and_relations_dags_reconcile_a_purged_delete_log(empty_table):
     org, url = empty_table.org, empty_table.warehouse
     with psycopg.connect(url, autocommit=True) as conn:
