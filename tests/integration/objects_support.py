@@ -19,6 +19,7 @@ ORDER = (
     "salesforce_sync_contacts",
     "salesforce_sync_activities",
     "salesforce_sync_task_who_relations",
+    "salesforce_sync_event_who_relations",
 )
 
 

@@ -1,4 +1,4 @@
-"""Every object of the original system end to end: users, contacts, activities, task who relations.
+"""Every object end to end: users, contacts, activities, task and event who relations.
 
 Real emulator over HTTPS, real Postgres, dag.test(). Each table is compared field by field with an
 independent REST read of the org (tests.support.equality.differences) after a first load, after a second
@@ -66,12 +66,14 @@ def test_first_load_equals_the_org(synced, warehouse_db, rest, org):
     assert {name: (r[0], r[4]) for name, r in runs.items()} == {
         "Contact": ("success", "bulk"),
         "Event": ("success", "bulk"),
+        "EventWhoRelation": ("success", "rest"),
         "Task": ("success", "bulk"),
         "TaskWhoRelation": ("success", "rest"),
         "User": ("success", "rest"),
     }
     counts = {
-        c["name"]: c["count"] for c in org.org.record_counts(["User", "Task", "Event", "TaskWhoRelation"])
+        c["name"]: c["count"]
+        for c in org.org.record_counts(["User", "Task", "Event", "TaskWhoRelation", "EventWhoRelation"])
     }
     live = dict(
         query(
@@ -81,7 +83,8 @@ def test_first_load_equals_the_org(synced, warehouse_db, rest, org):
             "SELECT 'Event', count(*) FROM salesforce.sf_activities WHERE activity_kind = 'event' "
             "AND NOT is_deleted AND NOT is_archived UNION ALL "
             "SELECT 'TaskWhoRelation', count(*) FROM salesforce.sf_task_who_relations WHERE NOT is_deleted "
-            "UNION ALL SELECT 'User', count(*) FROM salesforce.sf_users",
+            "UNION ALL SELECT 'EventWhoRelation', count(*) FROM salesforce.sf_event_who_relations "
+            "WHERE NOT is_deleted UNION ALL SELECT 'User', count(*) FROM salesforce.sf_users",
         )
     )
     assert live == counts and all(counts.values())
@@ -96,14 +99,20 @@ def test_the_org_has_the_hard_cases_and_the_view_reaches_them(synced, warehouse_
         "SELECT count(*) FILTER (WHERE is_archived), count(*) FILTER (WHERE is_deleted) FROM salesforce.sf_activities",
     )[0]
     assert lead_activities > 0 and archived > 0 and deleted > 0
-    # Contacts reached only through a TaskWhoRelation (never the WhoId of any activity).
+    # Contacts reached only through a TaskWhoRelation or EventWhoRelation (never any activity's WhoId).
     only_related = query(
         warehouse_db,
-        "SELECT DISTINCT v.contact_id FROM salesforce.v_contact_activities AS v "
+        "SELECT DISTINCT v.activity_kind FROM salesforce.v_contact_activities AS v "
         "WHERE v.linked_through = 'relation' AND NOT EXISTS "
         "(SELECT 1 FROM salesforce.sf_activities AS a WHERE a.who_id = v.contact_id)",
     )
-    assert only_related
+    assert {kind for (kind,) in only_related} == {"task", "event"}
+    (events_with_several,) = query(
+        warehouse_db,
+        "SELECT count(*) FROM (SELECT event_id FROM salesforce.sf_event_who_relations WHERE NOT is_deleted "
+        "GROUP BY event_id HAVING count(*) > 1) AS x",
+    )[0]
+    assert events_with_several > 0
     # The view: exactly the live activities per contact, each pair once.
     (pairs, distinct_pairs) = query(
         warehouse_db,
@@ -115,6 +124,9 @@ def test_the_org_has_the_hard_cases_and_the_view_reaches_them(synced, warehouse_
         "WHERE NOT a.is_deleted AND left(a.who_id, 3) = '003' UNION "
         "SELECT r.relation_id, r.task_id FROM salesforce.sf_task_who_relations r "
         "JOIN salesforce.sf_activities a ON a.salesforce_id = r.task_id "
+        "WHERE NOT r.is_deleted AND NOT a.is_deleted AND left(r.relation_id, 3) = '003' UNION "
+        "SELECT r.relation_id, r.event_id FROM salesforce.sf_event_who_relations r "
+        "JOIN salesforce.sf_activities a ON a.salesforce_id = r.event_id "
         "WHERE NOT r.is_deleted AND NOT a.is_deleted AND left(r.relation_id, 3) = '003') AS x",
     )[0]
     assert pairs == distinct_pairs == expected > 0
@@ -129,7 +141,7 @@ def test_a_second_run_changes_nothing(synced, warehouse_db, org):
     with connections_to(org, warehouse_db):
         run_object_dags()
     assert {name: r[1:4] for name, r in last_runs(warehouse_db).items()} == {
-        name: (0, 0, 0) for name in ("Contact", "Event", "Task", "TaskWhoRelation", "User")
+        name: (0, 0, 0) for name in ("Contact", "Event", "EventWhoRelation", "Task", "TaskWhoRelation", "User")
     }
     assert snapshot(warehouse_db) == before
 
@@ -141,23 +153,31 @@ def test_mutations_of_every_object_are_mirrored_by_one_more_run(synced, warehous
         "Task": {"update": 30, "create": 15, "delete": 5, "hard_delete": 3, "late_share": 0.3},
         "Event": {"update": 20, "create": 8, "delete": 3, "hard_delete": 2},
         "TaskWhoRelation": {"create": 10, "delete": 6},
+        "EventWhoRelation": {"create": 8, "delete": 5},
     }
     loaded_relations = {
-        r[0] for r in query(warehouse_db, "SELECT salesforce_id FROM salesforce.sf_task_who_relations")
+        r[0]
+        for r in query(
+            warehouse_db,
+            "SELECT salesforce_id FROM salesforce.sf_task_who_relations UNION ALL "
+            "SELECT salesforce_id FROM salesforce.sf_event_who_relations",
+        )
     }
     results = {name: org.org.mutate(name, **counts) for name, counts in changes.items()}
-    assert results["TaskWhoRelation"]["deleted"] and results["User"]["deactivated"]
+    assert results["TaskWhoRelation"]["deleted"] and results["EventWhoRelation"]["deleted"]
+    assert results["User"]["deactivated"]
     time.sleep(61 - datetime.now(UTC).second)  # the /deleted feed covers a minute once it is over
     with connections_to(org, warehouse_db):
         run_object_dags()
     assert all_differences(warehouse_db, rest) == []
     # Removed relations that had been loaded are flagged (one created and removed between runs never was).
-    removed = set(results["TaskWhoRelation"]["deleted"]) & loaded_relations
+    removed = set(results["TaskWhoRelation"]["deleted"] + results["EventWhoRelation"]["deleted"]) & loaded_relations
     flagged = query(
         warehouse_db,
         "SELECT salesforce_id FROM salesforce.sf_task_who_relations WHERE is_deleted AND sf_deleted_at IS NOT NULL "
-        "AND salesforce_id = ANY(%s)",
-        (list(removed),),
+        "AND salesforce_id = ANY(%s) UNION ALL SELECT salesforce_id FROM salesforce.sf_event_who_relations "
+        "WHERE is_deleted AND sf_deleted_at IS NOT NULL AND salesforce_id = ANY(%s)",
+        (list(removed), list(removed)),
     )
     assert removed and {r[0] for r in flagged} == removed
 

@@ -2,7 +2,10 @@
 
 The org is this module's own (its audit log counts the Bulk jobs). The expected contacts are
 computed independently with simple-salesforce: people of live activities changed in the window
-(Task/Event WhoId, TaskWhoRelation RelationId of those tasks) with the Contact prefix 003.
+(Task/Event WhoId, every TaskWhoRelation/EventWhoRelation RelationId of those activities) and of
+relations changed in the window (a contact added to an activity does not bump it in the emulator),
+with the Contact prefix 003. Discovery never sends a Task/Event semi-join: the emulator refuses
+those as Salesforce does.
 """
 
 from __future__ import annotations
@@ -67,12 +70,14 @@ def people_with_activity(rest, start: datetime | None, end: datetime) -> set[str
     ids: set[str] = set()
     for name in ("Task", "Event"):
         ids |= {r["WhoId"] for r in rest.query_all_iter(f"SELECT WhoId FROM {name} WHERE {window}")}
-    tasks = {r["Id"] for r in rest.query_all_iter(f"SELECT Id FROM Task WHERE {window}")}
-    ids |= {
-        r["RelationId"]
-        for r in rest.query_all_iter("SELECT TaskId, RelationId FROM TaskWhoRelation")
-        if r["TaskId"] in tasks
-    }
+    for relation, parent, field in (("TaskWhoRelation", "Task", "TaskId"), ("EventWhoRelation", "Event", "EventId")):
+        activities = {r["Id"] for r in rest.query_all_iter(f"SELECT Id FROM {parent} WHERE {window}")}
+        ids |= {
+            r["RelationId"]
+            for r in rest.query_all_iter(f"SELECT {field}, RelationId FROM {relation}")
+            if r[field] in activities
+        }
+        ids |= {r["RelationId"] for r in rest.query_all_iter(f"SELECT RelationId FROM {relation} WHERE {window}")}
     return {i for i in ids if i and i.startswith("003")}
 
 
@@ -125,7 +130,7 @@ def test_first_run_fetches_exactly_the_contacts_with_activity_one_bulk_job_per_c
 def test_a_window_run_fetches_only_contacts_of_new_activity(env, warehouse_db, rest, org):
     mark = marks(warehouse_db)[targeted.MARK_NAME]
     org.org.mutate("Task", create=12)
-    org.org.mutate("TaskWhoRelation", create=5)
+    added = org.org.mutate("TaskWhoRelation", create=5)["created"] + org.org.mutate("EventWhoRelation", create=4)["created"]
     org.org.mutate("Event", update=6)
     updated = set(org.org.mutate("Contact", update=300)["updated"])
     org.reset_audit()
@@ -140,6 +145,15 @@ def test_a_window_run_fetches_only_contacts_of_new_activity(env, warehouse_db, r
     )[0][0]
     assert extracted == len(expected_ids)
     assert contact_differences(warehouse_db, rest, expected_ids) == []
+    # Contacts just added to activities (their activity's stamp untouched) were fetched too.
+    listed = ",".join(f"'{i}'" for i in added)
+    added_people = {
+        r["RelationId"]
+        for relation in ("TaskWhoRelation", "EventWhoRelation")
+        for r in rest.query_all_iter(f"SELECT RelationId FROM {relation} WHERE Id IN ({listed})")  # noqa: S608
+    }
+    assert added_people <= expected_ids and added_people <= set(contact_rows(warehouse_db))
+    assert contact_differences(warehouse_db, rest, added_people) == []
     # Updated contacts without activity in the window were not fetched: the warehouse keeps them stale.
     untouched = (updated - expected_ids) & set(contact_rows(warehouse_db))
     assert untouched and contact_differences(warehouse_db, rest, untouched)

@@ -1,20 +1,31 @@
-"""Extract a relation object that has no queryAll and no deleted feed (TaskWhoRelation).
+"""Extract a who relation object (TaskWhoRelation, EventWhoRelation): REST only, no queryAll.
 
 Salesforce removes a TaskWhoRelation for real when a contact is taken off a task, and the object
-answers neither queryAll, /deleted nor Bulk 2.0. A removal does bump the task's SystemModstamp,
-so an incremental run:
+answers neither queryAll, /deleted nor Bulk 2.0. It is a read-only view of TaskRelation (same
+ids), and TaskRelation has a /deleted feed listing removed relations (Object Reference: use
+getDeleted() to detect deleted relation records); EventWhoRelation is the same over
+EventRelation. Whether a removal bumps the task's SystemModstamp is not documented. So an
+incremental run:
 
-1. lists the parents (tasks) changed in the window — REST queryAll, so deleted and archived
+1. reads the relation object's ``relation_feed`` /deleted feed (TaskRelation): the removed
+   relations, with their deletion date, marked deleted by the load like any hard delete;
+2. lists the parents (tasks) changed in the window — REST queryAll, so deleted and archived
    tasks are included — plus the parents in the parent's /deleted feed (purged tasks);
-2. reads the relations changed in the window by their own SystemModstamp, and the full current
+3. reads the relations changed in the window by their own SystemModstamp, and the full current
    relation set of every changed parent (``TaskId IN (...)``, ids chunked under the REST
    statement limit);
-3. hands the parent id files to the load as the relation scope: a stored relation of a listed
-   parent that step 2 did not return is marked deleted (load.py, sql/mark_removed_relations.sql).
+4. hands the parent id files to the load as the relation scope, a second net: a stored relation
+   of a listed parent that step 3 did not return is marked deleted (load.py,
+   sql/mark_removed_relations.sql).
+
+In an org without Shared Activities the relation objects do not exist (describe NOT_FOUND, SOQL
+INVALID_TYPE): the extract ends skipped with that reason (and a ``skipped`` sync_runs row), so
+its transform and load are skipped too and the DAG run stays green.
 
 A full read (first run, ``full_refresh``) reads every relation; its scope is the whole table. So
-does an incremental run whose parent /deleted feed cannot cover the window (a purged delete log):
-the purged parents are unknown, so every relation is re-read (``sync_runs.deletes_reconciled``).
+does an incremental run whose parent or relation /deleted feed cannot cover the window (a purged
+delete log): the purged parents or relations are unknown, so every relation is re-read
+(``sync_runs.deletes_reconciled``).
 """
 
 from __future__ import annotations
@@ -22,12 +33,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 from airflow.sdk import ObjectStoragePath
 
+from salesforce_elt.hooks.errors import SalesforceApiError
 from salesforce_elt.operators.extract import REST_SOQL_MAX_CHARS, SalesforceRestExtractOperator, _soql_summary
-from salesforce_elt.registry import SObjectSpec, get_object
+from salesforce_elt.registry import SObjectSpec, get_object, missing_in_org
 from salesforce_elt.soql import build_select, build_spec_select, chunk_ids_for_soql
 
 
@@ -51,6 +63,35 @@ class SalesforceRelationsExtractOperator(SalesforceRestExtractOperator):
 
     ui_color = "#e0f0e0"
 
+    def _start(self, context: Any, hook: Any) -> dict[str, Any]:
+        """The extract, or a skip when the org has no such object (no Shared Activities)."""
+        try:
+            return super()._start(context, hook)
+        except SalesforceApiError as exc:
+            reason = missing_in_org(get_object(self.object_name), exc.error_code)
+            if reason is None:
+                raise
+            self._skip(context, hook, reason)
+
+    def _skip(self, context: Any, hook: Any, reason: str) -> NoReturn:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from salesforce_elt import monitoring
+
+        self.log.warning("%s", reason)
+        monitoring._quietly(
+            "record the skip in sync_runs",
+            monitoring.record_run,
+            "skipped",
+            **monitoring._run_keys(context),
+            object_name=self.object_name,
+            error_message=reason,
+            api_calls=hook.api_calls,
+            api_usage_before=hook.api_usage_first,
+            api_usage_after=hook.api_usage,
+        )
+        raise AirflowSkipException(reason)
+
     def _extract_rest(self, hook: Any, plan: Any, attempt: ObjectStoragePath) -> dict[str, Any]:
         from salesforce_elt.hooks.salesforce import DeletedFeedUnavailable
 
@@ -58,9 +99,11 @@ class SalesforceRelationsExtractOperator(SalesforceRestExtractOperator):
         window = plan.window
         raw = attempt / "raw"
         parent_files: list[ObjectStoragePath] = []
+        deleted: tuple[str | None, int] = (None, 0)
         reread = None  # why an incremental window re-reads every relation
         if window.incremental and not plan.targeted:
             try:
+                deleted = self._removed_relations(hook, spec, window, attempt)
                 parent_files = self._changed_parents(hook, spec, window, attempt)
             except DeletedFeedUnavailable as exc:
                 # The purged parents are unknown: re-read every relation; the load flags the stored
@@ -107,7 +150,7 @@ class SalesforceRelationsExtractOperator(SalesforceRestExtractOperator):
             files=files,
             records=records,
             job_ids=[],
-            deleted=(None, 0),
+            deleted=deleted if reread is None else (None, 0),
             window=window.as_dict(),
             usage_before=hook.api_usage_first,
             usage_after=hook.api_usage,
@@ -120,6 +163,18 @@ class SalesforceRelationsExtractOperator(SalesforceRestExtractOperator):
             "reason": reread,
         }
         return xcom
+
+    def _removed_relations(
+        self, hook: Any, spec: SObjectSpec, window: Any, attempt: ObjectStoragePath
+    ) -> tuple[str | None, int]:
+        """The relation_feed's /deleted feed for the window (the same ids as the relation view)."""
+        if spec.relation_feed is None:
+            return None, 0
+        dest = attempt / "deleted.csv"
+        rows, _start = hook.deleted(spec.relation_feed, window.start, window.end, dest)
+        self.log.info("%s: %d relation(s) removed in the window (%s /deleted feed)", spec.name, rows,
+                      spec.relation_feed)
+        return str(dest), rows
 
     def _changed_parents(
         self, hook: Any, spec: SObjectSpec, window: Any, attempt: ObjectStoragePath

@@ -1,0 +1,227 @@
+"""Who relations end to end (TaskWhoRelation, EventWhoRelation), real emulator over HTTPS and Postgres.
+
+- The relation tables equal Salesforce's relation sets (an independent REST read) after contacts are
+  added to and removed from tasks and events and after tasks and events are deleted, while the
+  emulator never bumps a parent's SystemModstamp for a relation change (its default): removals come
+  from the /deleted feeds of TaskRelation and EventRelation, the objects the who relations are views of.
+- An org without Shared Activities has none of those objects: every DAG runs green, the relation
+  DAGs end skipped with one clear reason, preflight warns, and the targeted sync uses WhoId alone.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from salesforce_elt import preflight, targeted
+from salesforce_elt.registry import EVENT_WHO_RELATION, TASK_WHO_RELATION, get_object
+from salesforce_emulator.server import EmulatorServer
+from tests.integration.objects_support import ORDER, query, run_dag
+from tests.support.airflow_env import connections_to
+from tests.support.databases import fresh_database
+from tests.support.equality import differences, expected
+from tests.support.salesforce import rest_session
+
+pytestmark = pytest.mark.slow
+
+RELATIONS = (TASK_WHO_RELATION, EVENT_WHO_RELATION)
+RELATION_DAGS = tuple(spec.resolved_dag_id for spec in RELATIONS)
+
+
+def _dags():
+    from salesforce_elt.dag_factory import build_object_dags
+
+    return build_object_dags()
+
+
+def _wait_for_the_feed() -> None:
+    """The /deleted feed covers a minute once it is over: let the current one end."""
+    time.sleep(61 - datetime.now(UTC).second)
+
+
+def _task_states(dag_run) -> dict[str, str]:
+    return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
+
+
+def _stamps(rest, parent: str, ids: set[str]) -> dict[str, str]:
+    """SystemModstamp of each listed activity (queryAll: deleted ones too)."""
+    listed = ",".join(f"'{i}'" for i in sorted(ids))
+    soql = f"SELECT Id, SystemModstamp FROM {parent} WHERE Id IN ({listed})"  # noqa: S608
+    return {r["Id"]: r["SystemModstamp"] for r in rest.query_all_iter(soql, include_deleted=True)}
+
+
+# ---- an org with Shared Activities -----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def org(tmp_path_factory):
+    contacts = int(os.environ.get("SF_EMULATOR_TEST_CONTACTS", "800"))
+    with EmulatorServer(tmp_path_factory.mktemp("relations_org"), contacts=contacts, seed=57, bulk_delay=0.2) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def warehouse_db(warehouse_url):
+    with fresh_database(warehouse_url, "w_relations") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def rest(org):
+    with rest_session(org) as client:
+        yield client
+
+
+def _run_relation_dags(org, warehouse_db, logical_date: datetime | None = None) -> None:
+    with connections_to(org, warehouse_db):
+        dags = _dags()
+        for dag_id in RELATION_DAGS:
+            run_dag(dags[dag_id], logical_date)
+
+
+def test_relation_tables_follow_adds_removals_and_deletes_without_parent_bumps(
+    airflow_db, org, warehouse_db, rest
+):
+    last_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    _run_relation_dags(org, warehouse_db, last_hour)  # a first load: every relation
+    for spec in RELATIONS:
+        assert differences(warehouse_db, rest, spec) == []
+
+    relation_parent = {spec.name: dict(query(
+        warehouse_db, f"SELECT salesforce_id, {spec.relation_parent_column} FROM salesforce.{spec.table}"  # noqa: S608
+    )) for spec in RELATIONS}
+    changed = {  # removals first: a relation added by the same call could be removed again
+        name: {**org.org.mutate(name, delete=5, seed=seed), "created": org.org.mutate(name, create=6)["created"]}
+        for name, seed in (("TaskWhoRelation", 1), ("EventWhoRelation", 2))
+    }
+    # Parents of the added and removed relations, with their stamps right after the change.
+    parents = {}
+    for spec in RELATIONS:
+        field, parent = spec.relation_parent
+        ids = {relation_parent[spec.name][i] for i in changed[spec.name]["deleted"]}
+        created = ",".join(f"'{i}'" for i in changed[spec.name]["created"])
+        ids |= {r[field] for r in rest.query_all_iter(
+            f"SELECT {field} FROM {spec.name} WHERE Id IN ({created})")}  # noqa: S608
+        parents[parent] = _stamps(rest, parent, ids)
+    deleted_activities = {
+        "Task": org.org.mutate("Task", delete=2, hard_delete=2, seed=3),
+        "Event": org.org.mutate("Event", delete=2, hard_delete=1, seed=4),
+    }
+    for parent, stamps in parents.items():
+        gone = set(deleted_activities[parent]["deleted"] + deleted_activities[parent]["hard_deleted"])
+        parents[parent] = {i: s for i, s in stamps.items() if i not in gone}
+    _wait_for_the_feed()
+    _run_relation_dags(org, warehouse_db)
+
+    for spec in RELATIONS:
+        assert differences(warehouse_db, rest, spec) == [], spec.name
+    # No relation change bumped its parent: the re-read of changed parents could not have seen the
+    # removals; the TaskRelation / EventRelation /deleted feeds did, with their deletion dates.
+    for parent, stamps in parents.items():
+        assert stamps and _stamps(rest, parent, set(stamps)) == stamps
+    for spec in RELATIONS:
+        removed = changed[spec.name]["deleted"]
+        feed = {
+            r["id"]: r["deletedDate"]
+            for r in org.org.deleted(spec.relation_feed, datetime.now(UTC) - timedelta(hours=1),
+                                     datetime.now(UTC))["deletedRecords"]
+        }
+        flagged = dict(query(
+            warehouse_db,
+            f"SELECT salesforce_id, sf_deleted_at FROM salesforce.{spec.table} "  # noqa: S608
+            "WHERE is_deleted AND salesforce_id = ANY(%s)",
+            (removed,),
+        ))
+        assert set(flagged) == set(removed)
+        assert flagged == {i: expected("datetime", feed[i]) for i in removed}
+        # The deleted activities' relations are flagged too (cascade to the recycle bin, or purged).
+        field = spec.relation_parent_column
+        gone = deleted_activities[spec.relation_parent[1]]
+        live = query(
+            warehouse_db,
+            f"SELECT count(*) FROM salesforce.{spec.table} WHERE NOT is_deleted AND {field} = ANY(%s)",  # noqa: S608
+            (gone["deleted"] + gone["hard_deleted"],),
+        )[0][0]
+        assert live == 0
+    runs = dict(query(
+        warehouse_db,
+        "SELECT DISTINCT ON (object_name) object_name, deleted_records FROM salesforce.sync_runs "
+        "WHERE status = 'success' ORDER BY object_name, id DESC",
+    ))
+    assert all(runs[spec.name] >= len(changed[spec.name]["deleted"]) for spec in RELATIONS)
+
+
+def test_a_second_run_changes_no_relation(airflow_db, org, warehouse_db, rest):
+    snapshot = {spec.table: query(warehouse_db, f"SELECT * FROM salesforce.{spec.table} ORDER BY 1")  # noqa: S608
+                for spec in RELATIONS}
+    _run_relation_dags(org, warehouse_db)
+    assert {spec.table: query(warehouse_db, f"SELECT * FROM salesforce.{spec.table} ORDER BY 1")  # noqa: S608
+            for spec in RELATIONS} == snapshot
+
+
+# ---- an org without Shared Activities ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def plain_org(tmp_path_factory):
+    with EmulatorServer(
+        tmp_path_factory.mktemp("plain_org"), contacts=300, seed=58, bulk_delay=0.2, shared_activities=False
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def plain_db(warehouse_url):
+    with fresh_database(warehouse_url, "w_plain") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def plain_targeted_db(warehouse_url):
+    with fresh_database(warehouse_url, "w_plain_targeted") as url:
+        yield url
+
+
+def test_without_shared_activities_every_dag_is_green_and_the_relation_dags_skip(airflow_db, plain_org, plain_db):
+    with connections_to(plain_org, plain_db):
+        dags = _dags()
+        assert set(ORDER) == set(dags)
+        runs = {dag_id: run_dag(dags[dag_id]) for dag_id in ORDER}  # each asserts the run succeeded
+        findings = preflight.check_salesforce("salesforce_default", ["Contact", "TaskWhoRelation", "EventWhoRelation"])
+    for dag_id in RELATION_DAGS:
+        assert _task_states(runs[dag_id]) == {
+            "preflight": "success", "extract": "skipped", "transform": "skipped", "load": "skipped"
+        }
+    assert all(state == "success" for dag_id in ORDER if dag_id not in RELATION_DAGS
+               for state in _task_states(runs[dag_id]).values())
+    skipped = dict(query(
+        plain_db, "SELECT object_name, error_message FROM salesforce.sync_runs WHERE status = 'skipped'"
+    ))
+    assert set(skipped) == {"TaskWhoRelation", "EventWhoRelation"}
+    for name, reason in skipped.items():
+        assert reason.startswith(f"{name} does not exist in this org") and "Shared Activities is not enabled" in reason
+    assert query(plain_db, "SELECT (SELECT count(*) FROM salesforce.sf_task_who_relations) + "
+                           "(SELECT count(*) FROM salesforce.sf_event_who_relations)") == [(0,)]
+    # `python -m salesforce_elt check` reports it as a warning, not a problem.
+    assert preflight.problems(findings) == []
+    warned = [f for f in findings if f.level == "warn"]
+    assert [f.subject for f in warned] == ["TaskWhoRelation", "EventWhoRelation"]
+    assert all("Shared Activities is not enabled" in f.message and "ends skipped" in f.message for f in warned)
+
+
+def test_without_shared_activities_the_targeted_sync_uses_whoid_alone(airflow_db, plain_org, plain_targeted_db):
+    from salesforce_elt.dag_factory import build_targeted_contacts_dag
+
+    plain_db = plain_targeted_db  # contacts come only from the targeted sync here
+    with connections_to(plain_org, plain_db), rest_session(plain_org) as rest:
+        dag_run = run_dag(build_targeted_contacts_dag())
+        people = {
+            r["WhoId"]
+            for name in ("Task", "Event")
+            for r in rest.query_all_iter(f"SELECT WhoId FROM {name} WHERE WhoId != null")  # noqa: S608
+        }
+    wanted = {i for i in people if i.startswith(get_object("Contact").key_prefix)}
+    loaded = {r[0] for r in query(plain_db, "SELECT salesforce_id FROM salesforce.sf_contacts")}
+    assert wanted and loaded == wanted
+    assert _task_states(dag_run)["discover"] == "success"
+    marks = dict(query(plain_db, "SELECT object_name, high_water_mark FROM salesforce.sync_state"))
+    assert targeted.MARK_NAME in marks
