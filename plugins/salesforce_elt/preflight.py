@@ -61,26 +61,29 @@ def check_salesforce(conn_id: str, objects: Sequence[str], *, api: str = "bulk")
                 f"create it in Airflow or set {env}",
             )
         ]
+    advice = _login_url_advice(hook, conn_id)
     try:
         token = hook.authenticate()
     except SalesforceAuthError as exc:
         return [
+            *advice,
             Finding(
                 "fail",
                 conn_id,
                 f"login refused: {exc}",
                 f"fix the credentials of connection {conn_id} (login/password, consumer_key/"
                 "consumer_secret, private key) or its auth_flow",
-            )
+            ),
         ]
     except SalesforceApiError as exc:
         return [
+            *advice,
             Finding(
                 "fail",
                 conn_id,
                 f"Salesforce unreachable: {exc}",
                 f"check login_url (or domain) and ca_bundle of connection {conn_id}, and the network",
-            )
+            ),
         ]
     except Exception as exc:  # bad extras, unreadable key file, ...
         return [
@@ -88,7 +91,7 @@ def check_salesforce(conn_id: str, objects: Sequence[str], *, api: str = "bulk")
                 "fail", conn_id, f"cannot log in: {_first_line(exc)}", f"fix connection {conn_id}'s extras"
             )
         ]
-    findings = [Finding("ok", conn_id, f"logged in to {token.instance_url}")]
+    findings = [*advice, Finding("ok", conn_id, f"logged in to {token.instance_url}")]
     for name in objects:
         try:
             described = hook.describe(name)
@@ -136,6 +139,29 @@ def _missing_relation_object(name: str, exc: Exception) -> Finding | None:
         return None
     return Finding("warn", name, f"{reason}; its DAG {spec.resolved_dag_id} ends skipped",
                    "nothing to fix unless the org should have Shared Activities")
+
+
+def _login_url_advice(hook: object, conn_id: str) -> list[Finding]:
+    """A warning when the client credentials flow is pointed at login.salesforce.com or
+    test.salesforce.com: Salesforce serves that flow only on the org's My Domain."""
+    from salesforce_elt.hooks.oauth import client_credentials_on_generic_host
+
+    try:
+        settings = hook.auth_settings  # type: ignore[attr-defined]
+    except Exception:  # bad extras: the login attempt names them
+        return []
+    if settings is None or not client_credentials_on_generic_host(settings):
+        return []
+    return [
+        Finding(
+            "warn",
+            f"{conn_id} login_url",
+            f"auth_flow client_credentials at {settings.login_url}: Salesforce refuses this flow there "
+            "(invalid_grant: request not supported on this domain)",
+            "set login_url to the org's My Domain, https://<MyDomainName>.my.salesforce.com "
+            "(sandbox: https://<MyDomainName>--<SandboxName>.sandbox.my.salesforce.com)",
+        )
+    ]
 
 
 def _budget(hook: object, conn_id: str, api: str) -> Finding:

@@ -4,6 +4,7 @@ head, and trigger params that can never work."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -44,10 +45,10 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-def check(info: dict, warehouse: str) -> subprocess.CompletedProcess:
+def check(info: dict, warehouse: str, connection: str | None = None) -> subprocess.CompletedProcess:
     env = {
         **os.environ,
-        "AIRFLOW_CONN_SALESFORCE_DEFAULT": salesforce_connection(info),
+        "AIRFLOW_CONN_SALESFORCE_DEFAULT": connection or salesforce_connection(info),
         "SALESFORCE_ELT_WAREHOUSE_URL": warehouse,
     }
     return subprocess.run(
@@ -98,6 +99,36 @@ def test_check_names_an_unreachable_salesforce_and_warehouse(org, db):
     )
     assert fails[1].startswith("FAIL SALESFORCE_ELT_WAREHOUSE_URL: warehouse unreachable")
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def _offline_connection(info: dict, login_url: str, **kwargs) -> str:
+    """A connection at ``login_url`` through a proxy that refuses every connection: no test reaches the network."""
+    payload = json.loads(salesforce_connection({**info, "login_url": login_url}, **kwargs))
+    payload["extra"]["proxies"] = {"https": f"http://127.0.0.1:{_closed_port()}"}
+    return json.dumps(payload)
+
+
+@pytest.mark.parametrize("login_url", ["https://login.salesforce.com", "https://test.salesforce.com/"])
+def test_check_warns_that_client_credentials_need_the_my_domain(org, db, login_url):
+    result = check(org.connection_info, db, _offline_connection(org.connection_info, login_url))
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    (warning,) = [line for line in lines if line.startswith("WARN salesforce_default login_url")]
+    assert f"auth_flow client_credentials at {login_url.rstrip('/')}: Salesforce refuses this flow there" in warning
+    assert "-> set login_url to the org's My Domain, https://<MyDomainName>.my.salesforce.com" in warning
+    # The warning comes from the settings, whether or not Salesforce answers.
+    assert any(line.startswith("FAIL salesforce_default: Salesforce unreachable") for line in lines)
+    assert org.connection_info["client_secret"] not in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_check_gives_no_login_url_warning_to_a_my_domain_or_to_jwt(org, db):
+    my_domain = check(org.connection_info, db)  # client credentials at the org's own host
+    assert my_domain.returncode == 0 and "login_url" not in my_domain.stdout, my_domain.stdout
+    jwt = check(org.connection_info, db, _offline_connection(org.connection_info, "https://login.salesforce.com",
+                                                            auth_flow="jwt"))
+    assert "FAIL salesforce_default: Salesforce unreachable" in jwt.stdout  # tried, through the refusing proxy
+    assert "login_url:" not in jwt.stdout and "WARN salesforce_default login_url" not in jwt.stdout
 
 
 def test_check_names_a_warehouse_behind_the_migrations(org, warehouse_url):
