@@ -312,3 +312,12 @@ def test_audit_log_never_contains_tokens(sf_emulator, sf_session, sf_client):
     token = sf_client.session_id
     assert token not in (sf_emulator.data_dir / "audit.jsonl").read_text()
     assert token not in json.dumps(sf_emulator.audit())
+
+
+def test_serve_takes_the_org_kind():
+    from salesforce_emulator.__main__ import _parser
+
+    assert _parser().parse_args(["serve", "--data-dir", "d"]).org_kind == "production"
+    assert _parser().parse_args(["serve", "--data-dir", "d", "--org-kind", "sandbox"]).org_kind == "sandbox"
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["serve", "--data-dir", "d", "--org-kind", "scratch"])
