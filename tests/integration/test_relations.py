@@ -80,11 +80,14 @@ def _run_relation_dags(org, warehouse_db, logical_date: datetime | None = None) 
             run_dag(dags[dag_id], logical_date)
 
 
-def test_relation_tables_follow_adds_removals_and_deletes_without_parent_bumps(
-    airflow_db, org, warehouse_db, rest
-):
+@pytest.fixture(scope="module")
+def loaded(airflow_db, org, warehouse_db):
+    """A first load of both relation tables: every relation."""
     last_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    _run_relation_dags(org, warehouse_db, last_hour)  # a first load: every relation
+    _run_relation_dags(org, warehouse_db, last_hour)
+
+
+def test_relation_tables_follow_adds_removals_and_deletes_without_parent_bumps(loaded, org, warehouse_db, rest):
     for spec in RELATIONS:
         assert differences(warehouse_db, rest, spec) == []
 
@@ -152,12 +155,36 @@ def test_relation_tables_follow_adds_removals_and_deletes_without_parent_bumps(
     assert all(runs[spec.name] >= len(changed[spec.name]["deleted"]) for spec in RELATIONS)
 
 
-def test_a_second_run_changes_no_relation(airflow_db, org, warehouse_db, rest):
+def test_a_second_run_changes_no_relation(loaded, org, warehouse_db):
     snapshot = {spec.table: query(warehouse_db, f"SELECT * FROM salesforce.{spec.table} ORDER BY 1")  # noqa: S608
                 for spec in RELATIONS}
     _run_relation_dags(org, warehouse_db)
     assert {spec.table: query(warehouse_db, f"SELECT * FROM salesforce.{spec.table} ORDER BY 1")  # noqa: S608
             for spec in RELATIONS} == snapshot
+
+
+def test_a_purged_relation_feed_falls_back_to_reading_every_relation(loaded, org, warehouse_db, rest):
+    removed = org.org.mutate("EventWhoRelation", delete=3, seed=9)["deleted"]
+    # Salesforce trims a large delete log early: /deleted then refuses the window's start
+    # (INVALID_REPLICATION_DATE) and the removals above are in no feed any more.
+    org.org.purge_delete_log("EventRelation")
+    _run_relation_dags(org, warehouse_db)
+    for spec in RELATIONS:
+        assert differences(warehouse_db, rest, spec) == [], spec.name
+    flagged = query(
+        warehouse_db,
+        "SELECT count(*) FROM salesforce.sf_event_who_relations "
+        "WHERE is_deleted AND sf_deleted_at IS NOT NULL AND salesforce_id = ANY(%s)",
+        (removed,),
+    )
+    assert flagged == [(len(removed),)] and removed
+    reasons = dict(query(
+        warehouse_db,
+        "SELECT DISTINCT ON (object_name) object_name, deletes_reconciled FROM salesforce.sync_runs "
+        "WHERE status = 'success' ORDER BY object_name, id DESC",
+    ))
+    assert reasons["EventWhoRelation"] and reasons["EventWhoRelation"].startswith("EventRelation")
+    assert reasons["TaskWhoRelation"] is None  # its feeds were intact: no full re-read
 
 
 # ---- an org without Shared Activities ----------------------------------------------------------------
