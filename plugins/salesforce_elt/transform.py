@@ -361,11 +361,13 @@ def _transform_file(spec: SObjectSpec, requested: Sequence[str], raw_path: PathL
 
 def _count_cleaned(batch: pa.RecordBatch, key_at: int, changed: pa.Array, bad: set[int], result: Result) -> None:
     """Count the loaded rows whose text lost NUL characters (rejected rows are not loaded)."""
-    rows = [row for row in pc.indices_nonzero(changed).to_pylist() if row not in bad]
-    result.cleaned += len(rows)
+    if bad:
+        changed = pc.and_(changed, pc.invert(columnar.rows_mask(len(batch), bad)))
+    ids = batch.column(key_at).filter(changed)  # masks, not Python lists: no pandas import
+    result.cleaned += len(ids)
     room = CLEANED_IDS - len(result.cleaned_ids)
-    if room > 0 and rows:
-        result.cleaned_ids += batch.column(key_at).take(rows[:room]).to_pylist()
+    if room > 0:
+        result.cleaned_ids += ids.slice(0, room).to_pylist()
 
 
 def _read_blocks(source: _QuoteCounter, width: int, on_invalid_row: Callable[[Any], str]) -> Iterator[pa.RecordBatch]:

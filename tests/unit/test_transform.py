@@ -1,15 +1,17 @@
-"""Raw Salesforce CSV -> typed CSV: quoting, formats, header checks, rejects."""
+"""Raw Salesforce CSV -> typed CSV: quoting, formats, header checks, rejects, NUL characters."""
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
 from pathlib import Path
 
 import pytest
 
+from salesforce_elt.csv_rows import CsvRowWriter
 from salesforce_elt.registry import CONTACT
-from salesforce_elt.transform import HeaderMismatch, TooManyRejects, transform_files
+from salesforce_elt.transform import CLEANED_IDS, HeaderMismatch, TooManyRejects, transform_files
 
 FIELDS = list(CONTACT.soql_fields)
 
@@ -27,10 +29,12 @@ def contact(i: int, **values: str) -> dict[str, str]:
     return row
 
 
-def write_raw(directory: Path, name: str, rows: list[dict[str, str]], header: list[str] = FIELDS) -> None:
+def write_raw(directory: Path, name: str, rows: list[dict[str, str]], header: list[str] = FIELDS,
+              *, quote_all: bool = False) -> None:
+    """Raw CSV as the extract stages it (or, with ``quote_all``, as Bulk 2.0 may send it: every field quoted)."""
     directory.mkdir(parents=True, exist_ok=True)
     with open(directory / name, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f, lineterminator="\n")
+        writer = csv.writer(f, lineterminator="\n", quoting=csv.QUOTE_ALL) if quote_all else CsvRowWriter(f)
         writer.writerow(header)
         for row in rows:
             writer.writerow([row.get(h, "") for h in header])
@@ -41,9 +45,10 @@ def read_typed(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def run(tmp_path: Path, rows, *, threshold: float = 0.5, files=("part-00000.csv",), header=FIELDS):
+def run(tmp_path: Path, rows, *, threshold: float = 0.5, files=("part-00000.csv",), header=FIELDS,
+        quote_all: bool = False):
     for name in files:
-        write_raw(tmp_path / "raw", name, rows, header)
+        write_raw(tmp_path / "raw", name, rows, header, quote_all=quote_all)
     return transform_files(
         CONTACT, FIELDS, tmp_path / "raw", list(files), tmp_path / "typed", reject_threshold=threshold
     )
@@ -172,3 +177,65 @@ def test_header_only_file_gives_an_empty_typed_part(tmp_path):
     result = run(tmp_path, [])
     assert result.rows == 0
     assert read_typed(tmp_path / "typed" / "part-00000.csv") == []
+
+
+# ---- NUL characters, lone CRs, every field quoted, scientific notation -------------------------------
+def test_nul_characters_are_removed_from_text_and_the_records_counted_and_named(tmp_path, caplog):
+    rows = [
+        contact(1, Title="Dr.\x00", MailingStreet="1 Main\x00 St", Languages__c="English;\x00French"),
+        contact(2, Department="\x00\x00"),  # nothing but NULs: NULL
+        contact(3, Title="clean"),
+        contact(4, Phone="555\x00", Birthdate="1980-13-01"),  # rejected: not loaded, so not counted
+        contact(5, DoNotCall="tr\x00ue"),  # not text: a NUL makes the value invalid, never silently altered
+    ]
+    with caplog.at_level(logging.WARNING, logger="salesforce_elt.transform"):
+        result = run(tmp_path, rows, threshold=1.0)
+    assert (result.rows, result.rejects, result.cleaned) == (3, 2, 2)
+    assert result.cleaned_ids == ["003000000000000001", "003000000000000002"]
+    typed = {r["salesforce_id"]: r for r in read_typed(tmp_path / "typed" / "part-00000.csv")}
+    assert typed["003000000000000001"]["title"] == "Dr."
+    assert json.loads(typed["003000000000000001"]["mailing_address"])["street"] == "1 Main St"
+    assert typed["003000000000000001"]["languages"] == '{"English","French"}'
+    assert typed["003000000000000002"]["department"] == ""  # NULL for COPY
+    assert "\x00" not in (tmp_path / "typed" / "part-00000.csv").read_text(encoding="utf-8")
+    reasons = {r["Id"]: r["reason"] for r in read_typed(tmp_path / "typed" / "rejects.csv")}
+    assert reasons["003000000000000005"] == "not a boolean (true/false): 'tr\\x00ue'"
+    assert ("Contact: NUL characters removed from the text values of 2 record(s) (PostgreSQL text cannot hold "
+            "them; the rest of each value is loaded), ids: 003000000000000001, 003000000000000002") in caplog.text
+
+
+def test_the_ids_named_are_bounded_the_count_is_not(tmp_path):
+    result = run(tmp_path, [contact(i, Title=f"t\x00{i}") for i in range(1, CLEANED_IDS + 6)])
+    assert result.cleaned == CLEANED_IDS + 5
+    assert result.cleaned_ids == [f"003{i:015d}" for i in range(1, CLEANED_IDS + 1)]
+
+
+def test_a_lone_carriage_return_stays_in_its_value_and_in_rejects_csv(tmp_path):
+    rows = [contact(1, Title="one\rtwo", Department="\r"), contact(2, Title="bad\rrow", Birthdate="x")]
+    result = run(tmp_path, rows, threshold=1.0)
+    assert (result.rows, result.rejects) == (1, 1)  # one reject, with its Id: the record was not split
+    (typed,) = read_typed(tmp_path / "typed" / "part-00000.csv")
+    assert (typed["title"], typed["department"]) == ("one\rtwo", "\r")
+    (reject,) = read_typed(tmp_path / "typed" / "rejects.csv")
+    assert reject["Id"] == "003000000000000002"
+
+
+def test_every_field_quoted_reads_as_minimal_quoting_does(tmp_path):
+    rows = [contact(1, Title='VP, "Growth"\r\nline', Email="", MailingLatitude="1.0E-4"), contact(2)]
+    run(tmp_path / "minimal", rows)
+    run(tmp_path / "quoted", rows, quote_all=True)
+    assert (tmp_path / "quoted" / "raw" / "part-00000.csv").read_text(encoding="utf-8").startswith('"Id","')
+    assert read_typed(tmp_path / "minimal" / "typed" / "part-00000.csv") == read_typed(
+        tmp_path / "quoted" / "typed" / "part-00000.csv"
+    )
+
+
+def test_scientific_notation_converts_exactly(tmp_path):
+    rows = [contact(1, Days_Since_Created__c="1.6147805824397E13", MailingLatitude="1.0E-4",
+                    MailingLongitude="-1.2345678E2")]
+    result = run(tmp_path, rows)
+    assert result.rejects == 0
+    (typed,) = read_typed(tmp_path / "typed" / "part-00000.csv")
+    assert typed["days_since_created"] == "16147805824397"
+    address = json.loads(typed["mailing_address"])
+    assert (address["latitude"], address["longitude"]) == (0.0001, -123.45678)
