@@ -9,18 +9,15 @@ active at a time; re-running the completed intervals changes no row of the table
 
 from __future__ import annotations
 
-import time
-import uuid
 from datetime import timedelta
 
 import psycopg
 import pytest
 
-from embedded_stack.airflow_services import AirflowServices, create_database
-from embedded_stack.connections import postgres_connection, salesforce_connection
 from salesforce_elt.registry import CONTACT
 from salesforce_emulator.server import EmulatorServer
 from tests.integration.operating_support import DAG_ID, fresh_database, rows
+from tests.support.airflow_services import running_airflow, sync_env, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -53,37 +50,10 @@ def services(warehouse_url, org, db, tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow_services")
     (home / "dags").mkdir()
     (home / "dags" / "salesforce_contacts.py").write_text(DAG_FILE)
-    metadata_name = f"airflow_meta_{uuid.uuid4().hex[:8]}"
-    airflow = AirflowServices(
-        home=home,
-        metadata_url=create_database(warehouse_url, metadata_name),
-        dags_folder=home / "dags",
-        extra_env={
-            "AIRFLOW_CONN_SALESFORCE_DEFAULT": salesforce_connection(org.connection_info),
-            "AIRFLOW_CONN_SALESFORCE_WAREHOUSE": postgres_connection(db),
-            "SALESFORCE_ELT_WAREHOUSE_URL": db,
-            "SALESFORCE_ELT_STAGING_URL": f"file://{home / 'staging'}",
-            "SALESFORCE_ELT_ALERT_EMAILS": "",
-        },
-    )
-    airflow.start(timeout=300)
-    meta = warehouse_url.rsplit("/", 1)[0] + f"/{metadata_name}"
-    try:
+    with running_airflow(
+        warehouse_url, home, dags_folder=home / "dags", extra_env=sync_env(org, db, home)
+    ) as (airflow, meta):
         yield airflow, meta
-    finally:
-        airflow.stop()
-        with psycopg.connect(warehouse_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{metadata_name}" WITH (FORCE)')
-
-
-def wait_for(what: str, predicate, timeout: float, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def dag_runs(meta: str, run_type: str) -> list[dict]:
