@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
@@ -66,8 +67,8 @@ class WireFormat:
         limit = min(batch, self.max_page or batch)
         low = max(1, limit // 10)
         high = max(low, limit - 1 if limit == batch else limit)
-        # Knuth's multiplicative hash of the row: sizes vary page to page, the same on every run.
-        return low + (row * 2654435761) % (high - low + 1)
+        # Seeded by the row: sizes vary page to page, and are the same on every run.
+        return random.Random(row).randint(low, high)
 
 
 def java_double(value: float) -> str:

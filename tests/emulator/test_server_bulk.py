@@ -176,3 +176,55 @@ def test_412_maps_to_general_error(sf_client):
     with pytest.raises(SalesforceGeneralError) as error:
         sf_client.bulk2.Contact._client.get_query_results(job["id"])
     assert error.value.status == 412
+
+
+# ---- wire-format variety (salesforce_emulator.wire; the fixture's is the realistic one) -----------
+def _bulk_results(sf_session, jobs_url, auth, soql: str) -> str:
+    job = sf_session.post(jobs_url, json={"operation": "query", "query": soql}, headers=auth).json()
+    assert _wait_complete(sf_session, f"{jobs_url}/{job['id']}", auth)["state"] == "JobComplete"
+    return sf_session.get(f"{jobs_url}/{job['id']}/results", headers=auth).text
+
+
+def _an_account(sf_emulator) -> str:
+    return next(iter(sf_emulator.org.query("SELECT Id FROM Account ORDER BY Id LIMIT 1").records()))["Id"]
+
+
+def test_every_field_is_quoted_and_doubles_print_as_java_does(sf_emulator, sf_session, jobs_url, auth):
+    """As the Bulk API 2.0 guide's results example: "Id","Name" / "005R0000000UyrWIAS","Jane Dunn"."""
+    assert sf_emulator.wire.quote_all and sf_emulator.wire.java_doubles
+    account = _an_account(sf_emulator)
+    sf_emulator.org.set_values("Account", {account: {"AnnualRevenue": 16147805824397.0, "Phone": None,
+                                                     "Description": "one\rtwo"}})
+    text = _bulk_results(sf_session, jobs_url, auth,
+                         f"SELECT Id, AnnualRevenue, Phone, Description FROM Account WHERE Id = '{account}'")
+    assert text == f'"Id","AnnualRevenue","Phone","Description"\n"{account}","1.6147805824397E13","","one\rtwo"\n'
+    assert _rows(text)[1] == [account, "1.6147805824397E13", "", "one\rtwo"]
+
+
+def test_plain_csv_quotes_only_what_rfc_4180_needs_a_lone_cr_included(sf_emulator):
+    """Without quote_all the csv module's minimal quoting, plus CR: it left a lone CR bare, which ends a
+    record for CSV readers (pyarrow, COPY) and split the record in two."""
+    account = _an_account(sf_emulator)
+    sf_emulator.org.set_values("Account", {account: {"Description": "one\rtwo", "Phone": "555, ext. 1",
+                                                     "Website": None}})
+    out = io.BytesIO()
+    cursor = sf_emulator.org.query(f"SELECT Id, Description, Phone, Website FROM Account WHERE Id = '{account}'",
+                                   api="bulk")
+    assert cursor.write_csv(out) == 1
+    assert out.getvalue().decode() == f'"{account}","one\rtwo","555, ext. 1",""\n'.join(
+        ["Id,Description,Phone,Website\n", ""])
+    cursor = sf_emulator.org.query(f"SELECT Id, Phone FROM Account WHERE Id = '{account}'", api="bulk")
+    out = io.BytesIO()
+    cursor.write_csv(out, java_doubles=True)
+    assert out.getvalue().decode() == f'Id,Phone\n{account},"555, ext. 1"\n'
+
+
+def test_java_double_text():
+    from salesforce_emulator.wire import java_double
+
+    cases = {16147805824397.0: "1.6147805824397E13", 99213206.0: "9.9213206E7", 9.0e7: "9.0E7", 1e7: "1.0E7",
+             9999999.0: "9999999.0", 1234.5: "1234.5", 100.0: "100.0", 0.001: "0.001", 0.0001: "1.0E-4",
+             -1.234e-05: "-1.234E-5", 0.0: "0.0", 1.7976931348623157e308: "1.7976931348623157E308",
+             37.7749: "37.7749"}
+    assert {value: java_double(value) for value in cases} == cases
+    assert java_double(-0.0) == "-0.0"

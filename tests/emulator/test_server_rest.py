@@ -258,3 +258,54 @@ def test_concurrent_clients_get_consistent_pages(sf_emulator, sf_client):
     with ThreadPoolExecutor(max_workers=4) as pool:
         assert list(pool.map(run, range(4))) == [expected] * 4
     assert sf_emulator.api_counter.used - used_before == 4 * len(_page_sizes(sf_emulator.wire, 300, expected))
+
+
+# ---- wire-format variety and the org's update API ---------------------------------------------------
+def test_rest_pages_are_shorter_than_asked_and_vary(sf_emulator, sf_client):
+    """"There is no guarantee that the requested batch size is the actual batch size" (Query Options Header)."""
+    assert sf_emulator.wire.short_pages
+    sizes = _page_sizes(sf_emulator.wire, 2000, _count(sf_client, "FROM Contact"))
+    page = sf_client.query("SELECT Id FROM Contact")  # batchSize 2000 by default
+    assert len(page["records"]) == sizes[0] < 2000 and not page["done"]
+    assert len(set(_page_sizes(sf_emulator.wire, 200, 2000))) > 5  # sizes vary from page to page
+
+
+def test_rest_json_prints_doubles_as_java_does_and_keeps_nul(sf_emulator, sf_session, sf_client):
+    account = next(iter(sf_emulator.org.query("SELECT Id FROM Account ORDER BY Id LIMIT 1").records()))["Id"]
+    sf_emulator.org.set_values("Account", {account: {"AnnualRevenue": 16147805824397.0, "Description": "a\x00b"}})
+    url = f"{sf_emulator.connection_info['instance_url']}/services/data/v59.0/query"
+    raw = sf_session.get(url, params={"q": f"SELECT AnnualRevenue, Description FROM Account WHERE Id = '{account}'"},
+                         headers=_auth(sf_client)).text
+    assert '"AnnualRevenue":1.6147805824397E13' in raw and '"Description":"a\\u0000b"' in raw
+    (record,) = sf_client.query(f"SELECT AnnualRevenue, Description FROM Account WHERE Id = '{account}'")["records"]
+    assert (record["AnnualRevenue"], record["Description"]) == (16147805824397.0, "a\x00b")
+
+
+def test_set_values_updates_like_the_api(sf_emulator, sf_client):
+    from salesforce_emulator.errors import SalesforceError
+
+    contact = next(iter(sf_emulator.org.query("SELECT Id, SystemModstamp FROM Contact ORDER BY Id LIMIT 1").records()))
+    assert sf_emulator.org.set_values("Contact", {contact["Id"]: {"Title": "", "Department": "x" * 80}}) == [
+        contact["Id"]]
+    (record,) = sf_client.query(f"SELECT Title, Department, SystemModstamp FROM Contact "
+                                f"WHERE Id = '{contact['Id']}'")["records"]
+    assert record["Title"] is None  # Salesforce stores "" as null
+    assert record["Department"] == "x" * 80 and record["SystemModstamp"] >= contact["SystemModstamp"]
+    with pytest.raises(SalesforceError, match="STRING_TOO_LONG"):
+        sf_emulator.org.set_values("Contact", {contact["Id"]: {"Department": "x" * 81}})
+    with pytest.raises(SalesforceError, match="INVALID_FIELD_FOR_INSERT_UPDATE"):
+        sf_emulator.org.set_values("Contact", {contact["Id"]: {"SystemModstamp": "2020-01-01T00:00:00.000+0000"}})
+    with pytest.raises(SalesforceError, match="NOT_FOUND"):
+        sf_emulator.org.set_values("Contact", {"003000000000000AAA": {"Title": "x"}})
+
+
+def test_wire_options_parse():
+    from salesforce_emulator.wire import WireFormat
+
+    assert WireFormat.parse("") == WireFormat()
+    assert WireFormat.parse("realistic") == WireFormat(quote_all=True, java_doubles=True, short_pages=True)
+    assert WireFormat.parse("quote_all, short_pages,max_page=7") == WireFormat(quote_all=True, short_pages=True,
+                                                                               max_page=7)
+    with pytest.raises(ValueError, match="unknown wire option 'quote_everything'"):
+        WireFormat.parse("quote_everything")
+    assert all(1 <= WireFormat.parse("short_pages,max_page=7").page_size(2000, row) <= 7 for row in range(500))
