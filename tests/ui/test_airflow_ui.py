@@ -124,7 +124,11 @@ def browser_page(chromium, services):
             context.set_default_timeout(UI_TIMEOUT_MS)
             expect.set_options(timeout=UI_TIMEOUT_MS)
             page = context.new_page()
-            _sign_in(page, airflow.home)
+            try:
+                _sign_in(page, airflow.home)
+            except Exception:
+                page.screenshot(path=SCREENSHOTS / "failed-sign-in.png", full_page=True)
+                raise
             yield page
         finally:
             browser.close()
