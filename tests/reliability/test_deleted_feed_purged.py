@@ -16,11 +16,23 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 import pytest
 import requests
+from airflow.exceptions import AirflowException
+from airflow.sdk.exceptions import TaskDeferred
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from salesforce_elt.registry import get_object
+from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
 from tests.integration.operating_support import run_dag, task_states
-from tests.reliability.helpers import TABLE, api_entries, assert_table_equals_emulator, high_water_marks
+from tests.reliability.helpers import (
+    TABLE,
+    api_entries,
+    assert_table_equals_emulator,
+    extract_operator,
+    high_water_marks,
+    run_pipeline,
+    task_context,
+    trigger_event,
+)
 from tests.support import equality
 from tests.support.salesforce import rest_session
 
@@ -132,6 +144,30 @@ def test_the_rest_path_reconciles_too(empty_table):
             "SELECT api, deletes_reconciled FROM salesforce.sync_runs ORDER BY id DESC LIMIT 1"
         ).fetchone()
     assert api == "rest" and "4 stored row(s) missing from them marked deleted" in note, note
+
+
+def test_a_failed_id_list_job_fails_the_extract_clearly_and_the_retry_completes(empty_table):
+    org, url = empty_table.org, empty_table.warehouse
+    assert_success(run_dag())  # the high-water mark
+    changes = org.org.mutate("Contact", hard_delete=2, seed=36)
+    purge_delete_log(org, "Contact")
+    operator, ctx = extract_operator("bulk"), task_context("manual__id_list_fails", "extract")
+    with pytest.raises(TaskDeferred) as window_job:
+        operator.execute(ctx)
+    done = trigger_event(Bulk2QueryJobTrigger(**window_job.value.trigger.serialize()[1]))
+    assert done["status"] == "success"
+    org.faults.set(bulk_fail_next=1)  # the next job, the one reading every Id, ends Failed
+    with pytest.raises(TaskDeferred) as id_job:
+        operator.execute_complete(ctx, event=done)
+    failed = trigger_event(Bulk2QueryJobTrigger(**id_job.value.trigger.serialize()[1]))
+    with pytest.raises(
+        AirflowException, match=r"reading every Contact Id .*INVALID_REPLICATION_DATE.* ended failed"
+    ):
+        operator.execute_complete(ctx, event=failed)
+    org.faults.clear()
+    result = run_pipeline("manual__id_list_fails", try_number=2)  # Airflow's retry
+    assert result["deleted_records"] == len(changes["hard_deleted"])
+    assert_table_equals_emulator(url, org)
 
 
 def test_activities_and_relations_dags_reconcile_a_purged_delete_log(empty_table):

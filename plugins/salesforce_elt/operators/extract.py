@@ -270,7 +270,7 @@ class SalesforceExtractOperator(BaseOperator):
         reconcile = state.get("id_reconcile")
         if reconcile is not None:  # resumed from the job reading every Id; the window's jobs are done
             self._job_ids = [reconcile["job_id"]]
-            reconcile = self._id_job_done(state, event)
+            reconcile = self._id_job_done(hook, state, event)
             expected = state["job_records"]
         else:
             self._job_ids = job_ids[state["index"] :]
@@ -560,11 +560,13 @@ class SalesforceExtractOperator(BaseOperator):
         }
         self._defer_on(carry, job_id)
 
-    def _id_job_done(self, state: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    def _id_job_done(self, hook: Any, state: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
         from airflow.exceptions import AirflowException
 
         reconcile = state["id_reconcile"]
         if event.get("status") != "success":
+            if event.get("status") in ("timeout", "error"):
+                self._abort_jobs(hook)  # it may still be running
             raise AirflowException(
                 f"Bulk API 2.0 query job {event.get('job_id')} reading every {state['object']} Id (the /deleted "
                 f"feed could not be used: {reconcile['reason']}) ended {event.get('status')} "
