@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 SQL_DIR = settings.project_home() / "sql"
 COPY_CHUNK = 1024 * 1024
 DELETED_HEADER = ("Id", "deletedDate")
+ID_LIST_HEADER = ("Id", "IsDeleted")  # the extract's list of every current Id (a queryAll)
 
 
 class LoadError(RuntimeError):
@@ -338,12 +339,15 @@ def _reconcile_ids(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> t
     """Flag the stored rows missing from the object's current Ids; returns (rows marked, the sync_runs note)."""
     spec, reconcile = request.spec, request.id_reconcile
     key = types.key_converter(spec.name, spec.key_prefix)
+    is_deleted = types.required(types.converter(next(f for f in spec.fields if f.sf_name == "IsDeleted")))
     cur.execute(
-        sql.SQL("CREATE TEMP TABLE {} ({} varchar(18) NOT NULL) ON COMMIT DROP").format(
+        sql.SQL("CREATE TEMP TABLE {} ({} varchar(18) NOT NULL, is_deleted boolean) ON COMMIT DROP").format(
             sql.Identifier(staging), sql.Identifier(spec.key_column)
         )
     )
-    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(sql.Identifier(staging), sql.Identifier(spec.key_column))
+    copy_sql = sql.SQL("COPY {} ({}, is_deleted) FROM STDIN").format(
+        sql.Identifier(staging), sql.Identifier(spec.key_column)
+    )
     ids = 0
     for name in reconcile.files:
         path = reconcile.ids_dir / name
@@ -355,15 +359,26 @@ def _reconcile_ids(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> t
         ):
             reader = csv.reader(source, strict=True)
             header = next(reader, None)
-            if not header or header[0].lower() != "id":
-                raise LoadError(f"{spec.name}: {path} header is {header}, expected Id first")
+            if [h.lower() for h in header or ()] != [h.lower() for h in ID_LIST_HEADER]:
+                raise LoadError(f"{spec.name}: {path} header is {header}, expected {ID_LIST_HEADER}")
             for row in reader:
                 try:
-                    copy.write_row((key(row[0] if row else ""),))
+                    copy.write_row((key(row[0] if row else ""), is_deleted(row[1] if len(row) > 1 else "")))
                 except types.ConversionError as exc:
                     raise LoadError(f"{spec.name}: bad row {reader.line_num} in {path}: {exc}") from exc
                 ids += 1
     marked = _mark_missing_deleted(cur, staging, request)
+    cur.execute(
+        template("date_soft_deletes.sql").format(
+            target=qualified(spec.table),
+            key=sql.Identifier(spec.key_column),
+            cursor=sql.Identifier(spec.cursor_column),
+            ids=sql.Identifier(staging),
+        ),
+        {"sync_run_id": request.sync_run_id},
+    )
+    (dated,) = cur.fetchone()
+    log.info("%s: %d soft delete(s) of the window dated by their SystemModstamp", spec.name, dated)
     available = (
         f" (earliestDateAvailable {reconcile.earliest_available})"
         if reconcile.earliest_available and reconcile.earliest_available[:16] not in reconcile.reason

@@ -435,11 +435,12 @@ def test_a_first_load_that_falls_back_keeps_the_indexes(conn, tmp_path):
 
 
 # ---- deletes found by comparing Ids (the /deleted feed could not cover the window) -----------------
-def id_list(tmp_path: Path, ids: list[str], name: str = "part-00000.csv") -> load.IdReconcile:
+def id_list(tmp_path: Path, ids: list[str], name: str = "part-00000.csv", deleted=()) -> load.IdReconcile:
     folder = tmp_path / f"ids-{next(_batches)}"
     folder.mkdir()
     with open(folder / name, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f, lineterminator="\n").writerows([("Id", "IsDeleted"), *((i, "false") for i in ids)])
+        rows = [(i, "true" if i in deleted else "false") for i in ids]
+        csv.writer(f, lineterminator="\n").writerows([("Id", "IsDeleted"), *rows])
     return load.IdReconcile(
         ids_dir=folder,
         files=[name],
@@ -450,25 +451,33 @@ def id_list(tmp_path: Path, ids: list[str], name: str = "part-00000.csv") -> loa
 
 
 def test_an_id_list_flags_the_rows_it_lacks_and_says_why_in_sync_runs(conn, tmp_path):
-    load.load(conn, stage(tmp_path, [contact(1), contact(2), contact(3), contact(4, "2024-01-05T00:00:00.000Z")]))
-    # An incremental window holding only contact 1; 2 and 4 are gone from Salesforce, 3 is still there.
-    request = stage(tmp_path, [contact(1, "2024-01-02T06:00:00.000Z", Title="new")])
-    request.id_reconcile = id_list(tmp_path, ["003000000000000001", "003000000000000003"])
+    load.load(conn, stage(tmp_path, [contact(i) for i in (1, 2, 3, 5)] + [contact(4, "2024-01-05T00:00:00.000Z")]))
+    # An incremental window holding contact 1 (updated) and 5 (soft-deleted); 2 and 4 are gone
+    # from Salesforce, 3 is still there.
+    soft_deleted_at = "2024-01-02T07:00:00.000Z"
+    request = stage(
+        tmp_path,
+        [contact(1, "2024-01-02T06:00:00.000Z", Title="new"), contact(5, soft_deleted_at, IsDeleted="true")],
+    )
+    ids = ["003000000000000001", "003000000000000003", "003000000000000005"]
+    request.id_reconcile = id_list(tmp_path, ids, deleted={"003000000000000005"})
     stats = load.load(conn, request)
-    assert counts(stats) == (0, 1, 1)
+    assert counts(stats) == (0, 1, 2)  # the soft delete counts as deleted, as in any upsert
     assert conn.execute(f"SELECT salesforce_id, is_deleted, sf_deleted_at FROM {TABLE} ORDER BY 1").fetchall() == [
         ("003000000000000001", False, None),
         ("003000000000000002", True, request.window_end),
         ("003000000000000003", False, None),
         # Written after the window's end (a newer run): the older Id list cannot vouch for it.
         ("003000000000000004", False, None),
+        # A soft delete of the window: dated by its SystemModstamp, as the feed's deletedDate is.
+        ("003000000000000005", True, datetime(2024, 1, 2, 7, tzinfo=UTC)),
     ]
     status, deleted, note = conn.execute(
         "SELECT status, deleted_records, deletes_reconciled FROM salesforce.sync_runs ORDER BY id DESC LIMIT 1"
     ).fetchone()
-    assert (status, deleted) == ("success", 1)
+    assert (status, deleted) == ("success", 2)
     assert "INVALID_REPLICATION_DATE" in note and "2024-01-02T12:00:00.000+0000" in note
-    assert "2 current Id(s) compared, 1 stored row(s) missing from them marked deleted" in note
+    assert "3 current Id(s) compared, 1 stored row(s) missing from them marked deleted" in note
     # The same again changes nothing; a run with its /deleted feed records no reconcile.
     assert counts(load.load(conn, request)) == (0, 0, 0)
     load.load(conn, stage(tmp_path, [contact(5)], deleted=[]))

@@ -73,6 +73,10 @@ def flagged(url: str, table: str, ids: list[str]) -> dict[str, tuple]:
     return {r[0]: r[1:] for r in rows}
 
 
+def last_window_end(url: str) -> datetime:
+    return runs(url)[-1]["window_end"]
+
+
 def assert_success(dag_run) -> None:
     assert dag_run.state == "success", f"{dag_run.dag_id} ended {dag_run.state}: {task_states(dag_run)}"
 
@@ -109,11 +113,17 @@ def test_contact_dag_reconciles_a_purged_delete_log(empty_table):
     assert_success(run_dag())  # manual: [mark - lookback, now), whose start the purged log refuses
     assert_table_equals_emulator(url, org)
     # Hard deletes: flagged, dated the window end (the latest they can have happened). Soft
-    # deletes come with their IsDeleted through the window's queryAll, as in any run.
+    # deletes: flagged through the window's queryAll, dated by their SystemModstamp (what the
+    # feed's deletedDate would have said).
     hard = flagged(url, TABLE, changes["hard_deleted"])
     assert set(hard) == set(changes["hard_deleted"])
-    assert all(is_deleted and deleted_at is not None for is_deleted, deleted_at in hard.values())
-    assert all(is_deleted for is_deleted, _ in flagged(url, TABLE, changes["deleted"]).values())
+    assert all(is_deleted and deleted_at == last_window_end(url) for is_deleted, deleted_at in hard.values())
+    with psycopg.connect(url) as conn:
+        soft = conn.execute(
+            f"SELECT is_deleted, sf_deleted_at = sf_system_modstamp FROM {TABLE} WHERE salesforce_id = ANY(%s)",  # noqa: S608
+            (changes["deleted"],),
+        ).fetchall()
+    assert soft == [(True, True)] * len(changes["deleted"])
     last = runs(url)[-1]
     assert last["status"] == "success" and last["deleted_records"] >= len(changes["hard_deleted"])
     note = last["deletes_reconciled"]
