@@ -6,6 +6,10 @@ ARG AIRFLOW_VERSION=3.3.2
 COPY --chown=airflow:root requirements.txt /opt/salesforce_elt/requirements.txt
 # Pin Airflow itself beside the lock so pip can never swap the image's Airflow for another release.
 RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /opt/salesforce_elt/requirements.txt
+# The project's distribution is metadata only: its provider entry point registers the salesforce_elt
+# connection type (the UI's labelled fields and Test button); the code is loaded from plugins/.
+COPY --chown=airflow:root pyproject.toml /opt/salesforce_elt/pyproject.toml
+RUN pip install --no-cache-dir --no-deps /opt/salesforce_elt
 
 COPY --chown=airflow:root dags/ /opt/airflow/dags/
 COPY --chown=airflow:root plugins/ /opt/airflow/plugins/

@@ -19,14 +19,16 @@ help:
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0) if sys.version_info >= (3, 11) else sys.exit("Python 3.11 or newer is required (found %s at %s): install it or run make PY=/path/to/python3.11" % (sys.version.split()[0], sys.executable))'
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	@# Precompiled bytecode: every Airflow process would otherwise compile Airflow again (10-30 s each).
 	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.txt requirements-dev.txt
-	@# Airflow puts plugins/ on sys.path; the venv does the same so the CLI and tests see one layout.
-	@$(BIN)/python embedded_stack/venv_paths.py
+	@# The project itself, metadata only (the locks above are its dependencies): its provider entry
+	@# point registers the salesforce_elt connection type; editable, its .pth puts the repo root and
+	@# plugins/ on sys.path as Airflow does, so the CLI, the services and the tests see one layout.
+	$(BIN)/uv pip install --quiet --no-deps --python $(BIN)/python -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

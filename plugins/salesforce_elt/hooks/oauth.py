@@ -17,6 +17,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from salesforce_elt.hooks.errors import SalesforceAuthError
+from salesforce_elt.provider_info import CONNECTION_TYPE
 
 AuthFlow = Literal["client_credentials", "jwt", "password"]
 AUTH_FLOWS: tuple[str, ...] = ("client_credentials", "jwt", "password")
@@ -66,9 +67,19 @@ class AuthSettings:
 
     @classmethod
     def from_connection(cls, conn: Any) -> AuthSettings | None:
-        """Read an Airflow connection; ``None`` when it has no ``login_url`` (provider behaviour)."""
+        """Read an Airflow connection; ``None`` means the provider's own simple-salesforce login.
+
+        A ``salesforce`` connection uses our login only with a ``login_url`` extra. A ``salesforce_elt``
+        connection that names a connected app (``consumer_key``/``client_id``) always does: without
+        ``login_url`` its login host comes from the provider's fields, as simple-salesforce builds it
+        (``domain`` -> ``https://<domain>.salesforce.com``), else ``instance_url``, else
+        ``https://login.salesforce.com``. Without a connected app (SOAP login with username, password
+        and security token) both types keep the provider's login.
+        """
         extras = conn.extra_dejson or {}
         login_url = _extra(extras, "login_url")
+        if not login_url and getattr(conn, "conn_type", None) == CONNECTION_TYPE:
+            login_url = cls._provider_login_url(conn.conn_id, extras)
         if not login_url:
             return None
         private_key = _extra(extras, "private_key")
@@ -117,6 +128,38 @@ class AuthSettings:
             private_key_file_path=private_key_file,
             jwt_audience=jwt_audience,
         )
+
+    @staticmethod
+    def _provider_login_url(conn_id: str, extras: dict[str, Any]) -> str | None:
+        """The login origin the provider's fields imply, for a connection with a connected app."""
+        if not (_extra(extras, "consumer_key") or _extra(extras, "client_id")):
+            return None
+        domain = _extra(extras, "domain")
+        if domain is not None:
+            domain = str(domain).strip().strip(".")
+            # simple-salesforce puts it between "https://" and ".salesforce.com": a name part only.
+            if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?", domain) or domain.lower().endswith(
+                ".salesforce.com"
+            ):
+                raise SalesforceAuthError(
+                    "INVALID_SETTING",
+                    f"connection {conn_id!r}: extra domain={domain!r} must be the part before .salesforce.com "
+                    "(login, test or <MyDomainName>.my); put a full URL in login_url instead",
+                )
+            return f"https://{domain}.salesforce.com"
+        instance_url = _extra(extras, "instance_url")
+        if instance_url is not None:
+            # simple-salesforce reads it two ways: a URL (direct sessions: its host) or, for its JWT
+            # login, a name part such as "acme.my" put before .salesforce.com. Both reached over https.
+            text = str(instance_url).strip()
+            host = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text, flags=re.IGNORECASE).split("/", 1)[0]
+            if not host:
+                raise SalesforceAuthError(
+                    "INVALID_SETTING", f"connection {conn_id!r}: extra instance_url={instance_url!r} names no host"
+                )
+            full = "://" in text or host.lower().split(":", 1)[0].endswith((".salesforce.com", ".force.com"))
+            return f"https://{host}" if full else f"https://{host}.salesforce.com"
+        return "https://login.salesforce.com"  # simple-salesforce's default domain, "login"
 
     @property
     def audience(self) -> str:

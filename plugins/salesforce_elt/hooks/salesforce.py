@@ -1,6 +1,7 @@
 """Salesforce REST hook: own OAuth login, one retrying request layer, REST paging straight to CSV files.
 
-Extends the provider's ``SalesforceHook`` (same connection type, same extras), adding:
+Extends the provider's ``SalesforceHook`` (same extras; its own ``salesforce_elt`` connection type, and
+connections of the provider's ``salesforce`` type work too), adding:
 - login against the ``login_url`` extra (client credentials, JWT bearer, password) — without it
   the provider's own simple-salesforce login is used;
 - bounded retries with exponential backoff + full jitter on connection errors, timeouts, 429
@@ -40,6 +41,7 @@ from salesforce_elt.hooks.oauth import (
     token_request,
 )
 from salesforce_elt.hooks.retry import RetryPolicy, is_transient_status, parse_api_usage, parse_retry_after
+from salesforce_elt.provider_info import CONNECTION_TYPE, HOOK_NAME
 from salesforce_elt.soql import soql_datetime, validate_object_name
 from salesforce_elt.staging import CsvPartWriter
 from salesforce_elt.windows import DELETED_FEED_DAYS, deleted_feed_start
@@ -119,8 +121,10 @@ def _get_ci(mapping: dict[str, Any], key: str) -> Any:
 class SalesforceApiHook(SalesforceHook):
     """Salesforce REST API access for the ELT: login, retrying requests, describe, limits, paging to CSV."""
 
-    conn_type = "salesforce"
-    hook_name = "Salesforce (ELT)"
+    # The project's own connection type (provider_info.py): the UI's Test button builds this hook for
+    # it. Connections of the provider's type "salesforce" work with this hook just the same.
+    conn_type = CONNECTION_TYPE
+    hook_name = HOOK_NAME
 
     def __init__(
         self,
@@ -336,14 +340,36 @@ class SalesforceApiHook(SalesforceHook):
         return {entry["name"]: int(entry["count"]) for entry in answer.get("sObjects", [])}
 
     def test_connection(self) -> tuple[bool, str]:
-        """For the UI's Test button: log in and describe Account."""
+        """For the UI's Test button: log in and describe Account; the message names why it failed."""
+        # Someone is waiting on the button: one retry and short timeouts instead of the tasks' patience.
+        retry, timeout = self.retry, self.timeout
+        self.retry, self.timeout = RetryPolicy(max_retries=1, backoff_max=2.0, max_retry_after=5.0), (10.0, 30.0)
         try:
             self.authenticate()
             self.describe("Account")
-        except Exception as exc:  # the UI shows the message; it never contains credentials
-            return False, str(exc)
+        except Exception as exc:  # the UI shows the message
+            message = str(exc) if isinstance(exc, SalesforceApiError) else f"{type(exc).__name__}: {exc}"
+            return False, self._without_secrets(message)
+        finally:
+            self.retry, self.timeout = retry, timeout
         usage = f"; API usage {self.api_usage}" if self.api_usage else ""
         return True, f"Connection successfully tested{usage}"
+
+    def _without_secrets(self, message: str) -> str:
+        """``message`` with the connection's secrets masked, whatever library wrote it."""
+        try:
+            conn = self.get_connection(self.conn_id)
+        except Exception:
+            return message
+        extras = conn.extra_dejson or {}
+        secrets = [conn.password] + [
+            extras.get(name)
+            for name in ("consumer_secret", "client_secret", "security_token", "private_key")
+        ]
+        for secret in secrets:
+            if isinstance(secret, str) and len(secret) >= 4:
+                message = message.replace(secret, "***")
+        return message
 
     # ---- extraction --------------------------------------------------------------------------
     def query_to_csv(
