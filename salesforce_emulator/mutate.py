@@ -9,7 +9,9 @@
 - hard_delete: the row vanishes and is listed only in /deleted (deletedDate = now); an activity's
   relation rows go with it and are listed in TaskRelation's/EventRelation's /deleted feed.
 - TaskWhoRelation / EventWhoRelation: delete/hard_delete remove relation rows for real, listed
-  in the /deleted feed of TaskRelation/EventRelation (the objects they are views of, same ids);
+  in the /deleted feed of TaskRelation/EventRelation (the objects they are views of, same ids) —
+  except an event contact who is also an invitee: that EventRelation record stays, IsParent
+  false (an update of it), and leaves EventWhoRelation without a /deleted entry ("demoted");
   create adds a contact to an existing activity. Whether Salesforce bumps the parent activity's
   SystemModstamp then is not documented, so by default it does not (``bump_parent`` does); a
   promoted WhoId (the primary contact removed) is a change of the activity and bumps it.
@@ -33,12 +35,14 @@ if TYPE_CHECKING:
 
 DAY = sd.DAY
 # who relation object -> (parent activity, its reference field, key prefix, the object whose
-# /deleted feed lists removed relations)
+# /deleted feed lists removed relations, the table holding the rows)
 RELATIONS = {
-    "TaskWhoRelation": ("Task", "TaskId", "0RT", "TaskRelation"),
-    "EventWhoRelation": ("Event", "EventId", "0RE", "EventRelation"),
+    "TaskWhoRelation": ("Task", "TaskId", "0RT", "TaskRelation", "TaskWhoRelation"),
+    "EventWhoRelation": ("Event", "EventId", "0RE", "EventRelation", "EventRelation"),
 }
-PARENT_RELATIONS = {parent: (name, field, base) for name, (parent, field, _p, base) in RELATIONS.items()}
+PARENT_RELATIONS = {parent: (table, field, base) for parent, field, _p, base, table in RELATIONS.values()}
+# The rows of each table that the who relation view shows.
+WHO_ROWS = {"TaskWhoRelation": "1", "EventRelation": "t.\"IsParent\" = 1 AND t.\"IsWhat\" = 0"}
 
 
 def _q(name: str) -> str:
@@ -122,6 +126,7 @@ class _Mutation:
                  bump_parent: bool = False):
         self.org = org
         self.bump_parent = bump_parent
+        self.demoted: list[str] = []
         self.obj = obj
         self.rng = rng
         self.late_share = late_share
@@ -353,21 +358,21 @@ class _Mutation:
             self._insert(self.schema.objects["TaskWhoRelation"], rel)
         elif name == "Event" and self.org.shared_activities:
             rel = sd._gen_event_relations(ctx, cols)
-            rel["Id"] = self.next_ids("EventWhoRelation", "0RE", len(rel["Id"]))
-            self._insert(self.schema.objects["EventWhoRelation"], rel)
+            rel["Id"] = self.next_ids("EventRelation", "0RE", len(rel["Id"]))
+            self._insert(self.schema.objects["EventRelation"], rel)
         return list(cols["Id"])
 
     # -- TaskWhoRelation / EventWhoRelation --
     def remove_relations(self, n: int, hard: bool) -> list[str]:
         del hard  # a who relation has no recycle bin: removal is always for real
         conn = self.conn
-        table = self.obj.name
-        parent, ref, _prefix, base = RELATIONS[table]
-        where = (f"t.{_q('IsDeleted')} = 0 AND t.{_q('RelationId')} <> COALESCE((SELECT k.{_q('WhoId')} FROM "  # noqa: S608
+        parent, ref, _prefix, base, table = RELATIONS[self.obj.name]
+        who = f"t.{_q('IsDeleted')} = 0 AND {WHO_ROWS[table]}"
+        where = (f"{who} AND t.{_q('RelationId')} <> COALESCE((SELECT k.{_q('WhoId')} FROM "  # noqa: S608
                  f"{_q(parent)} AS k WHERE k.{_q('Id')} = t.{_q(ref)}), '')")
-        picked = self.pick(n, where=where)
+        picked = self.pick(n, where=where, table=table)
         if len(picked) < n:
-            extra = [p for p in self.pick(n - len(picked)) if p not in picked]
+            extra = [p for p in self.pick(n - len(picked), where=who, table=table) if p not in picked]
             picked += extra
         out = []
         stamp = self.stamp()
@@ -378,17 +383,24 @@ class _Mutation:
             if row is None:
                 continue
             pid, rel_id = row
-            conn.execute(f"DELETE FROM {_q(table)} WHERE rowid = ?", (rowid,))  # noqa: S608
-            # TaskRelation/EventRelation /deleted feed (Object Reference: getDeleted() is how removed
-            # relation records are detected).
-            conn.execute("INSERT INTO _hard_deleted VALUES (?, ?, ?)", (base, rid, deleted_at))
+            invitee = table == "EventRelation" and conn.execute(
+                f"SELECT {_q('IsInvitee')} FROM {_q(table)} WHERE rowid = ?", (rowid,)).fetchone()[0]  # noqa: S608
+            if invitee:  # the record stays for the invitation: no longer a related contact
+                self.bump(table, rowid, stamp, {"IsParent": False})
+                self.demoted.append(rid)
+            else:
+                conn.execute(f"DELETE FROM {_q(table)} WHERE rowid = ?", (rowid,))  # noqa: S608
+                # TaskRelation/EventRelation /deleted feed (Object Reference: getDeleted() is how
+                # removed relation records are detected).
+                conn.execute("INSERT INTO _hard_deleted VALUES (?, ?, ?)", (base, rid, deleted_at))
             activity = conn.execute(f"SELECT rowid, {_q('WhoId')} FROM {_q(parent)} WHERE {_q('Id')} = ?",  # noqa: S608
                                     (pid,)).fetchone()
             if activity is not None:
                 extra: dict[str, Any] = {}
                 if activity[1] == rel_id:   # the primary Who went away: promote another relation
-                    nxt = conn.execute(f"SELECT {_q('RelationId')} FROM {_q(table)} WHERE "  # noqa: S608
-                                       f"{_q(ref)} = ? ORDER BY {_q('Id')} LIMIT 1", (pid,)).fetchone()
+                    nxt = conn.execute(f"SELECT t.{_q('RelationId')} FROM {_q(table)} AS t WHERE "  # noqa: S608
+                                       f"t.{_q(ref)} = ? AND {WHO_ROWS[table]} ORDER BY t.{_q('Id')} LIMIT 1",
+                                       (pid,)).fetchone()
                     extra["WhoId"] = nxt[0] if nxt else None
                 if extra or self.bump_parent:
                     self.bump(parent, activity[0], stamp, extra)
@@ -397,8 +409,7 @@ class _Mutation:
 
     def add_relations(self, n: int) -> list[str]:
         conn = self.conn
-        table = self.obj.name
-        parent, ref, prefix, _base = RELATIONS[table]
+        parent, ref, prefix, _base, table = RELATIONS[self.obj.name]
         tasks = self.pick(n, table=parent, where=(f"t.{_q('IsDeleted')} = 0 AND t.{_q('IsArchived')} = 0 AND "
                                                   f"substr(t.{_q('WhoId')}, 1, 3) = '003'"))
         contacts = self.pick(len(tasks), table="Contact", where=f"t.{_q('IsDeleted')} = 0")
@@ -419,6 +430,7 @@ class _Mutation:
             user = conn.execute(f"SELECT {_q('OwnerId')} FROM {_q(parent)} WHERE rowid = ?", (trow,)).fetchone()[0]  # noqa: S608
             self._insert(self.schema.objects[table], {
                 "Id": [new_id], "RelationId": [cid], ref: [tid], "Type": ["Contact"], "AccountId": [acc],
+                "IsWhat": [False], "IsParent": [True], "IsInvitee": [False],
                 "IsDeleted": [False], "CreatedDate": [stamp], "CreatedById": [user], "LastModifiedDate": [stamp],
                 "LastModifiedById": [user], "SystemModstamp": [stamp]})
             if self.bump_parent:
@@ -453,6 +465,7 @@ def mutate(org: Org, object_name: str, *, update: int = 0, create: int = 0, dele
             result["created"] = m.add_relations(create)
             result["deleted"] = m.remove_relations(delete, hard=False)
             result["hard_deleted"] = m.remove_relations(hard_delete, hard=True)
+            result["demoted"] = m.demoted  # among the removed: records kept for an invitation
         elif obj.name == "User":
             if hard_delete:
                 raise SalesforceError(400, "INVALID_TYPE_FOR_OPERATION",

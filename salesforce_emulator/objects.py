@@ -321,6 +321,7 @@ class SObject:
     # the storage object, and the SQL value of each field that table lacks.
     view_of: str | None = None
     view_values: dict[str, str] = field(default_factory=dict)
+    view_where: str | None = None  # the storage rows the view shows (SQL over its columns)
     _by_lower: dict[str, Field] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -672,11 +673,14 @@ def _event_who_relation() -> SObject:
     for f in fields:
         f.createable = False
         f.updateable = False
-    # Object Reference "EventWhoRelation": the contacts/lead of an event (EventRelation rows with
-    # IsParent true and IsWhat false); supported calls describeSObjects(), query(), retrieve().
+    # Object Reference "EventWhoRelation": "a filtered version of the EventRelation object; that is,
+    # IsParent is true and IsWhat is false"; supported calls describeSObjects(), query(), retrieve().
     return SObject("EventWhoRelation", "Event Relation", "Event Relations", "0RE", fields, bulk_supported=False,
                    query_all_supported=False, replicateable=False, createable=False, updateable=False,
-                   deletable=False)
+                   deletable=False, view_of="EventRelation",
+                   view_values={"Type": "CASE substr(\"RelationId\", 1, 3) WHEN '003' THEN 'Contact' "
+                                        "WHEN '00Q' THEN 'Lead' END"},
+                   view_where='"IsParent" = 1 AND "IsWhat" = 0')
 
 
 def _task_relation() -> SObject:
@@ -716,12 +720,12 @@ def _event_relation() -> SObject:
         *system,
     ]
     # Object Reference "EventRelation": getDeleted(), getUpdated(), queryAll() among its calls; it
-    # exists with or without Shared Activities (invitees). The emulator models the who relations
-    # only (IsParent true, IsWhat and IsInvitee false), stored as EventWhoRelation's rows.
-    return SObject("EventRelation", "Event Relation", "Event Relations", "0RE", fields,
-                   view_of="EventWhoRelation",
-                   view_values={"IsWhat": "0", "IsParent": "1", "IsInvitee": "0", "Status": "NULL",
-                                "RespondedDate": "NULL", "Response": "NULL"})
+    # exists with or without Shared Activities (invitees). A person who is both a related contact
+    # and an invitee has one record with IsParent and IsInvitee true, so taking that contact off
+    # the event keeps the record (IsParent false): it leaves EventWhoRelation without being in the
+    # /deleted feed. The emulator models contacts (IsParent) and contact invitees, not What
+    # relations, users or resources.
+    return SObject("EventRelation", "Event Relation", "Event Relations", "0RE", fields)
 
 
 # Objects that exist only when the org has Shared Activities enabled (Object Reference pages of

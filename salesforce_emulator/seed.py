@@ -561,11 +561,13 @@ def _gen_relations(ctx: GenContext, tasks: dict[str, list]) -> dict[str, list]:
 
 
 def _gen_event_relations(ctx: GenContext, events: dict[str, list]) -> dict[str, list]:
-    """EventWhoRelation rows: an event's WhoId contact, and for ~15% of events 1-3 more contacts."""
+    """EventRelation rows of an event's contacts (IsParent: its WhoId, and for ~15% of events 1-3 more
+    contacts); about a third of them are invitees too (IsInvitee, one record per person)."""
     r = ctx.rng.random
-    cols: dict[str, list] = {k: [] for k in ("EventId", "RelationId", "Type", "AccountId", "IsDeleted",
-                                            "CreatedDate", "CreatedById", "LastModifiedDate",
-                                            "LastModifiedById", "SystemModstamp", "_deleted_at")}
+    cols: dict[str, list] = {k: [] for k in ("EventId", "RelationId", "AccountId", "IsWhat", "IsParent",
+                                            "IsInvitee", "Status", "IsDeleted", "CreatedDate", "CreatedById",
+                                            "LastModifiedDate", "LastModifiedById", "SystemModstamp",
+                                            "_deleted_at")}
     n_con = len(ctx.contact_ids)
     for j, idx in enumerate(events["_who_idx"]):
         if events["WhoId"][j] is None:
@@ -575,10 +577,14 @@ def _gen_event_relations(ctx: GenContext, events: dict[str, list]) -> dict[str, 
             related = list(dict.fromkeys(related + [int(r() * n_con) for _ in range(1 + int(r() * 3))]))
         for c in related:
             a = ctx.contact_account[c]
+            invitee = r() < 0.35
             cols["EventId"].append(events["Id"][j])
             cols["RelationId"].append(ctx.contact_ids[c])
-            cols["Type"].append("Contact")
             cols["AccountId"].append(ctx.account_ids[a] if a >= 0 else None)
+            cols["IsWhat"].append(False)
+            cols["IsParent"].append(True)
+            cols["IsInvitee"].append(invitee)
+            cols["Status"].append(("New", "Accepted", "Declined")[int(r() * 3)] if invitee else None)
             cols["IsDeleted"].append(events["IsDeleted"][j])
             for k in ("_deleted_at", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
                       "SystemModstamp"):
@@ -621,7 +627,7 @@ def _gen_events(ctx: GenContext, who_contacts: list[int]) -> dict[str, list]:
         "CreatedDate": cd, "LastModifiedDate": lmd, "SystemModstamp": sms,
         "IsArchived": [e < ctx.anchor - 365 * DAY for e in ends],
         "EventSubtype": ["Event"] * n,
-        "_who_idx": list(who_contacts),  # not a column: used to build EventWhoRelation rows
+        "_who_idx": list(who_contacts),  # not a column: used to build EventRelation rows
     }
 
 

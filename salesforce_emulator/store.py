@@ -37,7 +37,7 @@ from . import objects as md
 from . import seed as sd
 from .errors import SalesforceError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DB_NAME = "org.sqlite"
 
 # Id (unique) and (SystemModstamp, Id) everywhere; TaskId for the relation rows that follow their
@@ -50,7 +50,7 @@ INDEXES = {
     "Task": [("Id",), ("SystemModstamp", "Id")],
     "Event": [("Id",), ("SystemModstamp", "Id")],
     "TaskWhoRelation": [("Id",), ("SystemModstamp", "Id"), ("TaskId",)],
-    "EventWhoRelation": [("Id",), ("SystemModstamp", "Id"), ("EventId",)],
+    "EventRelation": [("Id",), ("SystemModstamp", "Id"), ("EventId",)],
 }
 FEED_UPDATED_DAYS = 30
 FEED_DELETED_DAYS = 15
@@ -128,7 +128,8 @@ def _view_sql(obj: md.SObject, storage: md.SObject) -> str:
     """A view object (TaskRelation) over its storage table (TaskWhoRelation), same ids and stamps."""
     cols = [f"{q(f.name)}" if storage.field(f.name) is not None else f"{obj.view_values[f.name]} AS {q(f.name)}"
             for f in obj.physical_fields]
-    return f"CREATE VIEW {q(obj.name)} AS SELECT {', '.join(cols)}, _deleted_at FROM {q(storage.name)}"  # noqa: S608
+    where = f" WHERE {obj.view_where}" if obj.view_where else ""
+    return f"CREATE VIEW {q(obj.name)} AS SELECT {', '.join(cols)}, _deleted_at FROM {q(storage.name)}{where}"  # noqa: S608
 
 
 # Indexes whose keys arrive in increasing order during generation (Id; a relation row's TaskId)
@@ -183,7 +184,7 @@ def _insert(conn: sqlite3.Connection, obj: md.SObject, cols: dict[str, list]) ->
 # Parallel generation: this process writes User and Contact (the bulk of the work); a second
 # process writes Account, Lead and the activities into a side file that is merged at the end.
 MAIN_OBJECTS = ("User", "Contact")
-WORKER_OBJECTS = ("Account", "Lead", "Task", "Event", "TaskWhoRelation", "EventWhoRelation")
+WORKER_OBJECTS = ("Account", "Lead", "Task", "Event", "TaskWhoRelation", "EventRelation")
 # From this many contacts on, generation uses the second process.
 PARALLEL_THRESHOLD = 100_000
 
@@ -225,7 +226,7 @@ def load_accounts_leads_activities(conn: sqlite3.Connection, schema: md.Schema, 
     leads = sd.gen_leads(ctx)
     sd.apply_deletions(ctx, "Lead", leads, soft=0.01, hard=0.002)
     counts["Lead"] = _insert(conn, objs["Lead"], leads)
-    counts.update({"Task": 0, "Event": 0, "TaskWhoRelation": 0, "EventWhoRelation": 0})
+    counts.update({"Task": 0, "Event": 0, "TaskWhoRelation": 0, "EventRelation": 0})
     for n, i0 in enumerate(range(0, ctx.contacts, sd.BATCH)):
         i1 = min(i0 + sd.BATCH, ctx.contacts)
         ctx.rng = sd.stream(seed, f"activities/{i0}")
@@ -233,14 +234,14 @@ def load_accounts_leads_activities(conn: sqlite3.Connection, schema: md.Schema, 
         counts["Task"] += _insert(conn, objs["Task"], batch.tasks)
         counts["Event"] += _insert(conn, objs["Event"], batch.events)
         counts["TaskWhoRelation"] += _insert(conn, objs["TaskWhoRelation"], batch.relations)
-        counts["EventWhoRelation"] += _insert(conn, objs["EventWhoRelation"], batch.event_relations)
+        counts["EventRelation"] += _insert(conn, objs["EventRelation"], batch.event_relations)
         say(f"activities {i1}/{ctx.contacts} {time.monotonic() - t0:.1f}s")
     return counts
 
 
 def _counters(ctx: sd.GenContext) -> dict[str, str]:
     return {"counter:Task": str(ctx.task_counter), "counter:Event": str(ctx.event_counter),
-            "counter:TaskWhoRelation": str(ctx.twr_counter), "counter:EventWhoRelation": str(ctx.ewr_counter)}
+            "counter:TaskWhoRelation": str(ctx.twr_counter), "counter:EventRelation": str(ctx.ewr_counter)}
 
 
 def generate_side_file(path: Path, contacts: int, seed: int, anchor: int) -> dict[str, int]:
@@ -337,7 +338,7 @@ def generate(path: Path, contacts: int, seed: int, *, anchor: int | None = None,
             counters = _counters(ctx)
         conn.executemany("INSERT INTO _hard_deleted VALUES (?, ?, ?)", ctx.hard_deleted)
         if not shared_activities:
-            for name in ("TaskWhoRelation", "EventWhoRelation"):
+            for name in ("TaskWhoRelation", "EventRelation"):
                 conn.execute(f"DELETE FROM {q(name)}")  # noqa: S608
                 counts[name] = 0
         size = sd.sizes(contacts)

@@ -134,6 +134,10 @@ class SObjectSpec:
     # delete_handling "relations": the object the relation view is read from (same ids), whose
     # /deleted feed lists removed relations, e.g. "TaskRelation" for TaskWhoRelation.
     relation_feed: str | None = None
+    # A SOQL condition on ``relation_feed`` records that still exist but left the view: they are
+    # read by their SystemModstamp in the window and treated as removed (EventRelation
+    # "IsParent = false": a contact taken off an event who stays invited keeps its one record).
+    relation_left_where: str | None = None
     # Exists only in orgs with Shared Activities enabled: elsewhere its DAG ends skipped.
     needs_shared_activities: bool = False
 
@@ -389,6 +393,7 @@ EVENT_WHO_RELATION = SObjectSpec(
     delete_handling="relations",
     relation_parent=("EventId", "Event"),
     relation_feed="EventRelation",
+    relation_left_where="IsParent = false",
     needs_shared_activities=True,
     description="Contacts and leads linked to an event (Shared Activities): one row per event and person.",
     fields=(
@@ -457,6 +462,8 @@ def _validate_derived_and_relations(spec: SObjectSpec, where: str) -> None:
         raise ValueError(f"{where}: relation_parent field {spec.relation_parent[0]} is not one of its fields")
     if spec.relation_feed is not None and spec.delete_handling != "relations":
         raise ValueError(f"{where}: relation_feed is only for delete_handling 'relations'")
+    if spec.relation_left_where is not None and spec.relation_feed is None:
+        raise ValueError(f"{where}: relation_left_where needs a relation_feed to read")
 
 
 def validate(specs: Iterable[SObjectSpec] | None = None) -> None:

@@ -320,7 +320,7 @@ def test_removed_relations_are_in_the_relation_feed_and_leave_the_parent_alone(f
     remaining = {i for (i,) in db(fresh, f"SELECT Id FROM {view}")}  # noqa: S608
     assert not set(res["deleted"]) & remaining and set(res["created"]) <= remaining
     feed = {r["id"] for r in fresh.deleted(base, before, _later())["deletedRecords"]}
-    assert set(res["deleted"]) <= feed
+    assert set(res["deleted"]) - set(res["demoted"]) <= feed and not set(res["demoted"]) & feed
     with pytest.raises(SalesforceError):
         fresh.deleted(view, before, _later())  # the view itself has no feed
     # Not documented whether Salesforce bumps the parent: by default the emulator does not (a
@@ -334,6 +334,25 @@ def test_removed_relations_are_in_the_relation_feed_and_leave_the_parent_alone(f
     assert {rel[i] for i in bumped["deleted"]} <= now_changed
     with pytest.raises(SalesforceError):
         fresh.mutate(view, update=1)
+
+
+def test_an_event_contact_who_is_also_an_invitee_keeps_its_event_relation(fresh):
+    before = datetime.now(UTC) - timedelta(minutes=1)
+    invitees = {i for (i,) in db(fresh, "SELECT Id FROM EventRelation WHERE IsInvitee = 1 AND IsParent = 1")}
+    assert invitees  # seeded: about a third of the event contacts are invitees too
+    demoted: list[str] = []
+    for seed in range(20):  # removals pick at random; stop once one was an invitee
+        res = fresh.mutate("EventWhoRelation", delete=3, seed=seed)
+        demoted += res["demoted"]
+        if demoted:
+            break
+    assert demoted and set(demoted) <= invitees
+    # Gone from EventWhoRelation, still an EventRelation (IsParent false), updated, not in /deleted.
+    assert not {r["Id"] for r in q(fresh, "SELECT Id FROM EventWhoRelation")} & set(demoted)
+    kept = {r["Id"]: r for r in q(fresh, "SELECT Id, IsParent, IsInvitee FROM EventRelation")}
+    assert all(not kept[i]["IsParent"] and kept[i]["IsInvitee"] for i in demoted)
+    assert set(demoted) <= set(fresh.updated("EventRelation", before, _later())["ids"])
+    assert not set(demoted) & {r["id"] for r in fresh.deleted("EventRelation", before, _later())["deletedRecords"]}
 
 
 def test_mutate_users_deactivate_never_delete(fresh):

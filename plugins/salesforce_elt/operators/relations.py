@@ -8,7 +8,11 @@ EventRelation. Whether a removal bumps the task's SystemModstamp is not document
 incremental run:
 
 1. reads the relation object's ``relation_feed`` /deleted feed (TaskRelation): the removed
-   relations, with their deletion date, marked deleted by the load like any hard delete;
+   relations, with their deletion date, marked deleted by the load like any hard delete. For
+   EventWhoRelation also the EventRelation records changed in the window with IsParent false
+   (``relation_left_where``): a contact taken off an event but still invited keeps its one
+   EventRelation record, so it leaves EventWhoRelation without a /deleted entry; its
+   SystemModstamp is taken as the removal date;
 2. lists the parents (tasks) changed in the window — REST queryAll, so deleted and archived
    tasks are included — plus the parents in the parent's /deleted feed (purged tasks);
 3. reads the relations changed in the window by their own SystemModstamp, and the full current
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -52,6 +57,16 @@ def _parent_ids(files: list[ObjectStoragePath]) -> Iterator[str]:
             for row in reader:
                 if row and row[0]:
                     yield row[0]
+
+
+def _concatenate(dest: ObjectStoragePath, sources: list[ObjectStoragePath], *, header: bytes) -> None:
+    """One CSV from files of the same two columns: ``header``, then each file without its own."""
+    with dest.open("wb") as out:
+        out.write(header)
+        for path in sources:
+            with path.open("rb") as source:
+                source.readline()
+                shutil.copyfileobj(source, out)
 
 
 class SalesforceRelationsExtractOperator(SalesforceRestExtractOperator):
@@ -171,10 +186,22 @@ class SalesforceRelationsExtractOperator(SalesforceRestExtractOperator):
         if spec.relation_feed is None:
             return None, 0
         dest = attempt / "deleted.csv"
-        rows, _start = hook.deleted(spec.relation_feed, window.start, window.end, dest)
+        feed = attempt / "relation-feed.csv" if spec.relation_left_where else dest
+        rows, _start = hook.deleted(spec.relation_feed, window.start, window.end, feed)
         self.log.info("%s: %d relation(s) removed in the window (%s /deleted feed)", spec.name, rows,
                       spec.relation_feed)
-        return str(dest), rows
+        if not spec.relation_left_where:
+            return str(dest), rows
+        soql = build_select(
+            spec.relation_feed, ["Id", "SystemModstamp"], start=window.start, end=window.end,
+            where=spec.relation_left_where,
+        )  # fmt: skip
+        left_dir = attempt / "relations-left"
+        names, left = hook.query_to_csv(soql, ["Id", "SystemModstamp"], left_dir, include_deleted=False)
+        self.log.info("%s: %d %s record(s) left the relation in the window (%s)", spec.name, left,
+                      spec.relation_feed, spec.relation_left_where)
+        _concatenate(dest, [feed, *(left_dir / name for name in names)], header=b"Id,deletedDate\n")
+        return str(dest), rows + left
 
     def _changed_parents(
         self, hook: Any, spec: SObjectSpec, window: Any, attempt: ObjectStoragePath
