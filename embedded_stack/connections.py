@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from urllib.parse import unquote, urlsplit
 
+from salesforce_elt.provider_info import CONNECTION_TYPE
+
 
 def salesforce_connection(
     info: dict,
@@ -12,10 +14,13 @@ def salesforce_connection(
     auth_flow: str = "client_credentials",
     version: str = "59.0",
     jwt_audience: str | None = None,
+    conn_type: str = CONNECTION_TYPE,
 ) -> str:
     """The `salesforce_default` connection for an emulator's connection.json (or a real org's equivalent).
 
     ``jwt_audience`` overrides the JWT bearer audience the hook derives from ``login_url``.
+    ``conn_type``: the project's own type by default, whose hook the UI's Test button runs (the
+    provider's ``salesforce`` type works for the project's hooks too, but its Test button does not).
     """
     extra = {
         "login_url": info["login_url"],
@@ -31,7 +36,7 @@ def salesforce_connection(
     if jwt_audience:
         extra["jwt_audience"] = jwt_audience
     return json.dumps(
-        {"conn_type": "salesforce", "login": info["username"], "password": info["password"], "extra": extra}
+        {"conn_type": conn_type, "login": info["username"], "password": info["password"], "extra": extra}
     )
 
 
