@@ -273,6 +273,7 @@ def usage_summary(conn: Any, days: int, *, limit: int = 10) -> dict[str, Any]:
                 " round(avg(rows_extracted) FILTER (WHERE status = 'success'))::bigint AS avg_rows_extracted,"
                 " coalesce(sum(new_records), 0) AS new_records, coalesce(sum(updated_records), 0) AS updated_records,"
                 " coalesce(sum(deleted_records), 0) AS deleted_records, coalesce(sum(rows_rejected), 0) AS rejected,"
+                " coalesce(sum(records_cleaned), 0) AS cleaned_of_nul,"
                 " coalesce(sum(api_calls), 0) AS api_calls"
                 " FROM {} WHERE finished_at >= {} GROUP BY 1 ORDER BY 1"
             ).format(runs, since),
