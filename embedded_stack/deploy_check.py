@@ -64,6 +64,15 @@ def layout_errors(repo: Path = REPO) -> list[str]:
         errors.append(f"Dockerfile must pin ARG AIRFLOW_VERSION={airflow_version}")
     if "requirements.txt" not in dockerfile:
         errors.append("Dockerfile must install requirements.txt")
+    # The project's metadata-only distribution carries the provider entry point that registers the
+    # salesforce_elt connection type: without it the UI has no form fields and no Test button for it.
+    if not re.search(r"^COPY\s+(?:--\S+\s+)*pyproject\.toml\s", dockerfile, re.MULTILINE) or not re.search(
+        r"^RUN\s+pip install\b.*--no-deps", dockerfile, re.MULTILINE
+    ):
+        errors.append(
+            "Dockerfile must copy pyproject.toml and `pip install --no-deps` the project, whose provider "
+            "entry point registers the salesforce_elt connection type"
+        )
     for source in re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s+\S+", dockerfile, re.MULTILINE):
         if not (repo / source).exists():
             errors.append(f"Dockerfile copies {source}, which does not exist")

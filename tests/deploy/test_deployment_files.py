@@ -50,3 +50,18 @@ def test_layout_check_names_what_disagrees(tmp_path):
 
     assert any("FROM apache/airflow:3.3.2-python3.11" in e for e in errors)
     assert any("airflow-triggerer" in e for e in errors)
+
+
+def test_layout_check_requires_the_project_distribution_in_the_image(tmp_path):
+    for name in ("requirements.txt", "Dockerfile", "docker-compose.yaml", "pyproject.toml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    for folder in ("dags", "plugins", "sql", "migrations"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "alembic.ini").touch()
+    assert deploy_check.layout_errors(tmp_path) == []
+
+    dockerfile = tmp_path / "Dockerfile"
+    lines = dockerfile.read_text().splitlines()
+    dockerfile.write_text("\n".join(line for line in lines if "--no-deps" not in line) + "\n")
+
+    assert any("salesforce_elt connection type" in e for e in deploy_check.layout_errors(tmp_path))
