@@ -97,7 +97,13 @@ def discovery_queries(start: datetime | None, end: datetime) -> list[DiscoveryQu
 
 
 def relation_lookups(start: datetime | None, end: datetime) -> list[RelationLookup]:
-    """Per who relation object: the activities changed in [start, end), whose people it lists."""
+    """Per who relation object: the activities changed in [start, end), whose people it lists.
+
+    None for an unbounded window: the relations changed before ``end`` (discovery_queries) are
+    then every relation already, and listing every activity would only spend API calls.
+    """
+    if start is None:
+        return []
     lookups = []
     for spec in relation_specs():
         field, parent = spec.relation_parent

@@ -79,6 +79,8 @@ def test_relations_of_changed_activities_are_read_by_listed_ids_never_a_semi_joi
     assert listed == task_ids
     with pytest.raises(ValueError):  # an event id is not a task id: refused before it enters SOQL
         list(lookups[0].statements(make_ids("00U", ID_BASE, 1), 2_000))
+    # Unbounded: "relations changed before the end" is every relation already.
+    assert targeted.relation_lookups(None, END) == []
 
 
 def test_small_discoveries_travel_inline_and_large_ones_as_files():

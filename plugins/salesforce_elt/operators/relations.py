@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, NoReturn
 
 from airflow.sdk import ObjectStoragePath
@@ -46,6 +47,8 @@ from salesforce_elt.hooks.errors import SalesforceApiError
 from salesforce_elt.operators.extract import REST_SOQL_MAX_CHARS, SalesforceRestExtractOperator, _soql_summary
 from salesforce_elt.registry import SObjectSpec, get_object, missing_in_org
 from salesforce_elt.soql import build_select, build_spec_select, chunk_ids_for_soql
+
+SUMMARY_STATEMENTS = 3  # statements quoted in the XCom's soql summary (the rest are counted)
 
 
 def _parent_ids(files: list[ObjectStoragePath]) -> Iterator[str]:
@@ -130,37 +133,42 @@ class SalesforceRelationsExtractOperator(SalesforceRestExtractOperator):
         elif window.incremental and not plan.targeted:
             field, parent_name = spec.relation_parent
             base = f"{build_spec_select(spec)} WHERE "
-            statements = [
-                build_spec_select(spec, start=window.start, end=window.end),
-                *chunk_ids_for_soql(
-                    base,
-                    _parent_ids(parent_files),
-                    REST_SOQL_MAX_CHARS,
-                    field=field,
-                    prefix=get_object(parent_name).key_prefix,
+            prefix = get_object(parent_name).key_prefix
+            # Built lazily, one parent list file at a time: a file's ids are the most in memory.
+            statements: Iterable[str] = itertools.chain(
+                [build_spec_select(spec, start=window.start, end=window.end)],
+                itertools.chain.from_iterable(
+                    chunk_ids_for_soql(base, _parent_ids([path]), REST_SOQL_MAX_CHARS, field=field, prefix=prefix)
+                    for path in parent_files
                 ),
-            ]
+            )
         else:
             statements = self._statements(plan, "rest")
         files: list[str] = []
         records = 0
+        sent: list[str] = []  # the first statements, for the XCom summary
+        count = 0
         for statement in statements:
             new_files, new_records = hook.query_to_csv(
                 statement, spec.soql_fields, raw, include_deleted=False, start_part=len(files)
             )
             files += new_files
             records += new_records
+            count += 1
+            if len(sent) < SUMMARY_STATEMENTS:
+                sent.append(statement)
         self.log.info(
             "%s: %d relation row(s) from %d statement(s) (%d parent list file(s))",
             spec.name,
             records,
-            len(statements),
+            count,
             len(parent_files),
         )
+        summary = _soql_summary(sent) + (f" [{count} statements in all]" if count > len(sent) else "")
         xcom = self._xcom(
             spec=spec,
             api="rest",
-            soql=_soql_summary(statements),
+            soql=summary,
             raw=raw,
             files=files,
             records=records,
