@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -46,3 +47,51 @@ def test_a_short_job_is_seen_done_long_before_the_poll_interval(org, conn_id):
     assert len(polls) >= 2  # the job was still running at the first poll: the trigger had to wait
     # Polls at about 0, 1 and 3 s see a 1.5 s job done by ~3 s; the old first wait alone was 30 s.
     assert elapsed < POLL_INTERVAL / 3, elapsed
+
+
+def test_a_job_done_at_once_is_held_until_not_before(org, conn_id):
+    """A terminal answer is not sent before ``not_before``: the scheduler must first take in the deferral."""
+    hook = SalesforceBulk2Hook(conn_id)
+    job_id = hook.create_query_job("SELECT Id FROM Contact")["id"]
+    while hook.get_job(job_id)["state"] != "JobComplete":
+        time.sleep(0.2)
+    started = time.time()
+    event = trigger_event(
+        Bulk2QueryJobTrigger(job_id=job_id, conn_id=conn_id, poll_interval=POLL_INTERVAL, not_before=started + 3)
+    )
+    assert event["status"] == "success", event
+    assert time.time() >= started + 3
+
+
+@pytest.mark.parametrize(("brief_wait", "defers"), [(10.0, False), (0.0, True)])
+def test_the_worker_waits_briefly_for_a_small_job_before_deferring(org, conn_id, brief_wait, defers):
+    """A job that ends within ``brief_wait`` is finished on the worker (no deferral, no triggerer race);
+    otherwise the task defers with a trigger that holds its answer until the settle time."""
+    from datetime import timedelta
+
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from salesforce_elt.operators.extract import SETTLE_AFTER_DEFER, SalesforceBulkExtractOperator
+    from tests.support.deferral import run_extract
+
+    operator = SalesforceBulkExtractOperator(
+        task_id="extract_contacts",
+        object_name="Contact",
+        conn_id=conn_id,
+        brief_wait=timedelta(seconds=brief_wait),
+        high_water_mark_getter=lambda _name: None,
+    )
+    ti = SimpleNamespace(
+        dag_id="salesforce_sync_test", run_id=f"brief_wait_{brief_wait}", task_id="extract", map_index=-1, try_number=1
+    )
+    ctx = {"ti": ti, "params": {}, "dag_run": SimpleNamespace(run_type="manual")}
+    expected = org.org.query("SELECT Id FROM Contact", include_deleted=True, api="rest").total_size
+    if defers:
+        deferral_started = time.time()
+        with pytest.raises(TaskDeferred) as deferred:
+            operator.execute(ctx)
+        assert deferred.value.trigger.not_before >= deferral_started + SETTLE_AFTER_DEFER.total_seconds()
+        result = run_extract(operator, ctx)
+    else:
+        result = operator.execute(ctx)  # returns: it never deferred
+    assert result["records"] == expected

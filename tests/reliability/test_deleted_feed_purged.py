@@ -161,7 +161,9 @@ def test_a_failed_id_list_job_fails_the_extract_clearly_and_the_retry_completes(
     assert_success(run_dag())  # the high-water mark
     changes = org.org.mutate("Contact", hard_delete=2, seed=36)
     purge_delete_log(org, "Contact")
-    operator, ctx = extract_operator("bulk"), task_context("manual__id_list_fails", "extract")
+    # Every job through the triggerer (no brief wait on the worker): the test steps through the deferrals.
+    operator = extract_operator("bulk", brief_wait=timedelta(0))
+    ctx = task_context("manual__id_list_fails", "extract")
     with pytest.raises(TaskDeferred) as window_job:
         operator.execute(ctx)
     done = trigger_event(Bulk2QueryJobTrigger(**window_job.value.trigger.serialize()[1]))

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 from airflow.sdk import BaseOperator, ObjectStoragePath
@@ -42,6 +43,9 @@ API_CHOICES: tuple[str, ...] = ("auto", "bulk", "rest")
 REST_SOQL_MAX_CHARS = 10_000  # REST sends SOQL in the URL (~16,000 characters once encoded)
 BULK_SOQL_MAX_CHARS = 100_000
 ID_FIELDS = ("Id", "IsDeleted")  # the Id list read when the /deleted feed cannot cover a window
+# A trigger answers no earlier than this after the deferral: the scheduler must first take in the
+# deferring attempt's exit, or it may mistake it for the end of the resumed attempt (see _brief_wait).
+SETTLE_AFTER_DEFER = timedelta(seconds=5)
 DEFERRAL_GRACE = timedelta(minutes=5)  # the trigger reports "timeout" itself; this is only a backstop
 HighWaterMarkGetter = Callable[[str], "datetime | None"]
 
@@ -64,6 +68,14 @@ def _parse_ids(ids: Any) -> list[str] | None:
             return [str(v) for v in json.loads(text)]
         return [part for part in text.replace(",", " ").split() if part]
     return [str(v) for v in ids]
+
+
+class _JobEnded(Exception):
+    """The Bulk job ended during the brief wait: carries the event the trigger would have sent."""
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        super().__init__(event.get("job_id"))
+        self.event = event
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,7 @@ class SalesforceExtractOperator(BaseOperator):
         high_water_mark_getter: HighWaterMarkGetter | None = None,
         max_api_usage: float | None = None,
         max_split_depth: int = 4,
+        brief_wait: timedelta = timedelta(seconds=4),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -115,6 +128,8 @@ class SalesforceExtractOperator(BaseOperator):
         # A window whose query fails (Bulk job Failed, REST QUERY_TIMEOUT) is halved by the cursor,
         # at most this many times in a row (2**depth pieces) before the task fails.
         self.max_split_depth = max_split_depth
+        # How long the worker polls a new Bulk job itself before deferring (see _brief_wait).
+        self.brief_wait = brief_wait
         self._job_ids: list[str] = []
 
     # ---- planning ------------------------------------------------------------------------------
@@ -192,7 +207,18 @@ class SalesforceExtractOperator(BaseOperator):
         hook = SalesforceBulk2Hook(self.conn_id)
         # Budget stops become a skip/fail; the call log is saved even when the task defers or fails.
         with monitoring.extract_attempt(context, hook, self.object_name):
-            return monitoring.with_extract_seconds(self._start(context, hook), context)
+            return monitoring.with_extract_seconds(
+                self._until_deferred(context, hook, lambda: self._start(context, hook)), context
+            )
+
+    def _until_deferred(self, context: Any, hook: Any, step: Callable[[], Any]) -> Any:
+        """Run ``step``; a job that ended during ``_defer_on``'s brief wait resumes here, not in the triggerer."""
+        self._hook = hook
+        while True:
+            try:
+                return step()
+            except _JobEnded as ended:
+                step = partial(self._finish, context, ended.event, hook)
 
     def _start(self, context: Any, hook: Any) -> dict[str, Any]:
         from salesforce_elt.hooks.errors import BulkQueryNotSupportedError
@@ -238,12 +264,16 @@ class SalesforceExtractOperator(BaseOperator):
         from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
 
         job_id = job_id or state["job_ids"][state["index"]]
+        ended = self._brief_wait(job_id)
+        if ended is not None:
+            raise _JobEnded({**ended, "carry": state})
         trigger = Bulk2QueryJobTrigger(
             job_id=job_id,
             conn_id=self.conn_id,
             poll_interval=self.poll_interval,
             deadline=state["deadline"],
             carry=state,
+            not_before=time.time() + SETTLE_AFTER_DEFER.total_seconds(),
         )
         remaining = max(0.0, state["deadline"] - time.time())
         self.defer(
@@ -252,13 +282,46 @@ class SalesforceExtractOperator(BaseOperator):
             timeout=timedelta(seconds=remaining) + DEFERRAL_GRACE,
         )
 
+    def _brief_wait(self, job_id: str) -> dict[str, Any] | None:
+        """Poll the job on the worker for a few seconds; its trigger event if it ended, else None.
+
+        The small jobs of an incremental window end within seconds, and a deferral that is
+        answered at once races Airflow 3.3's scheduler (it can take the deferring attempt's exit
+        for the end of the resumed one and retry the task). Waiting here avoids both the race and
+        the round trip through the triggerer.
+        """
+        from salesforce_elt.triggers.bulk2 import TERMINAL_STATES
+
+        hook = getattr(self, "_hook", None)
+        if hook is None or self.brief_wait <= timedelta(0):
+            return None
+        deadline = time.monotonic() + self.brief_wait.total_seconds()
+        delay = 0.25
+        while True:
+            info = hook.get_job(job_id)
+            state = info.get("state")
+            if state in TERMINAL_STATES:
+                return {
+                    "status": TERMINAL_STATES[state],
+                    "job_id": job_id,
+                    "state": state,
+                    "message": info.get("errorMessage") or f"job {state}",
+                    "records": info.get("numberRecordsProcessed"),
+                }
+            if time.monotonic() + delay > deadline:
+                return None
+            time.sleep(delay)
+            delay *= 2
+
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         from salesforce_elt import monitoring
         from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
 
         hook = SalesforceBulk2Hook(self.conn_id)
         with monitoring.extract_attempt(context, hook, self.object_name):
-            return monitoring.with_extract_seconds(self._finish(context, event, hook), context)
+            return monitoring.with_extract_seconds(
+                self._until_deferred(context, hook, lambda: self._finish(context, event, hook)), context
+            )
 
     def _finish(self, context: Any, event: dict[str, Any] | None, hook: Any) -> dict[str, Any]:
         from airflow.exceptions import AirflowException

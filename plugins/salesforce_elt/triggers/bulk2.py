@@ -26,7 +26,7 @@ from salesforce_elt.hooks.oauth import (
 from salesforce_elt.hooks.retry import RetryPolicy, is_transient_status, parse_retry_after
 
 CLASSPATH = "salesforce_elt.triggers.bulk2.Bulk2QueryJobTrigger"
-_TERMINAL = {"JobComplete": "success", "Failed": "failed", "Aborted": "aborted"}
+TERMINAL_STATES = {"JobComplete": "success", "Failed": "failed", "Aborted": "aborted"}
 # The wait before the second poll: the small jobs of an incremental window finish in a second or
 # two, and sleeping the full poll_interval first would add up to that much latency to every run.
 FIRST_POLL_DELAY = 1.0
@@ -72,6 +72,7 @@ class Bulk2QueryJobTrigger(BaseTrigger):
         deadline: float | None = None,
         max_consecutive_errors: int = 10,
         carry: dict[str, Any] | None = None,
+        not_before: float | None = None,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -80,6 +81,8 @@ class Bulk2QueryJobTrigger(BaseTrigger):
         self.deadline = deadline
         self.max_consecutive_errors = max_consecutive_errors
         self.carry = carry
+        # Epoch seconds before which no terminal event is sent (the deferring operator's settle time).
+        self.not_before = not_before
         self._retry = RetryPolicy(
             max_retries=max_consecutive_errors, backoff_max=min(60.0, max(poll_interval, 1.0) * 6)
         )
@@ -94,6 +97,7 @@ class Bulk2QueryJobTrigger(BaseTrigger):
                 "deadline": self.deadline,
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "carry": self.carry,
+                "not_before": self.not_before,
             },
         )
 
@@ -159,9 +163,10 @@ class Bulk2QueryJobTrigger(BaseTrigger):
                 errors, reauthenticated = 0, False
                 info = json.loads(body)
                 state = info.get("state")
-                if state in _TERMINAL:
+                if state in TERMINAL_STATES:
+                    await self._settle()
                     return self._event(
-                        _TERMINAL[state],
+                        TERMINAL_STATES[state],
                         state,
                         info.get("errorMessage") or f"job {state}",
                         info.get("numberRecordsProcessed"),
@@ -169,6 +174,11 @@ class Bulk2QueryJobTrigger(BaseTrigger):
                 delay = next(delays)
                 self.log.info("Bulk 2.0 job %s is %s; polling again in %.1fs", self.job_id, state, delay)
                 await self._sleep(delay)
+
+    async def _settle(self) -> None:
+        """Hold a terminal event until ``not_before``: the scheduler must have taken in the deferral."""
+        if self.not_before is not None and self.not_before > time.time():
+            await asyncio.sleep(self.not_before - time.time())
 
     async def _sleep(self, seconds: float) -> None:
         if self.deadline is not None:

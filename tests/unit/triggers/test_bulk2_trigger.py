@@ -14,6 +14,7 @@ def test_serialize_pins_classpath_and_kwargs():
         poll_interval=5.0,
         deadline=1.5e9,
         carry={"object": "Contact", "index": 0},
+        not_before=1.4e9,
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == "salesforce_elt.triggers.bulk2.Bulk2QueryJobTrigger"
@@ -24,6 +25,7 @@ def test_serialize_pins_classpath_and_kwargs():
         "deadline": 1.5e9,
         "max_consecutive_errors": 10,
         "carry": {"object": "Contact", "index": 0},
+        "not_before": 1.4e9,
     }
 
 
