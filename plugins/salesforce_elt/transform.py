@@ -285,20 +285,24 @@ def _raw_row(batch: pa.RecordBatch, row: int) -> list[str]:
 
 
 class _QuoteCounter:
-    """A binary file that counts the quote characters passing through.
+    """A binary file that counts the quote characters passing through, and notes a NUL byte.
 
     pyarrow's CSV parser takes a quoted field left open at the end of a file (a truncated
     download) as a value running to the end; an odd number of quotes is how that shows.
+    ``nul`` turns true once a NUL byte has been read: the blocks parsed before hold none, so the
+    transform looks for NUL characters only from then on (most files never have one).
     """
 
     def __init__(self, raw: Any):
         self.raw = raw
         self.quotes = 0
+        self.nul = False
         self.closed = False
 
     def read(self, size: int = -1) -> bytes:
         data = self.raw.read(size)
         self.quotes += data.count(b'"')
+        self.nul = self.nul or b"\x00" in data
         return data
 
     def readable(self) -> bool:
@@ -337,7 +341,7 @@ def _transform_file(spec: SObjectSpec, requested: Sequence[str], raw_path: PathL
         writer = pcsv.CSVWriter(typed_file, schema, write_options=pcsv.WriteOptions(batch_size=BLOCK_ROWS))
         try:
             for raw_batch in _read_blocks(source, width, short_or_long_row):
-                batch, changed = _without_nul(raw_batch, texts)
+                batch, changed = _without_nul(raw_batch, texts) if source.nul else (raw_batch, None)
                 bad: set[int] = set()
                 typed = _convert_block(batch, columns, bad)
                 typed += [columnar.constant(value, len(batch)) for value in constants]

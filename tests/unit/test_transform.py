@@ -239,3 +239,14 @@ def test_scientific_notation_converts_exactly(tmp_path):
     assert typed["days_since_created"] == "16147805824397"
     address = json.loads(typed["mailing_address"])
     assert (address["latitude"], address["longitude"]) == (0.0001, -123.45678)
+
+
+def test_a_nul_in_a_late_block_is_still_removed(tmp_path, monkeypatch):
+    """The transform looks for NUL characters from the first NUL byte read on: a later block still counts."""
+    import salesforce_elt.transform as transform_module
+
+    monkeypatch.setattr(transform_module, "BLOCK_BYTES", 4096)
+    rows = [contact(i) for i in range(1, 200)] + [contact(200, Title="late\x00")]
+    result = run(tmp_path, rows)
+    assert (result.rows, result.cleaned, result.cleaned_ids) == (200, 1, ["003000000000000200"])
+    assert read_typed(tmp_path / "typed" / "part-00000.csv")[-1]["title"] == "late"
