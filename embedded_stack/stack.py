@@ -105,7 +105,10 @@ class Stack:
         log = (self.local / "emulator.log").open("ab")
         self.emulator = subprocess.Popen(
             [sys.executable, "-m", "salesforce_emulator", "serve", "--data-dir", str(self.emulator_dir),
-             "--contacts", str(self.contacts), "--port", "0"],
+             "--contacts", str(self.contacts), "--port", "0",
+             # The wire-format variety of a real org: every Bulk field quoted, Java-style doubles,
+             # REST pages shorter than asked for.
+             "--wire", "realistic"],
             stdout=subprocess.PIPE, stderr=log, start_new_session=True,
         )
         (self.local / "emulator.pid").write_text(str(self.emulator.pid))
