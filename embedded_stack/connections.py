@@ -36,7 +36,15 @@ def salesforce_connection(
     if jwt_audience:
         extra["jwt_audience"] = jwt_audience
     return json.dumps(
-        {"conn_type": conn_type, "login": info["username"], "password": info["password"], "extra": extra}
+        {
+            "conn_type": conn_type,
+            "login": info["username"],
+            "password": info["password"],
+            # Not used to log in (login_url has it); a stored connection without a port fails
+            # Airflow 3.3.2's Test button (the list's button sends the missing port as 0).
+            "port": urlsplit(info["login_url"]).port or 443,
+            "extra": extra,
+        }
     )
 
 

@@ -63,18 +63,26 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "domain": _field(
         "Domain",
         "As in the provider's Salesforce connection: login, test, or <MyDomainName>.my; used as "
-        "https://<Domain>.salesforce.com when Login URL is blank.",
+        "https://<Domain>.salesforce.com when Login URL is blank and Consumer Key is set.",
         _TEXT,
     ),
     "instance_url": _field(
-        "Instance URL", "The org's URL (My Domain); the login host when Login URL and Domain are blank.", _TEXT
+        "Instance URL",
+        "The org's URL (My Domain); the login host when Login URL and Domain are blank and Consumer Key is set.",
+        _TEXT,
     ),
 }
 
+# Port stays visible though the login uses Login URL's: Airflow 3.3.2's Test button (the connection
+# list's) sends a stored connection's missing port as 0 and the API then refuses the test as aimed
+# at another endpoint (fixed upstream in apache/airflow pull request 73298). A saved port avoids it.
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["host", "schema", "port"],
-    "relabeling": {"login": "Username", "password": "Password"},
-    "placeholders": {"login": "etl@example.com (password and jwt flows)"},
+    "hidden-fields": ["host", "schema"],
+    "relabeling": {"login": "Username", "password": "Password", "port": "Port (443)"},
+    "placeholders": {
+        "login": "etl@example.com (password and jwt flows)",
+        "port": "443: not used to log in, but Airflow 3.3.2's Test button needs a saved port",
+    },
 }
 
 

@@ -9,6 +9,9 @@ emulator, reached over HTTPS with its CA from the connection's ca_bundle extra.
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -19,6 +22,7 @@ import requests
 
 from embedded_stack.airflow_services import AirflowServices, create_database
 from embedded_stack.connections import salesforce_connection
+from embedded_stack.stack import REPO
 from salesforce_elt.provider_info import CONN_FIELDS, CONNECTION_TYPE
 from salesforce_emulator.server import EmulatorServer
 from tests.support.airflow_services import wait_for
@@ -26,6 +30,7 @@ from tests.support.airflow_services import wait_for
 pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "tester", "Pw-" + uuid.uuid4().hex[:12]
+SCREENSHOTS = REPO / ".local" / "connection-screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +107,24 @@ def _form(org_info: dict, connection_id: str, **extra_overrides) -> dict:
         "conn_type": payload["conn_type"],
         "login": payload["login"],
         "password": payload["password"],
+        "port": payload["port"],
         "extra": json.dumps(payload["extra"]),
+    }
+
+
+def _row_test_body(shown: dict) -> dict:
+    """What the connection list's Test button posts for a stored connection (Airflow 3.3.2's UI):
+    the listed values, secrets masked, a missing host as "" and a missing port as Number(null) = 0."""
+    return {
+        "connection_id": shown["connection_id"],
+        "conn_type": shown["conn_type"],
+        "description": shown.get("description") or "",
+        "extra": shown["extra"],
+        "host": shown.get("host") or "",
+        "login": shown["login"],
+        "password": shown["password"],
+        "port": shown.get("port") or 0,
+        "schema": shown.get("schema") or "",
     }
 
 
@@ -124,8 +146,9 @@ def test_the_ui_lists_the_connection_type_with_labelled_fields(api):
     assert labels["login_url"] == "Login URL" and labels["ca_bundle"] == "CA Bundle"
     masked = {name for name, field in ours["extra_fields"].items() if field["schema"].get("format") == "password"}
     assert masked == {"consumer_secret", "private_key", "security_token"}
-    assert ours["standard_fields"]["host"]["hidden"] and ours["standard_fields"]["port"]["hidden"]
+    assert ours["standard_fields"]["host"]["hidden"] and not ours["standard_fields"]["port"]["hidden"]
     assert ours["standard_fields"]["login"]["title"] == "Username"
+    assert ours["standard_fields"]["port"]["title"] == "Port (443)"
     # The provider's type is still there, with the provider's hook.
     assert types["salesforce"]["hook_class_name"] == "airflow.providers.salesforce.hooks.salesforce.SalesforceHook"
 
@@ -151,15 +174,87 @@ def test_a_wrong_secret_fails_naming_the_cause_and_no_secret(api, org, api_serve
         assert secret not in log.read_text()
 
 
-def test_a_saved_connection_tests_from_its_edit_form(api, org):
-    # Save as the UI does, read it back (secrets come back masked), test that form: Airflow merges
-    # the stored secrets back in, so the fields marked as passwords must round-trip.
+def _save(api: requests.Session, body: dict) -> dict:
+    """Save as the UI does and read the connection back as the list shows it (secrets masked)."""
     base = api.base_url  # type: ignore[attr-defined]
-    created = api.post(f"{base}/api/v2/connections", json=_form(org.connection_info, "sf_ui_saved"), timeout=30)
+    created = api.post(f"{base}/api/v2/connections", json=body, timeout=30)
     assert created.status_code == 201, created.text
-    shown = api.get(f"{base}/api/v2/connections/sf_ui_saved", timeout=30).json()
+    return api.get(f"{base}/api/v2/connections/{body['connection_id']}", timeout=30).json()
+
+
+def test_a_saved_connection_passes_the_list_test_button(api, org):
+    # The masked secrets the button sends are merged back from the stored connection by Airflow.
+    shown = _save(api, _form(org.connection_info, "sf_ui_saved"))
+    assert shown["conn_type"] == CONNECTION_TYPE and shown["port"] == org.port
     assert org.connection_info["client_secret"] not in json.dumps(shown)
-    assert shown["conn_type"] == CONNECTION_TYPE
-    body = {key: shown[key] for key in ("connection_id", "conn_type", "login", "password", "extra")}
-    result = _test(api, body)
+    assert "***" in json.dumps(shown)  # the list shows the secrets masked; the button sends them so
+    result = _test(api, _row_test_body(shown))
     assert result["status"] is True, result["message"]
+
+
+def test_without_a_saved_port_airflow_refuses_the_list_test_button(api, org):
+    # Why the connection keeps a port: Airflow 3.3.2 compares the button's port 0 with the stored NULL
+    # (fixed upstream in apache/airflow pull request 73298). When this fails after an Airflow
+    # upgrade, the port is no longer needed (provider_info.py, embedded_stack/connections.py).
+    body = _form(org.connection_info, "sf_ui_portless")
+    del body["port"]
+    answer = api.post(  # type: ignore[attr-defined]
+        f"{api.base_url}/api/v2/connections/test", json=_row_test_body(_save(api, body)), timeout=60
+    )
+    assert answer.status_code == 400 and "differs from the stored connection" in answer.text
+
+
+# ---- the same in a browser ------------------------------------------------------------------------
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        reason = "the browser check needs Debian's chromium (.ci/run installs it)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)  # CI has it: a skip there would hide the check
+        pytest.skip(reason)
+    return path
+
+
+def test_in_the_browser_the_form_is_labelled_and_the_test_button_answers(api, api_server, org):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, _ = api_server
+    _save(api, _form(org.connection_info, "sf_ui_browser"))
+    wrong = "Wrong-" + uuid.uuid4().hex
+    _save(api, _form(org.connection_info, "sf_ui_browser_bad", consumer_secret=wrong))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium())
+        page = browser.new_page(base_url=base, viewport={"width": 1400, "height": 1800})
+        page.set_default_timeout(30_000)
+        try:
+            page.goto("/")
+            page.get_by_label("Username").fill(USER)
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_test_id("nav-dags-link")).to_be_visible()
+
+            page.goto("/connections")
+            good = page.get_by_role("row").filter(has_text=re.compile(r"^sf_ui_browser\s*salesforce_elt"))
+            good.get_by_role("button", name="Test Connection").click()
+            expect(page.get_by_text("Connection successfully tested")).to_be_visible()
+            page.screenshot(path=SCREENSHOTS / "test-button-success.png")
+
+            bad = page.get_by_role("row").filter(has_text="sf_ui_browser_bad")
+            bad.get_by_role("button", name="Test Connection").click()
+            expect(page.get_by_text(re.compile("invalid_client.*invalid client credentials"))).to_be_visible()
+            assert wrong not in page.content()
+            page.screenshot(path=SCREENSHOTS / "test-button-failure.png")
+
+            good.get_by_role("button", name="Edit Connection").click()
+            dialog = page.get_by_role("dialog")
+            expect(dialog.get_by_text("Salesforce (ELT)")).to_be_visible()
+            dialog.get_by_text("Extra Fields", exact=True).click()
+            for label in ("Login URL", "Auth Flow", "Consumer Key", "Consumer Secret", "CA Bundle", "API Version"):
+                expect(dialog.get_by_text(label, exact=True)).to_be_visible()
+            page.screenshot(path=SCREENSHOTS / "edit-form.png", full_page=True)
+        except Exception:
+            page.screenshot(path=SCREENSHOTS / "failed.png", full_page=True)
+            raise
+        finally:
+            browser.close()

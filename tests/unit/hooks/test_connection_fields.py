@@ -69,9 +69,10 @@ def test_the_ui_metadata_lists_every_field_labelled_and_secrets_masked():
     assert all(fields[name]["schema"].get("title") for name in fields)
     assert all(fields[name]["description"] for name in fields)
     assert {name for name in fields if fields[name]["schema"].get("format") == "password"} == set(SECRETS)
-    assert meta.standard_fields.host.hidden and meta.standard_fields.port.hidden
-    assert meta.standard_fields.url_schema.hidden
+    assert meta.standard_fields.host.hidden and meta.standard_fields.url_schema.hidden
     assert meta.standard_fields.login.title == "Username"
+    # Visible: Airflow 3.3.2's Test button needs a stored port (tests/integration/test_connection_type.py).
+    assert not meta.standard_fields.port.hidden and meta.standard_fields.port.title == "Port (443)"
 
 
 def test_every_form_field_reaches_the_login_settings(tmp_path):
