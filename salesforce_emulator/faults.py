@@ -60,8 +60,11 @@ class FaultConfig:
     # The next N Bulk results pages / REST query pages are cut off partway (socket reset).
     reset_bulk_page_next: int = 0
     reset_rest_page_next: int = 0
-    # REST queries whose result exceeds N rows get 400 QUERY_TIMEOUT.
+    # REST queries whose result exceeds N rows get QUERY_TIMEOUT with `query_timeout_status`. The
+    # status is undocumented; 500 by default, the harder case: a client retrying 5xx answers
+    # blindly re-runs the slow query instead of narrowing it.
     query_timeout_rows: int | None = None
+    query_timeout_status: int = 500
     include_login: bool = False
 
     @classmethod
@@ -75,6 +78,8 @@ class FaultConfig:
             raise ValueError(f"fault error_rate must be within 0..1, got {config.error_rate}")
         if config.error_status not in _STATUS_BODIES.keys() | EDGE_STATUSES:
             raise ValueError(f"fault error_status must be one of {sorted(_STATUS_BODIES.keys() | EDGE_STATUSES)}")
+        if config.query_timeout_status not in (400, 500, 503):
+            raise ValueError("fault query_timeout_status must be one of [400, 500, 503]")
         if config.error_scope not in ERROR_SCOPES:
             raise ValueError(f"fault error_scope must be one of {list(ERROR_SCOPES)}")
         if config.expire_sessions_at is not None:
@@ -196,6 +201,7 @@ class Faults:
     def take_rest_page_reset(self) -> bool:
         return self._take_counter("reset_rest_page_next")
 
-    def query_timeout_rows(self) -> int | None:
+    def query_timeout(self) -> tuple[int | None, int]:
+        """(rows above which a REST query times out, the status it answers with)."""
         with self._lock:
-            return self._config.query_timeout_rows
+            return self._config.query_timeout_rows, self._config.query_timeout_status

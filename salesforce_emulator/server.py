@@ -323,10 +323,10 @@ class _Handler(BaseHTTPRequestHandler):
             if not soql.strip():
                 raise SalesforceError(400, "MALFORMED_QUERY", "A query string has to be specified")
             cursor = self.emu.org.query(soql, include_deleted=include_deleted, api="rest")
-            limit = self.emu.faults.query_timeout_rows()
+            limit, status = self.emu.faults.query_timeout()
             if limit is not None and cursor.total_size > limit:
-                # Real status of QUERY_TIMEOUT is unverified; 400 puts it with the other query errors.
-                raise SalesforceError(400, "QUERY_TIMEOUT", "Your query request was running for too long.")
+                # The status of QUERY_TIMEOUT is unverified: the fault's (500 unless set).
+                raise SalesforceError(status, "QUERY_TIMEOUT", "Your query request was running for too long.")
             batch = parse_batch_size(self.headers.get("Sforce-Query-Options"))
             body = self.emu.locators.first_page(cursor, batch, version)
         else:

@@ -110,10 +110,18 @@ def test_connection_reset_mid_rest_page(sf_emulator, sf_client):
     assert sf_client.query_all("SELECT Id FROM Contact")["totalSize"] > 0
 
 
-def test_query_timeout_for_large_results(sf_emulator, sf_client):
-    sf_emulator.faults.set(query_timeout_rows=10)
-    with pytest.raises(SalesforceMalformedRequest) as error:
+@pytest.mark.parametrize(
+    ("status", "raised"), [(500, SalesforceGeneralError), (400, SalesforceMalformedRequest)]
+)
+def test_query_timeout_for_large_results(sf_emulator, sf_client, status, raised):
+    """QUERY_TIMEOUT's status is undocumented: 500 by default (the harder case), 400 on request."""
+    if status == 500:
+        sf_emulator.faults.set(query_timeout_rows=10)
+    else:
+        sf_emulator.faults.set(query_timeout_rows=10, query_timeout_status=status)
+    with pytest.raises(raised) as error:
         sf_client.query("SELECT Id FROM Contact")
+    assert error.value.status == status
     assert error.value.content[0] == {
         "message": "Your query request was running for too long.", "errorCode": "QUERY_TIMEOUT", "fields": []
     }

@@ -17,6 +17,12 @@ _API_USAGE = re.compile(r"(?:^|[,;\s])api-usage=(\d+)/(\d+)")
 TRANSIENT_4XX = frozenset({406, 420, 429})
 
 
+# Error codes that no retry can cure, whatever the status they come with: a query that ran too long
+# runs too long again (the extract splits its window instead). Salesforce documents the code, not
+# its HTTP status, so a 5xx carrying it must not be retried like a passing server error.
+PERMANENT_ERROR_CODES = frozenset({"QUERY_TIMEOUT"})
+
+
 def is_transient_status(status: int) -> bool:
     """420, 406, 429 and 5xx are worth retrying; other 4xx are the caller's mistake and retrying cannot help."""
     return status in TRANSIENT_4XX or status >= 500

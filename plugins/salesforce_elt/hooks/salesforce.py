@@ -40,7 +40,13 @@ from salesforce_elt.hooks.oauth import (
     parse_token_response,
     token_request,
 )
-from salesforce_elt.hooks.retry import RetryPolicy, is_transient_status, parse_api_usage, parse_retry_after
+from salesforce_elt.hooks.retry import (
+    PERMANENT_ERROR_CODES,
+    RetryPolicy,
+    is_transient_status,
+    parse_api_usage,
+    parse_retry_after,
+)
 from salesforce_elt.provider_info import CONNECTION_TYPE, HOOK_NAME
 from salesforce_elt.soql import soql_datetime, validate_object_name
 from salesforce_elt.staging import CsvPartWriter
@@ -305,6 +311,8 @@ class SalesforceApiHook(SalesforceHook):
             if is_transient_status(response.status_code):
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
                 error = error_from_body(response.status_code, body, log_path)
+                if error.error_code in PERMANENT_ERROR_CODES:
+                    raise error
                 self._pause_or_raise(
                     attempt, method, log_path, f"HTTP {response.status_code} {error.error_code}", retry_after
                 )
