@@ -264,7 +264,7 @@ class SalesforceExtractOperator(BaseOperator):
         from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
 
         job_id = job_id or state["job_ids"][state["index"]]
-        ended = self._brief_wait(job_id)
+        ended = self._brief_wait(job_id, state["deadline"])
         if ended is not None:
             raise _JobEnded({**ended, "carry": state})
         trigger = Bulk2QueryJobTrigger(
@@ -282,7 +282,7 @@ class SalesforceExtractOperator(BaseOperator):
             timeout=timedelta(seconds=remaining) + DEFERRAL_GRACE,
         )
 
-    def _brief_wait(self, job_id: str) -> dict[str, Any] | None:
+    def _brief_wait(self, job_id: str, job_deadline: float) -> dict[str, Any] | None:
         """Poll the job on the worker for a few seconds; its trigger event if it ended, else None.
 
         The small jobs of an incremental window end within seconds, and a deferral that is
@@ -293,9 +293,11 @@ class SalesforceExtractOperator(BaseOperator):
         from salesforce_elt.triggers.bulk2 import TERMINAL_STATES
 
         hook = getattr(self, "_hook", None)
-        if hook is None or self.brief_wait <= timedelta(0):
+        # Never past the job's own deadline (job_timeout): the trigger reports that timeout.
+        budget = min(self.brief_wait.total_seconds(), job_deadline - time.time())
+        if hook is None or budget <= 0:
             return None
-        deadline = time.monotonic() + self.brief_wait.total_seconds()
+        deadline = time.monotonic() + budget
         delay = 0.25
         while True:
             info = hook.get_job(job_id)
@@ -563,6 +565,12 @@ class SalesforceExtractOperator(BaseOperator):
             spec.name, datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"]), dest
         )
         self.log.info("%s: %d hard-deleted record(s) in the window", spec.name, rows)
+        covered = getattr(hook, "deleted_covered_to", None)
+        if covered is not None and covered < datetime.fromisoformat(window["end"]):
+            # Deletions after latestDateCovered are not listed yet: the load keeps the high-water
+            # mark there, so the next window's feed reads them.
+            window["deletes_covered_to"] = covered.isoformat()
+            self.log.info("%s: the /deleted feed covers the window up to %s only", spec.name, covered.isoformat())
         return str(dest), rows
 
     # ---- a /deleted feed that cannot cover the window: compare every Id instead ---------------
