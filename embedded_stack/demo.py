@@ -20,10 +20,14 @@ DEMO_CHANGES: dict[str, dict[str, int]] = {
     "User": {"update": 5, "create": 2},
     "Task": {"update": 100, "create": 50, "delete": 10, "hard_delete": 2},
     "Event": {"update": 50, "create": 20, "delete": 5},
+    # Contacts added to and taken off shared activities (the relation DAGs read the removals from
+    # TaskRelation's and EventRelation's /deleted feeds; the activities themselves are not bumped).
+    "TaskWhoRelation": {"create": 30, "delete": 10},
+    "EventWhoRelation": {"create": 10, "delete": 5},
 }
 
 # Fixed order: parents before the rows that reference them reads best in the summary.
-DAG_ORDER = ("users", "sync_contacts", "activities", "task_who_relations", "targeted")
+DAG_ORDER = ("users", "sync_contacts", "activities", "task_who_relations", "event_who_relations", "targeted")
 
 
 def dag_ids() -> list[str]:
