@@ -30,7 +30,10 @@ def run_standalone() -> int:
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             # The local stack is for trying the DAGs: schedule them as soon as they are parsed.
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            # The connection list's Test button (off by default in Airflow).
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
         }
+        _store_salesforce_connection(env)
         process = subprocess.Popen([sys.executable, "-m", "airflow", "standalone"], env=env, start_new_session=True)
         passwords = stack.airflow_home / "simple_auth_manager_passwords.json.generated"
         try:
@@ -43,6 +46,25 @@ def run_standalone() -> int:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
             return 0
+
+
+def _store_salesforce_connection(env: dict[str, str]) -> None:
+    """Move the emulated org's connection from the environment into Airflow's database.
+
+    The UI lists (and its Test button tests) only stored connections; an environment variable of the
+    same id would shadow the stored one, so it leaves the environment of the Airflow processes.
+    """
+    conn_json = env.pop("AIRFLOW_CONN_SALESFORCE_DEFAULT", None)
+    if not conn_json:
+        return
+    airflow = [sys.executable, "-m", "airflow", "connections"]
+    subprocess.run([*airflow, "delete", "salesforce_default"], env=env, capture_output=True, check=False)
+    result = subprocess.run(
+        [*airflow, "add", "salesforce_default", "--conn-json", conn_json], env=env, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        env["AIRFLOW_CONN_SALESFORCE_DEFAULT"] = conn_json  # the DAGs still work; only the UI list lacks it
+        print(f"airflow: could not store salesforce_default in the metadata DB: {result.stderr.strip()[-300:]}")
 
 
 def _print_login_when_ready(process: subprocess.Popen, passwords: Path, timeout: float = 180) -> None:
