@@ -1,4 +1,4 @@
-"""Staging files between extract and transform (layout in .local/SYNC-ENGINE-CONTRACT.md).
+"""Staging files between extract and transform (layout in docs/sync-contract.md).
 
 <base>/<dag_id>/<run_id>/<object>/<task_id>[-<map_index>]/try-<try_number>/raw/part-00000.csv
 Every attempt writes to its own directory, so files of a dead attempt are never loaded: only the

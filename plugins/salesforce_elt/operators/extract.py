@@ -2,7 +2,7 @@
 
 Both operators compute the window (windows.py), build the SOQL (soql.py), write Bulk-2.0-format
 CSV parts into this attempt's staging folder and return the contract's XCom dict (see
-.local/SYNC-ENGINE-CONTRACT.md). The API actually used can be chosen per run with the ``api``
+docs/sync-contract.md). The API actually used can be chosen per run with the ``api``
 param ("auto" | "bulk" | "rest"); a Bulk job that Salesforce refuses (INVALIDENTITY, compound
 fields, ...) falls back to REST by itself.
 """
