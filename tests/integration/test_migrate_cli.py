@@ -93,3 +93,22 @@ def test_migrate_names_an_unreachable_warehouse_without_a_traceback():
 def test_migrate_help_names_the_sql_option():
     result = migrate_cli("--help", warehouse=None)
     assert result.returncode == 0 and "--sql" in result.stdout
+
+
+def test_migrate_through_the_airflow_connection_prints_one_line(warehouse_url):
+    """The warehouse named by the `salesforce_warehouse` connection, as a user sets it up; reading an Airflow
+    connection sets up Airflow's logging, which must not drown the summary in Alembic's lines."""
+    with fresh_database(warehouse_url, "w_migrate_conn", revision=None) as url:
+        env = {k: v for k, v in os.environ.items() if k != "SALESFORCE_ELT_WAREHOUSE_URL"}
+        env["AIRFLOW_CONN_SALESFORCE_WAREHOUSE"] = url
+        result = subprocess.run(
+            [sys.executable, "-m", "salesforce_elt", "migrate"],
+            cwd="/", env=env, capture_output=True, text=True, timeout=180,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().splitlines() == [
+            f"warehouse (connection salesforce_warehouse, schema salesforce): migrated from an empty schema to "
+            f"{', '.join(sorted(alembic_heads()))}"
+        ]
+        assert "Running upgrade" not in result.stderr
+        assert version(url) == alembic_heads()

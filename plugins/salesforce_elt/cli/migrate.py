@@ -61,8 +61,14 @@ def _label(revisions: tuple[str, ...] | set[str]) -> str:
 
 
 def _migrate(args: argparse.Namespace) -> int:
+    import logging
+
     import sqlalchemy as sa
     from alembic import command
+
+    # Reading an Airflow connection sets up Airflow's logging, which would print Alembic's INFO lines;
+    # the command says what it did in one line of its own.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
     from salesforce_elt import warehouse
     from salesforce_elt.preflight import alembic_heads
