@@ -358,6 +358,17 @@ EVENT = SObjectSpec(
     ),
 )
 
+def _who_relation_fields(parent: FieldSpec) -> tuple[FieldSpec, ...]:
+    """Columns TaskWhoRelation and EventWhoRelation share; ``parent`` is the activity reference."""
+    return (
+        FieldSpec("RelationId", "relation_id", "reference", length=18, index=True),
+        parent,
+        FieldSpec("Type", "relation_type", "string", length=50),
+        FieldSpec("AccountId", "account_id", "reference", length=18, index=True),
+        *_system_fields(),
+    )
+
+
 TASK_WHO_RELATION = SObjectSpec(
     name="TaskWhoRelation",
     table="sf_task_who_relations",
@@ -372,13 +383,7 @@ TASK_WHO_RELATION = SObjectSpec(
     relation_feed="TaskRelation",
     needs_shared_activities=True,
     description="Contacts and leads linked to a task (Shared Activities): one row per task and person.",
-    fields=(
-        FieldSpec("RelationId", "relation_id", "reference", length=18, index=True),
-        FieldSpec("TaskId", "task_id", "reference", length=18, index=True),
-        FieldSpec("Type", "relation_type", "string", length=50),
-        FieldSpec("AccountId", "account_id", "reference", length=18, index=True),
-        *_system_fields(),
-    ),
+    fields=_who_relation_fields(FieldSpec("TaskId", "task_id", "reference", length=18, index=True)),
 )
 
 EVENT_WHO_RELATION = SObjectSpec(
@@ -396,13 +401,7 @@ EVENT_WHO_RELATION = SObjectSpec(
     relation_left_where="IsParent = false",
     needs_shared_activities=True,
     description="Contacts and leads linked to an event (Shared Activities): one row per event and person.",
-    fields=(
-        FieldSpec("RelationId", "relation_id", "reference", length=18, index=True),
-        FieldSpec("EventId", "event_id", "reference", length=18, index=True),
-        FieldSpec("Type", "relation_type", "string", length=50),
-        FieldSpec("AccountId", "account_id", "reference", length=18, index=True),
-        *_system_fields(),
-    ),
+    fields=_who_relation_fields(FieldSpec("EventId", "event_id", "reference", length=18, index=True)),
 )
 
 REGISTRY: dict[str, SObjectSpec] = {
