@@ -46,6 +46,7 @@ class AuditLog:
         kind: str,
         api_usage: int | None,
         job_id: str | None = None,
+        started: float | None = None,
     ) -> dict:
         """kind: 'api' (counted against DailyApiRequests), 'oauth', 'soap', 'admin' or 'public'."""
         entry = {
@@ -58,6 +59,9 @@ class AuditLog:
         }
         if job_id:
             entry["job_id"] = job_id
+        if started is not None:
+            # When the request arrived (epoch seconds; "time" is when it ended): shows overlapping calls.
+            entry["started"] = round(started, 3)
         line = json.dumps(entry, separators=(",", ":")) + "\n"
         with self._lock:
             self._entries.append(entry)

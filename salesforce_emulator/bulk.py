@@ -5,6 +5,11 @@ straight to DIR/bulk/<job>.csv (never through Python lists). A row index DIR/bul
 (little-endian uint64 byte offsets: start of each data row, then end of file) lets any page
 be served from disk: header bytes + one byte range. Locators encode a row number, so they
 stay valid and a page can be fetched again while the job exists.
+
+Parallel results (GET .../resultPages, API 58.0+, "Get Parallel Results for a Query Job"): the
+server, not the client, splits the result into pages of `parallel_page_records` rows; each
+resultUrl's locator encodes its page's first and end rows. Up to five resultUrls per answer,
+`nextRecordsUrl` for the rest.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ DAILY_STORAGE_MB_MAX = 1_048_576  # 1 TB of results per rolling 24 h
 # whole result up to this cap, which keeps clients that ignore Sforce-Locator honest for
 # small results and still pages the largest ones.
 DEFAULT_MAX_RECORDS = 1_000_000
+# Rows per resultUrl of the parallel results resource (the server's choice there; settable on
+# BulkJobs.parallel_page_records, fixed per job when it completes).
+PARALLEL_PAGE_RECORDS = 50_000
+RESULT_PAGES_PER_ANSWER = 5  # "Returns up to five URIs in one response"
+RESULT_PAGES_MIN_VERSION = 58.0
 _CHUNK = 1 << 20
 
 
@@ -65,6 +75,7 @@ class Job:
     idx_path: Path | None = None
     result_bytes: int = 0
     deleted: bool = False
+    page_records: int = PARALLEL_PAGE_RECORDS
 
     def info(self, *, full: bool) -> dict:
         body = {
@@ -140,16 +151,19 @@ def _offset(idx_path: Path, i: int) -> int:
         return int.from_bytes(f.read(8), "little")
 
 
-def encode_locator(row: int) -> str:
-    return base64.urlsafe_b64encode(f"r{row}".encode()).decode().rstrip("=")
+def encode_locator(row: int, end: int | None = None) -> str:
+    """A row number; a parallel page's locator also carries the row its page ends before."""
+    raw = f"r{row}" if end is None else f"r{row}-{end}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_locator(locator: str) -> int:
+def decode_locator(locator: str) -> tuple[int, int | None]:
     try:
         raw = base64.urlsafe_b64decode(locator + "=" * (-len(locator) % 4)).decode()
         if not raw.startswith("r"):
             raise ValueError(raw)
-        return int(raw[1:])
+        row, _, end = raw[1:].partition("-")
+        return int(row), (int(end) if end else None)
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         # Salesforce's exact code for a bad locator is unverified; API_ERROR is its generic 400.
         raise api_error(400, "API_ERROR", f"Invalid locator: {locator}") from exc
@@ -173,6 +187,7 @@ class BulkJobs:
         self._created: deque[Job] = deque()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.parallel_page_records = PARALLEL_PAGE_RECORDS
 
     def close(self) -> None:
         """Stop job threads and remove every result file (jobs do not outlive the server)."""
@@ -283,6 +298,7 @@ class BulkJobs:
         with csv_path.open("wb") as out:
             cursor.write_csv(out, quote_all=self._wire.quote_all, java_doubles=self._wire.java_doubles)
         job.records, job.result_bytes = build_row_index(csv_path, idx_path)
+        job.page_records = max(int(self.parallel_page_records), 1)
 
     @staticmethod
     def _remove_files(job: Job) -> None:
@@ -319,11 +335,41 @@ class BulkJobs:
             del self._jobs[job_id]
         self._remove_files(job)
 
-    def page(self, job_id: str, *, max_records: str | None, locator: str | None) -> ResultPage:
+    def _complete(self, job_id: str) -> Job:
         job = self.get(job_id)
         if job.state != "JobComplete":
             # 412 for every unfinished state (Aborted/Failed jobs never get results either).
             raise api_error(412, "JOB_NOT_COMPLETE", f"Job {job_id} is in state {job.state}; results are not available")
+        return job
+
+    def result_pages(self, job_id: str, version: str, *, locator: str | None) -> dict:
+        """One answer of GET .../resultPages: up to five resultUrls from the page at ``locator``."""
+        if float(version) < RESULT_PAGES_MIN_VERSION:
+            # The resource does not exist before API 58.0.
+            raise api_error(404, "NOT_FOUND", "The requested resource does not exist")
+        job = self._complete(job_id)
+        if version != job.api_version:
+            # "use the same API version that you used to create the query. Otherwise, the call
+            # returns a 409 error" (error code unverified).
+            raise api_error(409, "API_ERROR", f"Job {job_id} was created with API version {job.api_version}")
+        size, total = job.page_records, job.records
+        first = decode_locator(locator)[0] if locator not in (None, "", "null") else 0
+        if first < 0 or first % size or (total and first >= total) or (not total and first):
+            raise api_error(400, "API_ERROR", f"Invalid locator: {locator}")
+        base = f"/services/data/v{version}/jobs/query/{job_id}"
+        # An empty result has no pages: the harder case for a client (nothing to fetch in parallel).
+        starts = list(range(first, total, size))[:RESULT_PAGES_PER_ANSWER]
+        urls = [{"resultUrl": f"{base}/results?locator={encode_locator(s, min(s + size, total))}"} for s in starts]
+        after = starts[-1] + size if starts else total
+        done = after >= total
+        return {
+            "resultPages": urls,
+            "nextRecordsUrl": None if done else f"{base}/resultPages?locator={encode_locator(after)}",
+            "done": done,
+        }
+
+    def page(self, job_id: str, *, max_records: str | None, locator: str | None) -> ResultPage:
+        job = self._complete(job_id)
         if max_records in (None, ""):
             page_size = DEFAULT_MAX_RECORDS
         else:
@@ -333,11 +379,15 @@ class BulkJobs:
                 page_size = 0
             if page_size <= 0:
                 raise api_error(400, "API_ERROR", f"maxRecords must be a positive integer, got {max_records!r}")
-        row = decode_locator(locator) if locator not in (None, "", "null") else 0
+        row, page_end = decode_locator(locator) if locator not in (None, "", "null") else (0, None)
         total = job.records
         if not 0 <= row <= total or (row == total and total > 0):
             raise api_error(400, "API_ERROR", f"Invalid locator: {locator}")
-        end_row = min(row + page_size, total)
+        if page_end is not None and not row < page_end <= total:
+            raise api_error(400, "API_ERROR", f"Invalid locator: {locator}")
+        # A parallel page (resultUrl) ends where its locator says; its Sforce-Locator still points
+        # at the rest of the result, so a client that follows it would fetch rows twice.
+        end_row = min(row + page_size, total if page_end is None else page_end)
         assert job.idx_path is not None and job.csv_path is not None
         if total == 0:
             # Only a header row (or nothing): the whole file is the page.

@@ -50,6 +50,9 @@ class FaultConfig:
     # Every API call gets 403 REQUEST_LIMIT_EXCEEDED, as when the daily allowance is spent.
     limit_exceeded: bool = False
     latency_ms: int = 0
+    # Each API response body is sent at most this fast (kilobits per second; 0: unlimited), as
+    # one stream from a distant org is: parallel downloads then gain what one stream cannot.
+    bandwidth_kbps: int = 0
     # After N more API calls every issued token is invalidated (the N+1th call gets 401).
     expire_sessions_after: int | None = None
     # The first API call whose path (query string included) matches this regex finds every issued
@@ -80,6 +83,8 @@ class FaultConfig:
             raise ValueError(f"fault error_status must be one of {sorted(_STATUS_BODIES.keys() | EDGE_STATUSES)}")
         if config.query_timeout_status not in (400, 500, 503):
             raise ValueError("fault query_timeout_status must be one of [400, 500, 503]")
+        if config.latency_ms < 0 or config.bandwidth_kbps < 0:
+            raise ValueError("fault latency_ms and bandwidth_kbps must be >= 0 (0: no limit)")
         if config.error_scope not in ERROR_SCOPES:
             raise ValueError(f"fault error_scope must be one of {list(ERROR_SCOPES)}")
         if config.expire_sessions_at is not None:
@@ -147,6 +152,11 @@ class Faults:
     def latency_seconds(self) -> float:
         with self._lock:
             return self._config.latency_ms / 1000.0
+
+    def bandwidth_bytes_per_second(self) -> float:
+        """The per-response send rate in bytes per second (0.0: unlimited)."""
+        with self._lock:
+            return self._config.bandwidth_kbps * 1000 / 8
 
     def take_session_expiry(self, path: str = "") -> bool:
         """Count one API call (to ``path``); True when this call is the one that finds all sessions gone."""

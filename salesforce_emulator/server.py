@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 _DATA_PATH = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
 _SOAP_PATH = re.compile(r"^/services/Soap/u/(\d+\.\d)(?:/.*)?$")
 _CHUNK = 256 * 1024
+_PACED_SLICE = 16 * 1024  # bytes written between pauses under a bandwidth limit
 KNOWN_VERSIONS = [f"{v}.0" for v in range(31, 63)]
 ADMIN_PREFIX = "/__emulator__/"
 
@@ -130,7 +131,24 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_bytes(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
         self._start(status, content_type, len(body), headers)
-        self.wfile.write(body)
+        self._write(body)
+
+    def _write(self, data: bytes) -> None:
+        """Send body bytes, no faster than the bandwidth fault allows for this response."""
+        if not self._rate:
+            self.wfile.write(data)
+            return
+        if self._paced_from is None:
+            self._paced_from = time.monotonic()
+        for i in range(0, len(data), _PACED_SLICE):
+            piece = data[i : i + _PACED_SLICE]
+            # A piece leaves once the link would have carried it: the body's last byte arrives
+            # no sooner than its size allows.
+            self._paced_bytes += len(piece)
+            ahead = self._paced_bytes / self._rate - (time.monotonic() - self._paced_from)
+            if ahead > 0:
+                time.sleep(ahead)
+            self.wfile.write(piece)
 
     def _send_json(self, status: int, payload, headers: dict | None = None) -> None:
         body = json.dumps(payload, separators=(",", ":")).encode()
@@ -182,6 +200,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._counted = False
         self._kind = "public"
         self._job_id: str | None = None
+        self._rate, self._paced_bytes, self._paced_from = 0.0, 0, None
+        arrived = time.time()
         started = time.monotonic()
         try:
             self._body = self._read_body()
@@ -209,6 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
                 kind=self._kind,
                 api_usage=self.emu.api_counter.used if self._counted else None,
                 job_id=self._job_id,
+                started=arrived,
             )
             log.debug("%s %s -> %s in %.3fs", self.command, self.path, self._status, time.monotonic() - started)
 
@@ -283,6 +304,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _api(self, version: str, resource: str, params: dict) -> None:
         time.sleep(self.emu.faults.latency_seconds())
+        self._rate = self.emu.faults.bandwidth_bytes_per_second()
         self._authenticate()
         if self.emu.faults.limit_exceeded() or not self.emu.api_counter.try_count():
             self._counted = True  # the header still reports usage, as on Salesforce
@@ -390,6 +412,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise SalesforceError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are GET,PATCH,DELETE")
         if len(segments) == 2 and segments[1] == "results":
             return self._get_only(lambda: self._results(segments[0], params))
+        if len(segments) == 2 and segments[1] == "resultPages":
+            locator = (params.get("locator") or [None])[0]
+            return self._get_only(lambda: self._send_json(200, jobs.result_pages(segments[0], version, locator=locator)))
         raise not_found()
 
     def _results(self, job_id: str, params: dict) -> None:
@@ -415,13 +440,13 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._start(200, "text/csv", page.length, headers)
             for chunk in self._page_chunks(page, cut_after):
-                self.wfile.write(chunk)
+                self._write(chunk)
             if cut_after is not None:
                 self._cut_connection()
 
     def _write_chunk(self, data: bytes) -> None:
         if data:
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self._write(b"%x\r\n%s\r\n" % (len(data), data))
 
     @staticmethod
     def _page_chunks(page, limit: int | None):
