@@ -2,14 +2,26 @@
 
 Not simple-salesforce's bulk2 client: it never refreshes an expired session and buffers result
 pages in memory. Here each results page streams straight into its own part file.
+
+Results download in parallel where the org offers it ("Get Parallel Results for a Query Job":
+GET jobs/query/{id}/resultPages, API 58.0+): a bounded number of streams (``result_streams``,
+the connection extra ``bulk_result_streams``, default 4), one part file per resultUrl, named
+in the order Salesforce lists them. A single stream from a distant org is bandwidth-bound; the
+streams add up. Without that resource (older API versions answer 404), with one stream or when
+Salesforce lists a single page, the pages are read one after another by Sforce-Locator.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit
 
 from salesforce_elt.hooks.errors import SalesforceApiError
+from salesforce_elt.hooks.oauth import _extra
 from salesforce_elt.hooks.salesforce import TRANSIENT_EXCEPTIONS, SalesforceApiHook
 from salesforce_elt.staging import CsvRecordCounter, part_name
 
@@ -19,12 +31,52 @@ if TYPE_CHECKING:
 QueryOperation = Literal["query", "queryAll"]
 TERMINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 _CHUNK = 1 << 20
+DEFAULT_RESULT_STREAMS = 4
+# requests' connection pool keeps 10 connections per host; more streams would open and drop
+# connections on every page.
+MAX_RESULT_STREAMS = 10
+STREAMS_EXTRA = "bulk_result_streams"
+
+
+def _path_of(url: str) -> str:
+    """The path and query of a URI Salesforce hands out (documented as relative; a full URL works too)."""
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
 class SalesforceBulk2Hook(SalesforceApiHook):
     """Create, watch, download and clean up Bulk API 2.0 query jobs."""
 
     hook_name = "Salesforce Bulk API 2.0 (ELT)"
+
+    def __init__(self, *args: Any, result_streams: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._result_streams = result_streams
+        # The request layer's token, counters and call log are shared: page requests take turns
+        # until their headers arrive, then the bodies stream side by side.
+        self._request_lock = threading.Lock()
+
+    @cached_property
+    def result_streams(self) -> int:
+        """Concurrent results streams: the constructor's value, else the connection extra, else 4."""
+        value: Any = self._result_streams
+        source = "result_streams"
+        if value is None:
+            value = _extra(self.get_connection(self.conn_id).extra_dejson or {}, STREAMS_EXTRA)
+            source = f"connection {self.conn_id!r}: extra {STREAMS_EXTRA}"
+        if value is None:
+            return DEFAULT_RESULT_STREAMS
+        try:
+            streams = int(value)
+        except (TypeError, ValueError):
+            streams = 0
+        if not 1 <= streams <= MAX_RESULT_STREAMS or str(value).strip() != str(streams):
+            raise SalesforceApiError(
+                "INVALID_SETTING",
+                f"{source}={value!r} must be a whole number from 1 to {MAX_RESULT_STREAMS} "
+                "(1: download results pages one at a time)",
+            )
+        return streams
 
     def create_query_job(self, soql: str, operation: QueryOperation = "query") -> dict[str, Any]:
         """Create a job; raises BulkQueryNotSupportedError when Bulk 2.0 refuses the object or fields."""
@@ -65,40 +117,109 @@ class SalesforceBulk2Hook(SalesforceApiHook):
         Each page is checked against ``Sforce-NumberOfRecords``; a page whose connection breaks or
         whose count is short is fetched again from the same locator (locators stay valid while
         the job exists). ``header`` is written when Salesforce sends an empty body for no rows,
-        so every part file starts with a header row.
+        so every part file starts with a header row. With more than one stream and a job that
+        the parallel results resource splits into several pages, the pages are Salesforce's
+        (``max_records`` does not apply) and are fetched concurrently, part files in resultUrl
+        order; a single page gains nothing from streams and is read by locator as before.
         """
         dest_dir.mkdir(parents=True, exist_ok=True)
+        urls = self.result_page_urls(job_id) if self.result_streams > 1 else None
+        if urls and len(urls) > 1:
+            files, records = self._download_parallel(urls, dest_dir, start_part, header)
+        else:
+            files, records = self._download_sequential(job_id, dest_dir, max_records, start_part, header)
+        self.log.info("Bulk 2.0 job %s: %d records in %d file(s)", job_id, records, len(files))
+        return files, records
+
+    def result_page_urls(self, job_id: str) -> list[str] | None:
+        """Every resultUrl of the job's parallel results, in order; None where the resource is missing.
+
+        An empty list (a job without rows lists no pages) also means: read the job sequentially.
+        """
+        path: str | None = f"jobs/query/{job_id}/resultPages"
+        urls: list[str] = []
+        while path:
+            try:
+                answer = self.get_json(path)
+            except SalesforceApiError as exc:
+                if exc.status == 404 and not urls:
+                    # Before API 58.0 the resource does not exist: the locators still work.
+                    self.log.info("Bulk 2.0 job %s: no parallel results (%s); reading pages in turn", job_id, exc)
+                    return None
+                raise
+            pages = answer.get("resultPages")
+            if not isinstance(pages, list) or any(not isinstance(p, dict) or not p.get("resultUrl") for p in pages):
+                raise SalesforceApiError(
+                    "UNEXPECTED_RESPONSE", "resultPages answer without a list of resultUrl", 200, path
+                )
+            urls += [_path_of(p["resultUrl"]) for p in pages]
+            following = None if answer.get("done", True) else answer.get("nextRecordsUrl")
+            path = _path_of(following) if following else None
+        return urls
+
+    def _download_sequential(
+        self,
+        job_id: str,
+        dest_dir: ObjectStoragePath,
+        max_records: int,
+        start_part: int,
+        header: Sequence[str] | None,
+    ) -> tuple[list[str], int]:
         files: list[str] = []
         records = 0
         locator: str | None = None
         part = start_part
+        path = f"jobs/query/{job_id}/results"
         while True:
             name = part_name(part)
-            rows, locator = self._download_page(job_id, dest_dir / name, max_records, locator, header)
+            params: dict[str, Any] = {"maxRecords": max_records}
+            if locator:
+                params["locator"] = locator
+            rows, locator = self._download_page(path, params, dest_dir / name, header)
             files.append(name)
             records += rows
             part += 1
             if not locator or locator == "null":
                 break
-        self.log.info("Bulk 2.0 job %s: %d records in %d file(s)", job_id, records, len(files))
         return files, records
+
+    def _download_parallel(
+        self, urls: list[str], dest_dir: ObjectStoragePath, start_part: int, header: Sequence[str] | None
+    ) -> tuple[list[str], int]:
+        names = [part_name(start_part + i) for i in range(len(urls))]
+        streams = min(self.result_streams, len(urls))
+        with ThreadPoolExecutor(max_workers=streams, thread_name_prefix="bulk-results") as pool:
+            futures = [
+                pool.submit(self._download_page, url, None, dest_dir / name, header, self._request_lock)
+                for url, name in zip(urls, names, strict=True)
+            ]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in futures if f in done and f.exception() is not None), None)
+            if failed is not None:
+                # Pages not started yet are dropped; the ones streaming finish or fail on their own.
+                for future in futures:
+                    future.cancel()
+                raise failed.exception()  # type: ignore[misc]
+            records = sum(future.result()[0] for future in futures)
+        return names, records
 
     def _download_page(
         self,
-        job_id: str,
+        path: str,
+        params: dict[str, Any] | None,
         dest: ObjectStoragePath,
-        max_records: int,
-        locator: str | None,
         header: Sequence[str] | None,
+        lock: threading.Lock | None = None,
     ) -> tuple[int, str | None]:
-        path = f"jobs/query/{job_id}/results"
-        params: dict[str, Any] = {"maxRecords": max_records}
-        if locator:
-            params["locator"] = locator
         headers = {"Accept": "text/csv", "Accept-Encoding": "gzip"}
+        log_path = path.split("?", 1)[0] if path.startswith("/") else f"{self.data_path}/{path}"
         attempt = 0
         while True:
-            response = self.request("GET", path, params=params, headers=headers, stream=True)
+            if lock is None:
+                response = self.request("GET", path, params=params, headers=headers, stream=True)
+            else:
+                with lock:
+                    response = self.request("GET", path, params=params, headers=headers, stream=True)
             counter = CsvRecordCounter()
             try:
                 with dest.open("wb") as fh:
@@ -108,9 +229,7 @@ class SalesforceBulk2Hook(SalesforceApiHook):
                     if counter.bytes == 0 and header:
                         fh.write((",".join(header) + "\n").encode())
             except TRANSIENT_EXCEPTIONS as exc:
-                self._pause_or_raise(
-                    attempt, "GET", f"{self.data_path}/{path}", f"broken results page: {type(exc).__name__}"
-                )
+                self._pause_or_raise(attempt, "GET", log_path, f"broken results page: {type(exc).__name__}")
                 attempt += 1
                 continue
             finally:
@@ -121,7 +240,7 @@ class SalesforceBulk2Hook(SalesforceApiHook):
                     "MISSING_HEADER",
                     "results page without Sforce-NumberOfRecords",
                     200,
-                    f"{self.data_path}/{path}",
+                    log_path,
                 )
             expected = int(expected_header)
             if counter.records != expected:
@@ -129,7 +248,7 @@ class SalesforceBulk2Hook(SalesforceApiHook):
                 self._pause_or_raise(
                     attempt,
                     "GET",
-                    f"{self.data_path}/{path}",
+                    log_path,
                     f"results page had {counter.records} rows, Sforce-NumberOfRecords says {expected}",
                 )
                 attempt += 1
