@@ -368,8 +368,13 @@ class BulkJobs:
             "done": done,
         }
 
-    def page(self, job_id: str, *, max_records: str | None, locator: str | None) -> ResultPage:
+    def page(self, job_id: str, *, max_records: str | None, locator: str | None,
+             version: str | None = None) -> ResultPage:
         job = self._complete(job_id)
+        if version is not None and version != job.api_version:
+            # Get Results for a Query Job: "Use the same API version to get query results that you
+            # used to create the query. Otherwise, the call returns a 409 error" (code unverified).
+            raise api_error(409, "API_ERROR", f"Job {job_id} was created with API version {job.api_version}")
         if max_records in (None, ""):
             page_size = DEFAULT_MAX_RECORDS
         else:
@@ -387,11 +392,14 @@ class BulkJobs:
             raise api_error(400, "API_ERROR", f"Invalid locator: {locator}")
         # A parallel page (resultUrl) ends where its locator says; its Sforce-Locator still points
         # at the rest of the result, so a client that follows it would fetch rows twice.
+        if max_records not in (None, ""):  # maxRecords is a ceiling: short_bulk_pages stays under it at times
+            page_size = self._wire.bulk_page_size(page_size, row)
         end_row = min(row + page_size, total if page_end is None else page_end)
         assert job.idx_path is not None and job.csv_path is not None
         if total == 0:
-            # Only a header row (or nothing): the whole file is the page.
-            header_end = start = end = job.result_bytes
+            # Only a header row (or nothing): the whole file is the page; with empty_bulk_body, an
+            # empty body (whether Salesforce sends the header for no rows is unverified).
+            header_end = start = end = 0 if self._wire.empty_bulk_body else job.result_bytes
         else:
             header_end = _offset(job.idx_path, 0)
             start = _offset(job.idx_path, row)

@@ -68,6 +68,9 @@ class FaultConfig:
     # blindly re-runs the slow query instead of narrowing it.
     query_timeout_rows: int | None = None
     query_timeout_status: int = 500
+    # Every /updated and /deleted answer's latestDateCovered lags N minutes behind its end (never
+    # before its start); the deletions after it are not listed yet.
+    feed_lag_minutes: int = 0
     include_login: bool = False
 
     @classmethod
@@ -215,3 +218,7 @@ class Faults:
         """(rows above which a REST query times out, the status it answers with)."""
         with self._lock:
             return self._config.query_timeout_rows, self._config.query_timeout_status
+
+    def feed_lag_minutes(self) -> int:
+        with self._lock:
+            return self._config.feed_lag_minutes

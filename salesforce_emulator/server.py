@@ -17,6 +17,7 @@ Salesforce): POST /__emulator__/mutate {"object", "update", "create", "delete", 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import logging
 import re
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 _DATA_PATH = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
 _SOAP_PATH = re.compile(r"^/services/Soap/u/(\d+\.\d)(?:/.*)?$")
 _CHUNK = 256 * 1024
+# URI plus headers Salesforce accepts per request, in bytes (see _refuse_oversized_request).
+REQUEST_HEAD_LIMIT = 16_384
 _PACED_SLICE = 16 * 1024  # bytes written between pauses under a bandwidth limit
 KNOWN_VERSIONS = [f"{v}.0" for v in range(31, 63)]
 ADMIN_PREFIX = "/__emulator__/"
@@ -205,6 +208,8 @@ class _Handler(BaseHTTPRequestHandler):
         started = time.monotonic()
         try:
             self._body = self._read_body()
+            if self._refuse_oversized_request():
+                return
             self._route()
         except SalesforceError as exc:
             if self._status:
@@ -232,6 +237,22 @@ class _Handler(BaseHTTPRequestHandler):
                 started=arrived,
             )
             log.debug("%s %s -> %s in %.3fs", self.command, self.path, self._status, time.monotonic() - started)
+
+    def _refuse_oversized_request(self) -> bool:
+        """Salesforce's edge takes at most 16,384 bytes of URI plus headers per request (Help article
+        "Maximum number of rows returned by SOQL queries over the REST API"). Past it, a request whose URI alone is too long gets 414, else
+        431 (as measured on real orgs: salesforce.stackexchange.com question 195449), as the edge's
+        HTML page, not a JSON error (Stitch's docs quote "Bad Message 431 reason: Request Header
+        Fields Too Large"). The page's exact markup is unverified."""
+        head = len(self.requestline) + 2 + sum(len(k) + len(v) + 4 for k, v in self.headers.items()) + 2
+        if head <= REQUEST_HEAD_LIMIT:
+            return False
+        status, reason = (414, "URI Too Long") if len(self.path) > REQUEST_HEAD_LIMIT else (
+            431, "Request Header Fields Too Large")
+        page = f"<h1>Bad Message {status}</h1><pre>reason: {reason}</pre>".encode()
+        self.close_connection = True
+        self._send_bytes(status, page, "text/html;charset=iso-8859-1", {"Connection": "close"})
+        return True
 
     def _route(self) -> None:
         parts = urlsplit(self.path)
@@ -373,7 +394,7 @@ class _Handler(BaseHTTPRequestHandler):
         if len(segments) == 2 and segments[1] in ("updated", "deleted"):
             start, end = _parse_feed_time(params, "start"), _parse_feed_time(params, "end")
             feed = org.updated if segments[1] == "updated" else org.deleted
-            return self._send_json(200, feed(name, start, end))
+            return self._send_json(200, feed(name, start, end, lag=self.emu.feed_lag()))
         raise not_found()
 
     def _limits(self, segments: list[str], params: dict) -> None:
@@ -411,17 +432,18 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send_empty(204)
             raise SalesforceError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed. Allowed are GET,PATCH,DELETE")
         if len(segments) == 2 and segments[1] == "results":
-            return self._get_only(lambda: self._results(segments[0], params))
+            return self._get_only(lambda: self._results(segments[0], params, version))
         if len(segments) == 2 and segments[1] == "resultPages":
             locator = (params.get("locator") or [None])[0]
             return self._get_only(lambda: self._send_json(200, jobs.result_pages(segments[0], version, locator=locator)))
         raise not_found()
 
-    def _results(self, job_id: str, params: dict) -> None:
+    def _results(self, job_id: str, params: dict, version: str) -> None:
         page = self.emu.bulk.page(
             job_id,
             max_records=(params.get("maxRecords") or [None])[0],
             locator=(params.get("locator") or [None])[0],
+            version=version,
         )
         headers = {"Sforce-NumberOfRecords": str(page.records), "Sforce-Locator": page.next_locator}
         gzip_ok = "gzip" in (self.headers.get("Accept-Encoding") or "").lower()
@@ -545,6 +567,7 @@ class EmulatorServer:
         if org_kind not in ORG_KINDS:
             raise ValueError(f"org_kind must be one of {sorted(ORG_KINDS)}, got {org_kind!r}")
         self.org_kind = org_kind
+        self._feed_answers = itertools.count()
         self._httpd: _TlsServer | None = None
         self._thread: threading.Thread | None = None
         self.connection_info: dict = {}
@@ -613,6 +636,14 @@ class EmulatorServer:
         self.close()
 
     # -- introspection -----------------------------------------------------------------
+    def feed_lag(self) -> dt.timedelta:
+        """How far this /updated or /deleted answer's latestDateCovered stays behind its end."""
+        minutes = self.faults.feed_lag_minutes()
+        if not minutes and self.wire.lagging_feeds:
+            n = next(self._feed_answers)  # every other answer lags, by 1 to 3 minutes
+            minutes = (n % 2) * (1 + n // 2 % 3)
+        return dt.timedelta(minutes=minutes)
+
     def audit(self) -> list[dict]:
         return self.audit_log.entries()
 

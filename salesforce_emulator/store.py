@@ -489,13 +489,15 @@ class Org:
         return QueryCursor(self, plan)
 
     # -- feeds --
-    def updated(self, object_name: str, start: datetime, end: datetime) -> dict:
+    def updated(self, object_name: str, start: datetime, end: datetime,
+                lag: timedelta = timedelta(0)) -> dict:
+        """``lag``: latestDateCovered stays that far behind ``end`` (changes still in flight)."""
         obj = self._replication_object(object_name, "getUpdated")
         now = self._now()
         # The feeds work at minute granularity: seconds of start/end are ignored.
         start, end = _floor_minute(_utc(start)), _floor_minute(_utc(end))
         _check_window(start, end, now, FEED_UPDATED_DAYS)
-        latest = _floor_minute(min(end, now))
+        latest = max(start, _floor_minute(min(end, now)) - lag)
         live = _live_filter(obj, "t", include_archived=True)
         sql = (f"SELECT t.{q('Id')} FROM {q(obj.name)} AS t WHERE t.{q('SystemModstamp')} >= ? "  # noqa: S608
                f"AND t.{q('SystemModstamp')} < ?" + (f" AND {live}" if live else "") + f" ORDER BY t.{q('Id')}")
@@ -506,7 +508,9 @@ class Org:
                                   "record limit reached. Please narrow the date range")
         return {"ids": ids, "latestDateCovered": _iso(latest)}
 
-    def deleted(self, object_name: str, start: datetime, end: datetime) -> dict:
+    def deleted(self, object_name: str, start: datetime, end: datetime,
+                lag: timedelta = timedelta(0)) -> dict:
+        """``lag``: latestDateCovered stays that far behind ``end``, and later deletions are not listed."""
         obj = self._replication_object(object_name, "getDeleted")
         now = self._now()
         start, end = _floor_minute(_utc(start)), _floor_minute(_utc(end))
@@ -523,7 +527,7 @@ class Org:
             # are ignored; compared here after dropping them (the stricter reading).
             raise SalesforceError(400, "INVALID_REPLICATION_DATE",
                                   "startDate must chronologically precede endDate by more than one minute")
-        latest = _floor_minute(min(end, now))
+        latest = max(start, _floor_minute(min(end, now)) - lag)
         lo, hi = sd.fmt_ts(int(start.timestamp())), sd.fmt_ts(int(latest.timestamp()))
         conn = self._conn()
         rows: list[tuple[str, str]] = []

@@ -16,6 +16,19 @@ Salesforce answers the same query in more than one shape, and a client must take
   size", REST API Developer Guide, Query Options Header). Page sizes vary from page to page
   (deterministically), between a tenth of the batch and one less than it, and never above
   ``max_page`` when that is set (Salesforce shrinks pages of wide records).
+- ``short_bulk_pages``: Bulk 2.0 results pages that at times hold fewer records than the
+  ``maxRecords`` asked for ("the request is still subject to the size limits", Bulk API 2.0 and
+  Bulk API Developer Guide, Get Results for a Query Job): about every other page holds between
+  half of it and one less (deterministically, seeded by the page's first row).
+- ``empty_bulk_body``: the results of a Bulk 2.0 job without rows are an empty body, without
+  the header row. Whether Salesforce sends the header for no rows is unverified (its guide shows
+  only a non-empty example); the empty body is the harder case for a client, which must then
+  write the columns itself.
+- ``lagging_feeds``: every other ``/updated`` and ``/deleted`` answer has a ``latestDateCovered``
+  1 to 3 minutes before its end (never before its start), and lists nothing after it. The SOAP
+  API Developer Guide (GetDeletedResult, GetUpdatedResult) allows it: when latestDateCovered is
+  before the end, "you must use this value for the startDate of your next call" (changes still in
+  flight). How often and how far a real org lags is unverified; this is the harder choice.
 
 Without options the emulator writes the plainest form (minimal quoting, Python's float text, full
 pages); ``WireFormat.realistic()`` turns every variation on (the pytest plugin's default).
@@ -31,7 +44,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import Any
 
-_NAMES = ("quote_all", "java_doubles", "short_pages")
+_NAMES = ("quote_all", "java_doubles", "short_pages", "short_bulk_pages", "empty_bulk_body", "lagging_feeds")
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,9 @@ class WireFormat:
     quote_all: bool = False
     java_doubles: bool = False
     short_pages: bool = False
+    short_bulk_pages: bool = False
+    empty_bulk_body: bool = False
+    lagging_feeds: bool = False
     max_page: int | None = None  # REST: at most this many records per page (with short_pages)
 
     @classmethod
@@ -69,6 +85,14 @@ class WireFormat:
         high = max(low, limit - 1 if limit == batch else limit)
         # Seeded by the row: sizes vary page to page, and are the same on every run.
         return random.Random(row).randint(low, high)
+
+
+    def bulk_page_size(self, max_records: int, row: int) -> int:
+        """Records in the Bulk results page that starts at result row ``row`` when ``max_records`` was asked for."""
+        if not self.short_bulk_pages or max_records < 2:
+            return max_records
+        rng = random.Random(row)
+        return max_records if rng.random() < 0.5 else rng.randint(max(1, max_records // 2), max_records - 1)
 
 
 def java_double(value: float) -> str:

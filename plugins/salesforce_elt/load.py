@@ -83,6 +83,9 @@ class LoadRequest:
     # False for a read that does not start at or before the mark (targeted ids, an explicit
     # window ahead of it): moving the mark would skip what lies between.
     advance_high_water_mark: bool = True
+    # latestDateCovered of the window's /deleted feed when it stops before window_end: deletions
+    # after it are not listed yet, so the high-water mark stops there.
+    deletes_covered_to: datetime | None = None
     relation_scope: RelationScope | None = None  # delete_handling "relations" only
     # The /deleted feed could not cover the window: every current Id instead (see IdReconcile).
     id_reconcile: IdReconcile | None = None
@@ -490,9 +493,11 @@ def load(conn: psycopg.Connection, request: LoadRequest) -> LoadStats:
             )
             stats.deleted_records += newly_deleted
         if request.window_end is not None and request.advance_high_water_mark:
-            stats.high_water_mark = state.set_high_water_mark(
-                conn, spec.name, request.window_end, request.sync_run_id
-            )
+            mark = request.window_end
+            if request.deletes_covered_to is not None and request.deletes_covered_to < mark:
+                mark = request.deletes_covered_to
+                log.info("%s: high-water mark held at the /deleted feed's latestDateCovered %s", spec.name, mark)
+            stats.high_water_mark = state.set_high_water_mark(conn, spec.name, mark, request.sync_run_id)
         stats.seconds = time.monotonic() - started
         record_run(conn, request, stats, status="success")
     return stats

@@ -100,7 +100,9 @@ def test_connection_reset_mid_bulk_page(sf_emulator, sf_session, sf_client, enco
         client.get_query_results(job["id"], max_records=1000)
     # The same page works on retry: locators stay valid.
     page = client.get_query_results(job["id"], max_records=1000)
-    assert page["number_of_records"] == 1000
+    again = client.get_query_results(job["id"], max_records=1000)
+    # maxRecords is a ceiling (short_bulk_pages); the page is the same each time it is fetched.
+    assert 0 < page["number_of_records"] <= 1000 and page == again
 
 
 def test_connection_reset_mid_rest_page(sf_emulator, sf_client):

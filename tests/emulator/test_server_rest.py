@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -134,13 +135,65 @@ def test_updated_and_deleted_feeds(sf_emulator, sf_session, sf_client):
     # up to now, as Salesforce's do, so fresh changes would not show yet.
     changed = sf_session.post(admin, json={"object": "Contact", "update": 5, "hard_delete": 2, "late_share": 1.0}).json()
     end = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
-    params = {"start": start.isoformat(timespec="seconds"), "end": end.isoformat(timespec="seconds")}
-    updated = sf_client.restful("sobjects/Contact/updated/", params=params)
+    updated = read_feed(sf_client, "updated", start, end)
     assert set(changed["updated"]) <= set(updated["ids"])
-    deleted = sf_client.restful("sobjects/Contact/deleted/", params=params)
+    deleted = read_feed(sf_client, "deleted", start, end)
     assert {"deletedRecords", "earliestDateAvailable", "latestDateCovered"} <= set(deleted)
     everything = {r["Id"] for r in sf_client.query_all_iter("SELECT Id FROM Contact", include_deleted=True)}
     assert len(changed["hard_deleted"]) == 2 and not set(changed["hard_deleted"]) & everything
+
+
+def read_feed(sf_client, kind: str, start: dt.datetime, end: dt.datetime) -> dict:
+    """A feed read as the SOAP guide says: while latestDateCovered is before the end (a lagging
+    answer), the next call starts there; the answers' ids and deletions together."""
+    ids, deletions = [], []
+    for _ in range(4):
+        params = {"start": start.isoformat(timespec="seconds"), "end": end.isoformat(timespec="seconds")}
+        answer = sf_client.restful(f"sobjects/Contact/{kind}/", params=params)
+        ids += answer.get("ids", [])
+        deletions += answer.get("deletedRecords", [])
+        covered = dt.datetime.fromisoformat(answer["latestDateCovered"].replace("+0000", "+00:00"))
+        if covered >= min(end, dt.datetime.now(dt.UTC)).replace(second=0, microsecond=0):
+            return {**answer, "ids": ids, "deletedRecords": deletions}
+        start = min(covered, end - dt.timedelta(minutes=2))  # /deleted wants more than a minute
+    raise AssertionError(f"the {kind} feed still lags after 4 calls")
+
+
+def test_feeds_lag_latest_date_covered_and_list_nothing_after_it(sf_emulator, sf_session, sf_client):
+    """Fault feed_lag_minutes: latestDateCovered stays N minutes behind the end, never before the start."""
+    admin = f"{sf_emulator.connection_info['instance_url']}/__emulator__/mutate"
+    gone = sf_session.post(admin, json={"object": "Contact", "hard_delete": 2}).json()["hard_deleted"]
+    now = dt.datetime.now(dt.UTC)
+    start, end = now - dt.timedelta(minutes=30), now + dt.timedelta(minutes=1)
+    params = {"start": start.isoformat(timespec="seconds"), "end": end.isoformat(timespec="seconds")}
+    sf_emulator.faults.set(feed_lag_minutes=5)
+    for kind in ("deleted", "updated"):
+        answer = sf_client.restful(f"sobjects/Contact/{kind}/", params=params)
+        covered = dt.datetime.fromisoformat(answer["latestDateCovered"].replace("+0000", "+00:00"))
+        assert covered == now.replace(second=0, microsecond=0) - dt.timedelta(minutes=5)
+    assert not set(gone) & {e["id"] for e in answer.get("deletedRecords", [])}
+    deleted = sf_client.restful("sobjects/Contact/deleted/", params=params)
+    assert not set(gone) & {e["id"] for e in deleted["deletedRecords"]}  # after latestDateCovered
+    sf_emulator.faults.set(feed_lag_minutes=60)  # never before the start
+    deleted = sf_client.restful("sobjects/Contact/deleted/", params=params)
+    assert deleted["latestDateCovered"].startswith(start.strftime("%Y-%m-%dT%H:%M:00"))
+    sf_emulator.faults.clear()
+
+
+def test_the_realistic_wire_lags_every_other_feed_answer(sf_emulator, sf_client):
+    assert sf_emulator.wire.lagging_feeds
+    now = dt.datetime.now(dt.UTC)
+    params = {
+        "start": (now - dt.timedelta(minutes=30)).isoformat(timespec="seconds"),
+        "end": (now + dt.timedelta(minutes=1)).isoformat(timespec="seconds"),
+    }
+    floor = now.replace(second=0, microsecond=0)
+    lags = []
+    for _ in range(6):
+        answer = sf_client.restful("sobjects/Contact/deleted/", params=params)
+        covered = dt.datetime.fromisoformat(answer["latestDateCovered"].replace("+0000", "+00:00"))
+        lags.append(round((floor - covered).total_seconds() / 60))
+    assert lags.count(0) == 3 and all(0 <= lag <= 3 for lag in lags) and max(lags) > 0
 
 
 def test_feed_without_dates_is_400(sf_client):
@@ -303,9 +356,34 @@ def test_wire_options_parse():
     from salesforce_emulator.wire import WireFormat
 
     assert WireFormat.parse("") == WireFormat()
-    assert WireFormat.parse("realistic") == WireFormat(quote_all=True, java_doubles=True, short_pages=True)
+    assert WireFormat.parse("realistic") == WireFormat(
+        quote_all=True, java_doubles=True, short_pages=True, short_bulk_pages=True, empty_bulk_body=True,
+        lagging_feeds=True
+    )
     assert WireFormat.parse("quote_all, short_pages,max_page=7") == WireFormat(quote_all=True, short_pages=True,
                                                                                max_page=7)
     with pytest.raises(ValueError, match="unknown wire option 'quote_everything'"):
         WireFormat.parse("quote_everything")
     assert all(1 <= WireFormat.parse("short_pages,max_page=7").page_size(2000, row) <= 7 for row in range(500))
+
+
+def test_uri_plus_headers_past_16384_bytes_are_refused(sf_emulator, sf_session, sf_client):
+    """Past 16,384 bytes of URI plus headers: 431, or 414 when the URI alone is too long; an HTML page."""
+    base = f"{sf_emulator.connection_info['instance_url']}/services/data/v59.0/query"
+    auth = {"Authorization": f"Bearer {sf_client.session_id}"}
+
+    def ask(target_bytes: int) -> requests.Response:
+        url = f"{base}?q=SELECT+Id+FROM+Contact+LIMIT+1&pad="
+        prepared = sf_session.prepare_request(requests.Request("GET", url, headers=auth))
+        headers = {**prepared.headers, "Host": urlsplit(base).netloc}  # http.client adds Host
+        head = len(f"GET {prepared.path_url} HTTP/1.1") + 2 + sum(len(k) + len(v) + 4 for k, v in headers.items()) + 2
+        return sf_session.get(url + "x" * (target_bytes - head), headers=auth)
+
+    assert ask(16_384).status_code == 200  # exactly at the limit: served
+    refused = ask(16_385)
+    assert refused.status_code == 431 and refused.headers["Content-Type"].startswith("text/html")
+    assert "Request Header Fields Too Large" in refused.text
+    long_uri = sf_session.get(f"{base}?q=SELECT+Id+FROM+Contact&pad={'x' * 16_400}", headers=auth)
+    assert long_uri.status_code == 414 and "URI Too Long" in long_uri.text
+    big_header = sf_session.get(f"{base}?q=SELECT+Id+FROM+Contact+LIMIT+1", headers={**auth, "X-Pad": "y" * 16_400})
+    assert big_header.status_code == 431

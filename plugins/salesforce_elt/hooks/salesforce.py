@@ -147,6 +147,7 @@ class SalesforceApiHook(SalesforceHook):
         self.api_calls = 0
         self.call_log: deque[ApiCall] = deque(maxlen=CALL_LOG_LIMIT)
         self.calls_dropped = 0  # calls that fell out of the bounded call_log
+        self.deleted_covered_to: datetime | None = None  # latestDateCovered of the last deleted() call
         # Share of the daily allowance REST paging must leave untouched (None: no guard).
         self.api_reserve: float | None = None
         self._token: OAuthToken | None = None
@@ -463,9 +464,14 @@ class SalesforceApiHook(SalesforceHook):
                 f"Salesforce refused start {soql_datetime(feed_start)}: {exc.error_code}: {exc.message}",
                 earliest,
             ) from exc
-        # The feed works in whole minutes and covers the current minute only once it is over;
-        # the next window's lookback re-reads that tail.
-        self.log.info("%s: /deleted feed covered up to %s", object_name, answer.get("latestDateCovered"))
+        # The feed works in whole minutes and covers the current minute only once it is over, and
+        # latestDateCovered may lag further behind the end while deletions are in flight: the
+        # caller keeps its high-water mark at or before it (deleted_covered_to), so the next
+        # window's feed starts there (SOAP getDeleted(): "use this value for the startDate of
+        # your next call").
+        covered = answer.get("latestDateCovered")
+        self.deleted_covered_to = _parse_sf_datetime(covered) if covered else None
+        self.log.info("%s: /deleted feed covered up to %s", object_name, covered)
         available = answer.get("earliestDateAvailable")
         if available and _parse_sf_datetime(available) > feed_start.replace(second=0, microsecond=0):
             # Salesforce should have refused this start; an answer that silently covers less

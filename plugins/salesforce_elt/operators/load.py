@@ -52,6 +52,7 @@ class PostgresUpsertOperator(BaseOperator):
             expected_rows=int(xcom["rows"]),
             sync_run_id=context["run_id"],
             window_end=_parse(window.get("end")),
+            deletes_covered_to=_parse(window.get("deletes_covered_to")),
             deleted_file=ObjectStoragePath(xcom["deleted_uri"]) if xcom.get("deleted_uri") else None,
             run=_run_info(context, xcom),
             reconcile_missing=bool(
