@@ -94,6 +94,9 @@ _TOKEN_RE = re.compile(
 )
 
 
+_DOCUMENTED_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:Z|[+-]\d{2}:\d{2})")
+
+
 @dataclass
 class Tok:
     kind: str          # string, datetime, date, number, ident, op, punct, eof
@@ -152,6 +155,11 @@ def tokenize(ctx: _Ctx) -> list[Tok]:
         text = m.group()
         if kind == "badstring":
             raise ctx.malformed(pos, f"line 1:{pos} mismatched character '<EOF>' expecting '''")
+        if kind == "datetime" and not _DOCUMENTED_DATETIME.fullmatch(text):
+            # SOQL and SOSL Reference, "Date Formats and Date Literals": YYYY-MM-DDThh:mm:ss
+            # followed by +hh:mm, -hh:mm or Z only. Fractions and a colon-less offset are not
+            # listed; refused (the exact message is unverified).
+            raise ctx.malformed(pos, f"value of filter criterion for field is not a valid dateTime: {text}")
         if kind != "ws":
             tok = Tok(kind, text, pos)
             if kind == "string":

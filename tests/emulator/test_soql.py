@@ -184,13 +184,23 @@ def test_id_literals_15_and_18(org):
 # --- dates --------------------------------------------------------------------------------------
 
 def test_datetime_literal_forms_are_equivalent(org):
-    forms = ["2025-06-01T00:00:00Z", "2025-06-01T00:00:00.000+0000", "2025-06-01T02:00:00+02:00",
-             "2025-05-31T19:00:00-05:00"]
+    forms = ["2025-06-01T00:00:00Z", "2025-06-01T02:00:00+02:00", "2025-05-31T19:00:00-05:00"]
     results = [ids(org, f"SELECT Id FROM Contact WHERE CreatedDate >= {f} ORDER BY Id") for f in forms]
     assert all(r == results[0] for r in results)
     want = [r[0] for r in sql(org, "SELECT Id FROM Contact WHERE IsDeleted = 0 AND CreatedDate >= "
                                    "'2025-06-01T00:00:00.000+0000' ORDER BY Id")]
     assert results[0] == want
+
+
+@pytest.mark.parametrize(
+    "literal", ["2025-06-01T00:00:00.000+0000", "2025-06-01T00:00:00+0000", "2025-06-01T00:00:00.000Z",
+                "2025-06-01T00:00:00.5+02:00"],
+)
+def test_undocumented_datetime_literal_forms_are_malformed(org, literal):
+    """SOQL and SOSL Reference, Date Formats and Date Literals: ss followed by Z, +hh:mm or -hh:mm only."""
+    with pytest.raises(SalesforceError) as error:
+        org.query(f"SELECT Id FROM Contact WHERE CreatedDate >= {literal}", include_deleted=False, api="rest")
+    assert error.value.status == 400 and error.value.error_code == "MALFORMED_QUERY"
 
 
 def test_date_field_and_date_literals(org):
