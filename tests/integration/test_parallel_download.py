@@ -189,3 +189,28 @@ def test_the_stream_setting_comes_from_the_connection(sf, monkeypatch):
     assert SalesforceBulk2Hook("sf_streams").result_streams == 2
     assert SalesforceBulk2Hook("sf_streams", result_streams=6).result_streams == 6
     assert SalesforceBulk2Hook().result_streams == 4
+
+
+def test_the_streams_calls_and_a_new_login_are_folded_into_the_hook(sf, tmp_path):
+    hook = SalesforceBulk2Hook(result_streams=4)
+    job_id = _complete_job(hook)
+    calls_before, usage_before = hook.api_calls, hook.api_usage
+    sf.reset_audit()
+    # The session ends while the streams run: one of them logs in again, the rest follow.
+    sf.faults.set(expire_sessions_at=r"/results\?locator=")
+    files, records = hook.download_results(job_id, _dir(tmp_path, "x"))
+
+    entries = [e for e in sf.audit() if e["kind"] == "api"]
+    assert records == sf.org.query("SELECT Id FROM Contact", include_deleted=True, api="rest").total_size
+    assert any(e["status"] == 401 for e in entries) and any(e["kind"] == "oauth" for e in sf.audit())
+    # Every call of every stream counted once, logged once, with the newest usage figure.
+    assert hook.api_calls - calls_before == len(entries)
+    logged = [c for c in hook.call_log if "/results" in c.path]
+    assert len(logged) == len([e for e in entries if "/results" in e["path"]])
+    assert [c.at for c in hook.call_log] == sorted(c.at for c in hook.call_log)
+    assert hook.api_usage != usage_before and int(hook.api_usage.split("/")[0]) == sf.api_counter.used
+    # The hook keeps the new login: its next call needs no other.
+    logins = sum(e["kind"] == "oauth" for e in sf.audit())
+    hook.get_job(job_id)
+    assert sum(e["kind"] == "oauth" for e in sf.audit()) == logins
+    assert len(files) > 1

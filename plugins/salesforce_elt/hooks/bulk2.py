@@ -13,12 +13,16 @@ Salesforce lists a single page, the pages are read one after another by Sforce-L
 
 from __future__ import annotations
 
-import threading
+import copy
+import queue
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
+
+import requests
 
 from salesforce_elt.hooks.errors import SalesforceApiError
 from salesforce_elt.hooks.oauth import _extra
@@ -52,9 +56,6 @@ class SalesforceBulk2Hook(SalesforceApiHook):
     def __init__(self, *args: Any, result_streams: int | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._result_streams = result_streams
-        # The request layer's token, counters and call log are shared: page requests take turns
-        # until their headers arrive, then the bodies stream side by side.
-        self._request_lock = threading.Lock()
 
     @cached_property
     def result_streams(self) -> int:
@@ -188,20 +189,61 @@ class SalesforceBulk2Hook(SalesforceApiHook):
     ) -> tuple[list[str], int]:
         names = [part_name(start_part + i) for i in range(len(urls))]
         streams = min(self.result_streams, len(urls))
-        with ThreadPoolExecutor(max_workers=streams, thread_name_prefix="bulk-results") as pool:
-            futures = [
-                pool.submit(self._download_page, url, None, dest_dir / name, header, self._request_lock)
-                for url, name in zip(urls, names, strict=True)
-            ]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = next((f for f in futures if f in done and f.exception() is not None), None)
-            if failed is not None:
-                # Pages not started yet are dropped; the ones streaming finish or fail on their own.
-                for future in futures:
-                    future.cancel()
-                raise failed.exception()  # type: ignore[misc]
-            records = sum(future.result()[0] for future in futures)
+        workers = [self._stream_worker() for _ in range(streams)]
+        idle: queue.SimpleQueue[SalesforceBulk2Hook] = queue.SimpleQueue()
+        for worker in workers:
+            idle.put(worker)
+
+        def fetch(url: str, name: str) -> int:
+            worker = idle.get()
+            try:
+                return worker._download_page(url, None, dest_dir / name, header)[0]
+            finally:
+                idle.put(worker)
+
+        try:
+            with ThreadPoolExecutor(max_workers=streams, thread_name_prefix="bulk-results") as pool:
+                futures = [pool.submit(fetch, url, name) for url, name in zip(urls, names, strict=True)]
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                failed = next((f for f in futures if f in done and f.exception() is not None), None)
+                if failed is not None:
+                    # Pages not started yet are dropped; the ones streaming finish or fail on their own.
+                    for future in futures:
+                        future.cancel()
+                    raise failed.exception()  # type: ignore[misc]
+                records = sum(future.result() for future in futures)
+        finally:
+            self._absorb(workers)
         return names, records
+
+    def _stream_worker(self) -> SalesforceBulk2Hook:
+        """A copy of this hook for one results stream: the same login and settings, its own HTTP
+        session (connection pool), counters and call log, so no state is shared between threads."""
+        worker = copy.copy(self)
+        worker.api_calls, worker.calls_dropped = 0, 0
+        worker.call_log = deque(maxlen=self.call_log.maxlen)
+        session = requests.Session()
+        session.verify, session.trust_env, session.cert = self.http.verify, self.http.trust_env, self.http.cert
+        session.proxies.update(self.http.proxies)
+        worker.__dict__["http"] = session
+        return worker
+
+    def _absorb(self, workers: list[SalesforceBulk2Hook]) -> None:
+        """Fold the streams' calls, usage and any newer login back into this hook."""
+        for worker in workers:
+            self.api_calls += worker.api_calls
+            self.calls_dropped += worker.calls_dropped
+            if worker._token is not self._token and worker._token is not None:
+                self._token = worker._token  # a stream logged in again: the old session is gone
+                self.__dict__.pop("conn", None)
+            worker.http.close()
+        for call in sorted((c for w in workers for c in w.call_log), key=lambda c: c.at):
+            if len(self.call_log) == self.call_log.maxlen:
+                self.calls_dropped += 1
+            self.call_log.append(call)
+        latest = max((w for w in workers if w.call_log), key=lambda w: w.call_log[-1].at, default=None)
+        if latest is not None and latest.api_usage:
+            self.api_usage = latest.api_usage
 
     def _download_page(
         self,
@@ -209,17 +251,12 @@ class SalesforceBulk2Hook(SalesforceApiHook):
         params: dict[str, Any] | None,
         dest: ObjectStoragePath,
         header: Sequence[str] | None,
-        lock: threading.Lock | None = None,
     ) -> tuple[int, str | None]:
         headers = {"Accept": "text/csv", "Accept-Encoding": "gzip"}
         log_path = path.split("?", 1)[0] if path.startswith("/") else f"{self.data_path}/{path}"
         attempt = 0
         while True:
-            if lock is None:
-                response = self.request("GET", path, params=params, headers=headers, stream=True)
-            else:
-                with lock:
-                    response = self.request("GET", path, params=params, headers=headers, stream=True)
+            response = self.request("GET", path, params=params, headers=headers, stream=True)
             counter = CsvRecordCounter()
             try:
                 with dest.open("wb") as fh:
