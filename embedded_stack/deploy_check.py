@@ -28,6 +28,17 @@ SERVICE_COMMANDS = {
     "airflow-worker": "celery worker",
 }
 
+# What the image must bring for CeleryExecutor and s3:// staging.
+STAGING_AND_CELERY_PACKAGES = ("apache-airflow-providers-celery", "apache-airflow-providers-amazon", "s3fs", "redis")
+# Settings every Airflow service (workers included) must see alike.
+COMMON_SETTINGS = (
+    "AIRFLOW__CELERY__BROKER_URL",
+    "SALESFORCE_ELT_STAGING_URL",
+    "AIRFLOW_CONN_AWS_DEFAULT",
+    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT",
+    "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT",
+)
+
 
 def locked_version(package: str, lock: Path = REPO / "requirements.txt") -> str:
     match = re.search(rf"^{re.escape(package)}==([^\s;]+)", lock.read_text(), re.MULTILINE | re.IGNORECASE)
@@ -51,6 +62,24 @@ def docker_compose_errors(compose_file: Path) -> list[str] | None:
         return None
     result = subprocess.run([binary, "-f", str(compose_file), "config", "-q"], capture_output=True, text=True)
     return [] if result.returncode == 0 else [f"docker-compose config: {result.stderr.strip()}"]
+
+
+def celery_and_staging_errors(repo: Path, compose: dict) -> list[str]:
+    errors: list[str] = []
+    # The image installs the lock: CeleryExecutor needs the celery provider and the Redis client,
+    # s3:// staging the Amazon provider with s3fs (ObjectStoragePath's s3 filesystem).
+    for package in STAGING_AND_CELERY_PACKAGES:
+        try:
+            locked_version(package, repo / "requirements.txt")
+        except ValueError:
+            errors.append(f"requirements.txt must lock {package} (installed in the image: CeleryExecutor, s3:// staging)")
+    common_env = (compose.get("x-airflow-common") or {}).get("environment") or {}
+    if common_env.get("AIRFLOW__CORE__EXECUTOR") != "CeleryExecutor":
+        errors.append("x-airflow-common must set AIRFLOW__CORE__EXECUTOR: CeleryExecutor")
+    for name in COMMON_SETTINGS:
+        if name not in common_env:
+            errors.append(f"x-airflow-common must pass {name} to every Airflow service")
+    return errors
 
 
 def layout_errors(repo: Path = REPO) -> list[str]:
@@ -78,6 +107,7 @@ def layout_errors(repo: Path = REPO) -> list[str]:
             errors.append(f"Dockerfile copies {source}, which does not exist")
 
     compose = yaml.safe_load((repo / "docker-compose.yaml").read_text())
+    errors += celery_and_staging_errors(repo, compose)
     services = compose.get("services", {})
     missing = REQUIRED_SERVICES - services.keys()
     if missing:

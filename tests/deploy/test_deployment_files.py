@@ -65,3 +65,23 @@ def test_layout_check_requires_the_project_distribution_in_the_image(tmp_path):
     dockerfile.write_text("\n".join(line for line in lines if "--no-deps" not in line) + "\n")
 
     assert any("salesforce_elt connection type" in e for e in deploy_check.layout_errors(tmp_path))
+
+
+def test_layout_check_requires_celery_and_s3_staging_in_image_and_compose(tmp_path):
+    for name in ("requirements.txt", "Dockerfile", "docker-compose.yaml", "pyproject.toml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    for folder in ("dags", "plugins", "sql", "migrations"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "alembic.ini").touch()
+    assert deploy_check.layout_errors(tmp_path) == []
+
+    lock = tmp_path / "requirements.txt"
+    lock.write_text("\n".join(line for line in lock.read_text().splitlines() if not line.startswith("s3fs==")) + "\n")
+    compose = yaml.safe_load((tmp_path / "docker-compose.yaml").read_text())
+    del compose["x-airflow-common"]["environment"]["AIRFLOW_CONN_AWS_DEFAULT"]
+    (tmp_path / "docker-compose.yaml").write_text(yaml.safe_dump(compose))
+
+    errors = deploy_check.layout_errors(tmp_path)
+
+    assert any("must lock s3fs" in e for e in errors), errors
+    assert any("AIRFLOW_CONN_AWS_DEFAULT" in e for e in errors), errors
