@@ -124,9 +124,14 @@ class SalesforceBulk2Hook(SalesforceApiHook):
         order; a single page gains nothing from streams and is read by locator as before.
         """
         dest_dir.mkdir(parents=True, exist_ok=True)
-        urls = self.result_page_urls(job_id) if self.result_streams > 1 else None
-        if urls and len(urls) > 1:
-            files, records = self._download_parallel(urls, dest_dir, start_part, header)
+        first: tuple[list[str], bool] | None = None
+        if self.result_streams > 1:
+            answers = self._result_page_answers(job_id)
+            first = next(answers, None)
+        if first is not None and (len(first[0]) > 1 or (first[0] and not first[1])):
+            # Pages start downloading while the next answers of resultPages are still asked for.
+            batches = itertools.chain([first[0]], (urls for urls, _done in answers))
+            files, records = self._download_parallel(batches, dest_dir, start_part, header)
         else:
             files, records = self._download_sequential(job_id, dest_dir, max_records, start_part, header)
         self.log.info("Bulk 2.0 job %s: %d records in %d file(s)", job_id, records, len(files))
@@ -137,26 +142,31 @@ class SalesforceBulk2Hook(SalesforceApiHook):
 
         An empty list (a job without rows lists no pages) also means: read the job sequentially.
         """
+        answers = list(self._result_page_answers(job_id))
+        return None if not answers else [url for urls, _done in answers for url in urls]
+
+    def _result_page_answers(self, job_id: str) -> Iterator[tuple[list[str], bool]]:
+        """The resultUrls of each resultPages answer and its ``done``; nothing where the resource is missing."""
         path: str | None = f"jobs/query/{job_id}/resultPages"
-        urls: list[str] = []
+        first = True
         while path:
             try:
                 answer = self.get_json(path)
             except SalesforceApiError as exc:
-                if exc.status == 404 and not urls:
+                if exc.status == 404 and first:
                     # Before API 58.0 the resource does not exist: the locators still work.
                     self.log.info("Bulk 2.0 job %s: no parallel results (%s); reading pages in turn", job_id, exc)
-                    return None
+                    return
                 raise
+            first = False
             pages = answer.get("resultPages")
             if not isinstance(pages, list) or any(not isinstance(p, dict) or not p.get("resultUrl") for p in pages):
                 raise SalesforceApiError(
                     "UNEXPECTED_RESPONSE", "resultPages answer without a list of resultUrl", 200, path
                 )
-            urls += [_path_of(p["resultUrl"]) for p in pages]
             following = None if answer.get("done", True) else answer.get("nextRecordsUrl")
+            yield [_path_of(p["resultUrl"]) for p in pages], following is None
             path = _path_of(following) if following else None
-        return urls
 
     def _download_sequential(
         self,
@@ -185,10 +195,13 @@ class SalesforceBulk2Hook(SalesforceApiHook):
         return files, records
 
     def _download_parallel(
-        self, urls: list[str], dest_dir: ObjectStoragePath, start_part: int, header: Sequence[str] | None
+        self,
+        batches: Iterable[list[str]],
+        dest_dir: ObjectStoragePath,
+        start_part: int,
+        header: Sequence[str] | None,
     ) -> tuple[list[str], int]:
-        names = [part_name(start_part + i) for i in range(len(urls))]
-        streams = min(self.result_streams, len(urls))
+        streams = self.result_streams
         workers = [self._stream_worker() for _ in range(streams)]
         idle: queue.SimpleQueue[SalesforceBulk2Hook] = queue.SimpleQueue()
         for worker in workers:
@@ -201,16 +214,26 @@ class SalesforceBulk2Hook(SalesforceApiHook):
             finally:
                 idle.put(worker)
 
+        names: list[str] = []
+        futures: list[Future[int]] = []
         try:
             with ThreadPoolExecutor(max_workers=streams, thread_name_prefix="bulk-results") as pool:
-                futures = [pool.submit(fetch, url, name) for url, name in zip(urls, names, strict=True)]
-                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                failed = next((f for f in futures if f in done and f.exception() is not None), None)
-                if failed is not None:
+                try:
+                    for urls in batches:
+                        for url in urls:
+                            names.append(part_name(start_part + len(names)))
+                            futures.append(pool.submit(fetch, url, names[-1]))
+                        if any(f.done() and f.exception() is not None for f in futures):
+                            break
+                    done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                    failed = next((f for f in futures if f in done and f.exception() is not None), None)
+                    if failed is not None:
+                        raise failed.exception()  # type: ignore[misc]
+                except BaseException:
                     # Pages not started yet are dropped; the ones streaming finish or fail on their own.
                     for future in futures:
                         future.cancel()
-                    raise failed.exception()  # type: ignore[misc]
+                    raise
                 records = sum(future.result() for future in futures)
         finally:
             self._absorb(workers)
@@ -237,7 +260,10 @@ class SalesforceBulk2Hook(SalesforceApiHook):
                 self._token = worker._token  # a stream logged in again: the old session is gone
                 self.__dict__.pop("conn", None)
             worker.http.close()
-        for call in sorted((c for w in workers for c in w.call_log), key=lambda c: c.at):
+        # This hook asked for resultPages meanwhile: one log in time order.
+        calls = sorted([*self.call_log, *(c for w in workers for c in w.call_log)], key=lambda c: c.at)
+        self.call_log.clear()
+        for call in calls:
             if len(self.call_log) == self.call_log.maxlen:
                 self.calls_dropped += 1
             self.call_log.append(call)
