@@ -208,12 +208,17 @@ class SalesforceExtractOperator(BaseOperator):
         # Budget stops become a skip/fail; the call log is saved even when the task defers or fails.
         with monitoring.extract_attempt(context, hook, self.object_name):
             return monitoring.with_extract_seconds(
-                self._until_deferred(context, hook, lambda: self._start(context, hook)), context
+                self._until_deferred(context, hook, lambda: self._start(context, hook), calls_before=0), context
             )
 
-    def _until_deferred(self, context: Any, hook: Any, step: Callable[[], Any]) -> Any:
-        """Run ``step``; a job that ended during ``_defer_on``'s brief wait resumes here, not in the triggerer."""
+    def _until_deferred(self, context: Any, hook: Any, step: Callable[[], Any], *, calls_before: int) -> Any:
+        """Run ``step``; a job that ended during ``_defer_on``'s brief wait resumes here, not in the triggerer.
+
+        ``calls_before``: API calls of the hooks before this one (a resumed task's earlier attempts at
+        the job): a resumption on the same hook must not count this hook's calls twice.
+        """
         self._hook = hook
+        self._calls_before_hook = calls_before
         while True:
             try:
                 return step()
@@ -266,7 +271,8 @@ class SalesforceExtractOperator(BaseOperator):
         job_id = job_id or state["job_ids"][state["index"]]
         ended = self._brief_wait(job_id, state["deadline"])
         if ended is not None:
-            raise _JobEnded({**ended, "carry": state})
+            # The carry's count is of earlier hooks only: this hook goes on counting its own calls.
+            raise _JobEnded({**ended, "carry": {**state, "api_calls": self._calls_before_hook}})
         trigger = Bulk2QueryJobTrigger(
             job_id=job_id,
             conn_id=self.conn_id,
@@ -321,8 +327,12 @@ class SalesforceExtractOperator(BaseOperator):
 
         hook = SalesforceBulk2Hook(self.conn_id)
         with monitoring.extract_attempt(context, hook, self.object_name):
+            calls_before = ((event or {}).get("carry") or {}).get("api_calls", 0)
             return monitoring.with_extract_seconds(
-                self._until_deferred(context, hook, lambda: self._finish(context, event, hook)), context
+                self._until_deferred(
+                    context, hook, lambda: self._finish(context, event, hook), calls_before=calls_before
+                ),
+                context,
             )
 
     def _finish(self, context: Any, event: dict[str, Any] | None, hook: Any) -> dict[str, Any]:
