@@ -14,10 +14,11 @@ Salesforce lists a single page, the pages are read one after another by Sforce-L
 from __future__ import annotations
 
 import copy
+import itertools
 import queue
 from collections import deque
-from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
