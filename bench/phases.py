@@ -48,7 +48,8 @@ def extract(args: dict[str, Any]) -> dict[str, Any]:
     raw_dir = _storage(args["raw_dir"])
     deleted_file = _storage(args["deleted_file"]) if args.get("deleted_file") else None
     started = time.perf_counter()
-    hook = SalesforceBulk2Hook(settings.SALESFORCE_CONN_ID)
+    # result_streams: the engine's default (None) or a given number of concurrent results streams.
+    hook = SalesforceBulk2Hook(settings.SALESFORCE_CONN_ID, result_streams=args.get("result_streams"))
     job_id = hook.create_query_job(soql, "queryAll" if spec.query_all else "query")["id"]
     while (job := hook.get_job(job_id))["state"] not in TERMINAL_STATES:
         time.sleep(POLL_SECONDS)

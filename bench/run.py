@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/run.py [--sizes 100000,1000000] [--quick] [--skip-dlt] [--skip-e2e]
                                   [--skip-handwritten] [--profile]
+    .venv/bin/python bench/run.py --network [--sizes 100000] [--bandwidth-kbps 8000] [--latency-ms 80]
+                                  [--streams 4] [--page-records 10000] [--skip-dlt] [--skip-handwritten]
 
 For each size, one emulated org (generated once, cached under .local/bench/orgs, copied fresh
 for every run so Scenario B's changes never accumulate) and one embedded Postgres:
@@ -14,6 +16,8 @@ for every run so Scenario B's changes never accumulate) and one embedded Postgre
 - Scenario B, incremental: 10,000 changes in the org (updates, creates, soft and hard deletes),
   then one window [high-water mark - lookback, now) through the engine's phases.
 Prints a Markdown table per size and the performance targets; writes bench/results/<date>.json.
+With --network only the real-network scenario runs (bench/network.py): the same org behind a
+bandwidth- and latency-limited emulator; writes bench/results/network-<date>.json.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ BENCH = ROOT / "bench"
 ENGINE = Path(os.environ.get("BENCH_ENGINE_SNAPSHOT") or ROOT)
 sys.path[:0] = [str(ENGINE), str(ENGINE / "plugins"), str(BENCH)]
 
+import network  # noqa: E402
 from report import evaluate_targets, markdown  # noqa: E402
 
 LOCAL = ROOT / ".local" / "bench"
@@ -429,6 +434,10 @@ def bench_size(contacts: int, args) -> dict[str, Any]:
             warm_up(env)
             migrate_warehouse(env)
             result: dict[str, Any] = {"contacts": contacts}
+            if args.network:
+                result["network"] = network.scenario(sys.modules[__name__], contacts, env, postgres.url, info,
+                                                     server, args)
+                return result
             result["full"] = {} if args.incremental_only else scenario_a(contacts, env, postgres.url, info, args)
             if not args.skip_incremental:
                 result["incremental"] = scenario_b(contacts, env, postgres.url, server)
@@ -476,9 +485,13 @@ def main() -> int:
                     help="cProfile every phase (slower); top 30 in .local/bench/profiles/")
     ap.add_argument("--output", help="JSON result file (default bench/results/<date>.json)")
     ap.add_argument("--report", metavar="JSON", help="only print the Markdown of an earlier result file")
+    network.add_arguments(ap)
     args = ap.parse_args()
     if args.report:
         document = json.loads(Path(args.report).read_text(encoding="utf-8"))
+        if document.get("options", {}).get("network"):
+            print(network.markdown(document))
+            return 0
         document["targets"] = evaluate_targets(document["sizes"])
         print(markdown(document))
         return 0
@@ -492,14 +505,15 @@ def main() -> int:
     LOCAL.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.UTC)
     results: list[dict[str, Any]] = []
-    output = Path(args.output) if args.output else RESULTS / f"{started.date().isoformat()}.json"
+    prefix = "network-" if args.network else ""
+    output = Path(args.output) if args.output else RESULTS / f"{prefix}{started.date().isoformat()}.json"
     load_before = os.getloadavg()
     for contacts in sizes:
         log(f"=== {contacts:,} contacts (load average {os.getloadavg()[0]:.1f}) ===")
         results.append(bench_size(contacts, args))
         document = write_document(output, started, args, results, load_before)
     print()
-    print(markdown(document))
+    print(network.markdown(document) if args.network else markdown(document))
     log(f"results written to {output}")
     return 0
 
@@ -521,6 +535,9 @@ def write_document(
         "options": {k: v for k, v in vars(args).items() if k != "output"},
         "sizes": results,
     }
+    if args.network:
+        network.write(output, document)
+        return document
     document["targets"] = evaluate_targets(results)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(document, indent=1, default=str) + "\n", encoding="utf-8")
