@@ -13,6 +13,7 @@ help:
 	@echo "make demo      run every sync DAG once on the embedded stack and print the summary"
 	@echo "make test      lint + the whole test suite (what CI runs)"
 	@echo "make airflow   embedded stack + airflow standalone (UI on http://localhost:8080)"
+	@echo "               EXECUTOR=celery: on Redis, two Celery workers and s3:// staging instead"
 	@echo "make bench     throughput benchmarks against COPY and the usual alternatives"
 	@echo "make lock      recompile requirements*.txt from requirements*.in"
 	@echo "make clean     stop the stack and remove .local/ (the venv stays)"
@@ -35,8 +36,10 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m embedded_stack demo
 
+# EXECUTOR=celery: Redis, an S3-compatible staging store (moto) and two Celery workers, no Docker.
+EXECUTOR ?= local
 airflow: $(STAMP)
-	$(BIN)/python -m embedded_stack airflow
+	$(BIN)/python -m embedded_stack airflow --executor $(EXECUTOR)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -12,7 +12,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m embedded_stack", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run every sync DAG once on the embedded stack and print the summary")
-    sub.add_parser("airflow", help="the embedded stack plus `airflow standalone`")
+    airflow = sub.add_parser("airflow", help="the embedded stack plus `airflow standalone`")
+    airflow.add_argument(
+        "--executor", choices=("local", "celery"), default="local",
+        help="celery: Redis, an S3-compatible staging store and two Celery workers instead of standalone",
+    )
     sub.add_parser("compose-check", help="validate docker-compose.yaml and the Dockerfile offline")
     sub.add_parser("down", help="stop a stack left running by an interrupted command")
     args = parser.parse_args(argv)
@@ -21,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
             from embedded_stack.demo import run_demo
 
             return run_demo()
+        if args.command == "airflow" and args.executor == "celery":
+            from embedded_stack.celery_cluster import run_celery_airflow
+
+            return run_celery_airflow()
         if args.command == "airflow":
             from embedded_stack.standalone import run_standalone
 

@@ -77,6 +77,26 @@ def _wait_port(port: int, process: subprocess.Popen, what: str, timeout: float =
     raise StackError(f"{what} not listening on 127.0.0.1:{port} after {timeout:.0f}s")
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (read from /proc), children first."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def _stop(process: subprocess.Popen | None, timeout: float = 30) -> None:
     if process is None or process.poll() is not None:
         return
@@ -97,6 +117,7 @@ class CeleryCluster:
     extra_env: dict[str, str] = field(default_factory=dict)  # connections and sync settings
     dags_folder: Path | None = None
     workers: int = 2
+    api_port: int = 0
     bucket: str = "salesforce-elt"
     staging_prefix: str = "staging"
     redis_port: int = 0
@@ -155,7 +176,9 @@ class CeleryCluster:
             self._start_redis()
             self._start_s3()
             metadata_url = create_database(self.server_url, self.metadata_name)
-            kwargs = {"dags_folder": self.dags_folder} if self.dags_folder else {}
+            kwargs: dict = {"dags_folder": self.dags_folder} if self.dags_folder else {}
+            if self.api_port:
+                kwargs["api_port"] = self.api_port
             self.services = AirflowServices(
                 home=self.home / "airflow", metadata_url=metadata_url, extra_env=self.cluster_env(), **kwargs
             )
@@ -246,14 +269,29 @@ class CeleryCluster:
         raise StackError(f"celery {name} not ready after {timeout:.0f}s: see {log}")
 
     def kill_worker(self, name: str) -> None:
-        """SIGKILL the worker and everything it started (its task processes too), as a lost machine."""
+        """SIGKILL the worker and everything it started (its task processes too), as a lost machine.
+
+        Airflow's supervisor starts each task in a process group of its own: killing the worker's
+        group alone would leave the task running, so every descendant is found first.
+        """
         process = self.worker_processes[name]
-        os.killpg(process.pid, signal.SIGKILL)
+        doomed = [process.pid, *_descendants(process.pid)]
+        for pid in doomed:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         process.wait(timeout=30)
 
     def stop(self) -> None:
         for process in self.worker_processes.values():
+            tasks = _descendants(process.pid) if process.poll() is None else []
             _stop(process)
+            for pid in tasks:  # task processes live in groups of their own
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         self.worker_processes.clear()
         if self.services is not None:
             self.services.stop()
@@ -272,3 +310,47 @@ class CeleryCluster:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def run_celery_airflow(port: int = 8080) -> int:
+    """`make airflow EXECUTOR=celery`: the embedded stack on a Celery cluster; Ctrl-C stops everything."""
+    from embedded_stack.postgres import EmbeddedPostgres
+    from embedded_stack.stack import Stack
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    with Stack() as stack:
+        stack.migrate_warehouse()
+        # Airflow's metadata on the embedded Postgres (a separate one when the warehouse is external).
+        meta = stack.postgres or EmbeddedPostgres(stack.local / "airflow-meta" / "pgdata").start()
+        cluster = CeleryCluster(
+            home=stack.local / "celery",
+            server_url=meta.url,
+            extra_env={
+                # The stack's connections and sync settings; its Airflow home and executor are the cluster's.
+                **{
+                    k: v for k, v in stack.env.items()
+                    if k.startswith(("AIRFLOW_CONN_", "SALESFORCE_ELT_", "AIRFLOW__SCHEDULER__"))
+                },
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            },
+            api_port=port,
+        )
+        try:
+            cluster.start()
+            print(
+                f"\nAirflow UI: http://localhost:{port} (CeleryExecutor: {', '.join(cluster.worker_names)}; "
+                f"broker redis://127.0.0.1:{cluster.redis_port}; staging {cluster.staging_url} at "
+                f"{cluster.s3_endpoint}; logs in {cluster.home / 'logs'}). Ctrl-C stops everything.\n"
+            )
+            while all(p.poll() is None for p in cluster.worker_processes.values()):
+                time.sleep(2)
+            return 1
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            cluster.stop()
+            if meta is not stack.postgres:
+                meta.stop()
