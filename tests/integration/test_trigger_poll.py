@@ -95,3 +95,39 @@ def test_the_worker_waits_briefly_for_a_small_job_before_deferring(org, conn_id,
     else:
         result = operator.execute(ctx)  # returns: it never deferred
     assert result["records"] == expected
+
+
+def test_an_extract_that_polls_then_defers_counts_every_call_it_made(org, conn_id):
+    """The brief wait's polls happen on the worker's hook before the deferral: the extract's api_calls
+    (what sync_runs records) counts them, and the worker's calls after the resume, but not the trigger's."""
+    from datetime import timedelta
+
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from salesforce_elt.operators.extract import SalesforceBulkExtractOperator
+    from tests.support.deferral import trigger_event
+
+    def worker_calls(entries: list[dict]) -> int:  # logins are not API calls
+        return sum(1 for e in entries if "oauth2/token" not in e["path"])
+
+    operator = SalesforceBulkExtractOperator(
+        task_id="extract_contacts",
+        object_name="Contact",
+        conn_id=conn_id,
+        brief_wait=timedelta(seconds=JOB_SECONDS / 3),  # shorter than the job: it polls, then defers
+        high_water_mark_getter=lambda _name: None,
+    )
+    ti = SimpleNamespace(dag_id="salesforce_sync_test", run_id="counted", task_id="extract", map_index=-1, try_number=1)
+    ctx = {"ti": ti, "params": {}, "dag_run": SimpleNamespace(run_type="manual")}
+    org.reset_audit()
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(ctx)
+    before_deferral = org.audit()
+    polls = [e for e in before_deferral if e["method"] == "GET" and "/jobs/query/" in e["path"]]
+    assert polls, "the worker polled the job before deferring"
+    event = trigger_event(Bulk2QueryJobTrigger(**deferred.value.trigger.serialize()[1]))
+    after_trigger = len(org.audit())
+    result = operator.execute_complete(ctx, event=event)
+    resumed = org.audit()[after_trigger:]
+    assert result["records"] > 0
+    assert result["api_calls"] == worker_calls(before_deferral) + worker_calls(resumed)

@@ -270,6 +270,10 @@ class SalesforceExtractOperator(BaseOperator):
 
         job_id = job_id or state["job_ids"][state["index"]]
         ended = self._brief_wait(job_id, state["deadline"])
+        hook = getattr(self, "_hook", None)
+        if ended is None and hook is not None:
+            # Every call this hook made, the brief wait's polls included, travels with the deferral.
+            state = {**state, "api_calls": self._calls_before_hook + hook.api_calls}
         if ended is not None:
             # The carry's count is of earlier hooks only: this hook goes on counting its own calls.
             raise _JobEnded({**ended, "carry": {**state, "api_calls": self._calls_before_hook}})
@@ -625,7 +629,7 @@ class SalesforceExtractOperator(BaseOperator):
         state: dict[str, Any],
         reconcile: dict[str, Any],
     ) -> None:
-        """Start the Bulk queryAll job reading every Id and wait for it in the triggerer (always defers)."""
+        """Start the Bulk queryAll job reading every Id and wait for it (briefly here, else in the triggerer)."""
         from salesforce_elt.hooks.errors import BulkQueryNotSupportedError
 
         try:
@@ -638,6 +642,8 @@ class SalesforceExtractOperator(BaseOperator):
             **state,
             "id_reconcile": {**reconcile, "job_id": job_id},
             "api_calls": state["api_calls"] + hook.api_calls,
+            # A job of its own, started after the window's jobs: it gets the whole job_timeout too.
+            "deadline": time.time() + self.job_timeout.total_seconds(),
         }
         self._defer_on(carry, job_id)
 
