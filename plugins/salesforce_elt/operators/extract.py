@@ -45,7 +45,7 @@ BULK_SOQL_MAX_CHARS = 100_000
 ID_FIELDS = ("Id", "IsDeleted")  # the Id list read when the /deleted feed cannot cover a window
 # A trigger answers no earlier than this after the deferral: the scheduler must first take in the
 # deferring attempt's exit, or it may mistake it for the end of the resumed attempt (see _brief_wait).
-SETTLE_AFTER_DEFER = timedelta(seconds=5)
+SETTLE_AFTER_DEFER = timedelta(seconds=15)
 DEFERRAL_GRACE = timedelta(minutes=5)  # the trigger reports "timeout" itself; this is only a backstop
 HighWaterMarkGetter = Callable[[str], "datetime | None"]
 
