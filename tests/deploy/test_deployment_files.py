@@ -52,12 +52,17 @@ def test_layout_check_names_what_disagrees(tmp_path):
     assert any("airflow-triggerer" in e for e in errors)
 
 
-def test_layout_check_requires_the_project_distribution_in_the_image(tmp_path):
+def _copy_of_the_layout(tmp_path):
+    """The files and folders the layout check reads, copied from the repo into ``tmp_path``."""
     for name in ("requirements.txt", "Dockerfile", "docker-compose.yaml", "pyproject.toml"):
         shutil.copy(REPO / name, tmp_path / name)
     for folder in ("dags", "plugins", "sql", "migrations"):
         (tmp_path / folder).mkdir()
     (tmp_path / "alembic.ini").touch()
+
+
+def test_layout_check_requires_the_project_distribution_in_the_image(tmp_path):
+    _copy_of_the_layout(tmp_path)
     assert deploy_check.layout_errors(tmp_path) == []
 
     dockerfile = tmp_path / "Dockerfile"
@@ -68,11 +73,7 @@ def test_layout_check_requires_the_project_distribution_in_the_image(tmp_path):
 
 
 def test_layout_check_requires_celery_and_s3_staging_in_image_and_compose(tmp_path):
-    for name in ("requirements.txt", "Dockerfile", "docker-compose.yaml", "pyproject.toml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    for folder in ("dags", "plugins", "sql", "migrations"):
-        (tmp_path / folder).mkdir()
-    (tmp_path / "alembic.ini").touch()
+    _copy_of_the_layout(tmp_path)
     assert deploy_check.layout_errors(tmp_path) == []
 
     lock = tmp_path / "requirements.txt"
