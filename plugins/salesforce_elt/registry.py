@@ -121,7 +121,7 @@ class SObjectSpec:
     delete_handling: DeleteHandling = "soft_and_hard"
     schedule: str = "0 * * * *"  # cron, UTC, data intervals
     lookback: timedelta = timedelta(minutes=10)
-    dag_id: str = ""  # defaults to sync_<table without sf_ prefix>
+    dag_id: str = ""  # every registry entry names it; defaults to salesforce_sync_<table without sf_>
     description: str = ""
     # Several registry entries may feed one table (Task + Event -> sf_activities): the constant
     # columns each entry writes, e.g. {"activity_kind": "task"}.
@@ -205,6 +205,7 @@ def _system_fields(*, deletable: bool = True) -> tuple[FieldSpec, ...]:
 CONTACT = SObjectSpec(
     name="Contact",
     table="sf_contacts",
+    dag_id="salesforce_sync_contacts",
     key_prefix="003",
     description="Contacts (people at accounts), with the physician custom fields.",
     fields=(
@@ -241,6 +242,7 @@ CONTACT = SObjectSpec(
 USER = SObjectSpec(
     name="User",
     table="sf_users",
+    dag_id="salesforce_sync_users",
     key_prefix="005",
     # A few hundred rows: REST costs a call or two and no Bulk job.
     api="rest",
@@ -372,6 +374,7 @@ def _who_relation_fields(parent: FieldSpec) -> tuple[FieldSpec, ...]:
 TASK_WHO_RELATION = SObjectSpec(
     name="TaskWhoRelation",
     table="sf_task_who_relations",
+    dag_id="salesforce_sync_task_who_relations",
     key_prefix="0RT",
     # Bulk 2.0 refuses the object (INVALIDENTITY), and it has neither queryAll nor a /deleted
     # feed of its own. It is a read-only view of TaskRelation (same ids), whose /deleted feed lists
@@ -389,6 +392,7 @@ TASK_WHO_RELATION = SObjectSpec(
 EVENT_WHO_RELATION = SObjectSpec(
     name="EventWhoRelation",
     table="sf_event_who_relations",
+    dag_id="salesforce_sync_event_who_relations",
     key_prefix="0RE",
     # Like TaskWhoRelation: REST only, a read-only view of EventRelation (the who relations:
     # IsParent true, IsWhat false), removals from EventRelation's /deleted feed. Event.WhoId is
