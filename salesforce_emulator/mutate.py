@@ -23,15 +23,27 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from . import objects as md
 from . import seed as sd
 from .errors import SalesforceError
 from .ids import make_ids
+from .tables import insert_rows, live_filter
+from .tables import q as _q
 
-if TYPE_CHECKING:
-    from .store import Org
+
+class Org(Protocol):
+    """What the change simulation needs of the org (the store's ``Org`` is one)."""
+
+    @property
+    def shared_activities(self) -> bool: ...
+
+    def connection(self) -> sqlite3.Connection: ...
+
+    def schema(self) -> md.Schema: ...
+
+    def sobject(self, object_name: str) -> md.SObject: ...
 
 DAY = sd.DAY
 # who relation object -> (parent activity, its reference field, key prefix, the object whose
@@ -43,10 +55,6 @@ RELATIONS = {
 PARENT_RELATIONS = {parent: (table, field, base) for parent, field, _p, base, table in RELATIONS.values()}
 # The rows of each table that the who relation view shows.
 WHO_ROWS = {"TaskWhoRelation": "1", "EventRelation": "t.\"IsParent\" = 1 AND t.\"IsWhat\" = 0"}
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _phone(r: random.Random) -> str:
@@ -130,7 +138,7 @@ class _Mutation:
         self.obj = obj
         self.rng = rng
         self.late_share = late_share
-        self.conn: sqlite3.Connection = org._conn()
+        self.conn: sqlite3.Connection = org.connection()
         self.now = sd.now_ts()
         self.schema = org.schema()
         self.drift = [f for f in obj.fields if f.is_physical and f.name not in _base_field_names(obj.name)]
@@ -141,12 +149,7 @@ class _Mutation:
         return sd.fmt_ts(self.now)
 
     def live_where(self, alias: str = "t") -> str:
-        terms = []
-        if self.obj.has_is_deleted:
-            terms.append(f"{alias}.{_q('IsDeleted')} = 0")
-        if self.obj.activity:
-            terms.append(f"{alias}.{_q('IsArchived')} = 0")
-        return " AND ".join(terms) or "1"
+        return live_filter(self.obj, alias) or "1"
 
     def pick(self, n: int, where: str | None = None, table: str | None = None) -> list[tuple[int, str]]:
         """``n`` random (rowid, Id) pairs matching ``where`` (deterministic for a seeded rng)."""
@@ -314,9 +317,7 @@ class _Mutation:
             cols[f.name] = [_drift_value(f, self.rng) if self.rng.random() < 0.7 else None for _ in range(n)]
 
     def _insert(self, obj: md.SObject, cols: dict[str, list]) -> None:
-        from .store import _insert
-
-        _insert(self.conn, obj, cols)
+        insert_rows(self.conn, obj, cols)
 
     def _create_activities(self, ctx: sd.GenContext, n: int) -> list[str]:
         name = self.obj.name
