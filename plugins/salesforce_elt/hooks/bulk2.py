@@ -27,6 +27,7 @@ import requests
 
 from salesforce_elt.hooks.errors import SalesforceApiError
 from salesforce_elt.hooks.oauth import _extra
+from salesforce_elt.hooks.retry import Transient
 from salesforce_elt.hooks.salesforce import TRANSIENT_EXCEPTIONS, SalesforceApiHook
 from salesforce_elt.staging import CsvRecordCounter, part_name
 
@@ -265,9 +266,7 @@ class SalesforceBulk2Hook(SalesforceApiHook):
         calls = sorted([*self.call_log, *(c for w in workers for c in w.call_log)], key=lambda c: c.at)
         self.call_log.clear()
         for call in calls:
-            if len(self.call_log) == self.call_log.maxlen:
-                self.calls_dropped += 1
-            self.call_log.append(call)
+            self._append_call(call)
         latest = max((w for w in workers if w.call_log), key=lambda w: w.call_log[-1].at, default=None)
         if latest is not None and latest.api_usage:
             self.api_usage = latest.api_usage
@@ -281,40 +280,35 @@ class SalesforceBulk2Hook(SalesforceApiHook):
     ) -> tuple[int, str | None]:
         headers = {"Accept": "text/csv", "Accept-Encoding": "gzip"}
         log_path = path.split("?", 1)[0] if path.startswith("/") else f"{self.data_path}/{path}"
-        attempt = 0
-        while True:
-            response = self.request("GET", path, params=params, headers=headers, stream=True)
-            counter = CsvRecordCounter()
-            try:
-                with dest.open("wb") as fh:
-                    for chunk in response.iter_content(chunk_size=_CHUNK):
-                        counter.feed(chunk)
-                        fh.write(chunk)
-                    if counter.bytes == 0 and header:
-                        fh.write((",".join(header) + "\n").encode())
-            except TRANSIENT_EXCEPTIONS as exc:
-                self._pause_or_raise(attempt, "GET", log_path, f"broken results page: {type(exc).__name__}")
-                attempt += 1
-                continue
-            finally:
-                response.close()
-            expected_header = response.headers.get("Sforce-NumberOfRecords")
-            if expected_header is None:
-                raise SalesforceApiError(
-                    "MISSING_HEADER",
-                    "results page without Sforce-NumberOfRecords",
-                    200,
-                    log_path,
-                )
-            expected = int(expected_header)
-            if counter.records != expected:
-                # A page cut short without a transport error (proxy, truncated gzip): fetch it again.
-                self._pause_or_raise(
-                    attempt,
-                    "GET",
-                    log_path,
-                    f"results page had {counter.records} rows, Sforce-NumberOfRecords says {expected}",
-                )
-                attempt += 1
-                continue
-            return counter.records, response.headers.get("Sforce-Locator")
+        # Around the request's own retries: a page whose body breaks or comes short is asked again.
+        for attempt in self.retry.retrying("GET", log_path, self.log):
+            with attempt:
+                response = self.request("GET", path, params=params, headers=headers, stream=True)
+                counter = CsvRecordCounter()
+                try:
+                    with dest.open("wb") as fh:
+                        for chunk in response.iter_content(chunk_size=_CHUNK):
+                            counter.feed(chunk)
+                            fh.write(chunk)
+                        if counter.bytes == 0 and header:
+                            fh.write((",".join(header) + "\n").encode())
+                except TRANSIENT_EXCEPTIONS as exc:
+                    raise Transient(f"broken results page: {type(exc).__name__}") from None
+                finally:
+                    response.close()
+                expected_header = response.headers.get("Sforce-NumberOfRecords")
+                if expected_header is None:
+                    raise SalesforceApiError(
+                        "MISSING_HEADER",
+                        "results page without Sforce-NumberOfRecords",
+                        200,
+                        log_path,
+                    )
+                expected = int(expected_header)
+                if counter.records != expected:
+                    # A page cut short without a transport error (proxy, truncated gzip): fetch it again.
+                    raise Transient(
+                        f"results page had {counter.records} rows, Sforce-NumberOfRecords says {expected}"
+                    )
+                return counter.records, response.headers.get("Sforce-Locator")
+        raise AssertionError("unreachable: the retry policy returns or raises")

@@ -16,14 +16,9 @@ connections of the provider's ``salesforce`` type work too), adding:
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 import time
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -32,6 +27,8 @@ import requests
 from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 
 from salesforce_elt.budget import check_usage
+from salesforce_elt.hooks.calls import CALL_LOG_LIMIT, ApiCall, CallRecorder
+from salesforce_elt.hooks.deleted_feed import DeletedFeedUnavailable, read_deleted_feed
 from salesforce_elt.hooks.errors import SalesforceApiError, error_from_body, tls_error
 from salesforce_elt.hooks.oauth import (
     TOKEN_PATH,
@@ -40,21 +37,24 @@ from salesforce_elt.hooks.oauth import (
     parse_token_response,
     token_request,
 )
+from salesforce_elt.hooks.records import flatten_record
 from salesforce_elt.hooks.retry import (
-    PERMANENT_ERROR_CODES,
     RetryPolicy,
+    Transient,
     is_transient_status,
-    parse_api_usage,
     parse_retry_after,
+    transient_answer,
 )
 from salesforce_elt.provider_info import CONNECTION_TYPE, HOOK_NAME
-from salesforce_elt.soql import soql_datetime, validate_object_name
+from salesforce_elt.soql import validate_object_name
 from salesforce_elt.staging import CsvPartWriter
-from salesforce_elt.windows import DELETED_FEED_DAYS, deleted_feed_start
 
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
     from simple_salesforce import api
+
+# Names other modules import from here (``x as x``: re-exported).
+__all__ = ["CALL_LOG_LIMIT", "ApiCall", "DeletedFeedUnavailable", "SalesforceApiHook", "flatten_record"]
 
 # requests/urllib3 failures that mean "the bytes did not arrive", not "Salesforce said no".
 TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
@@ -63,68 +63,9 @@ TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
 )
-CALL_LOG_LIMIT = 10_000  # calls kept in memory per hook; older ones are counted, not kept
 
 
-@dataclass(frozen=True)
-class ApiCall:
-    """One API request as the monitoring log keeps it: no query string, no headers, no body."""
-
-    at: datetime
-    method: str
-    path: str
-    status: int | None  # None: no answer (connection error, timeout)
-    latency_ms: int
-    api_usage: str | None
-
-
-def flatten_record(record: dict[str, Any], fields: Sequence[str]) -> list[Any]:
-    """Values for ``fields`` (dotted parent paths allowed) from one REST record, as CSV cells.
-
-    Booleans print as Salesforce's ``true``/``false``; a compound (dict) value means a compound
-    field was selected, which the staging format does not allow.
-    """
-    row: list[Any] = []
-    for name in fields:
-        value: Any = record
-        for part in name.split("."):
-            if value is None:
-                break
-            value = value.get(part) if part in value else _get_ci(value, part)
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        elif isinstance(value, Decimal):
-            value = _number_text(value)
-        elif isinstance(value, float) and value.is_integer():
-            # JSON has 730.0 where Bulk CSV prints 730: one staging format whatever the API.
-            value = int(value)
-        elif isinstance(value, dict):
-            raise SalesforceApiError(
-                "COMPOUND_FIELD", f"field {name!r} returned a compound value; select its components instead"
-            )
-        row.append(value)
-    return row
-
-
-def _number_text(number: Decimal) -> str:
-    """A JSON number read as Decimal, as CSV text: the digits Salesforce printed (a float would round
-    past 17 significant digits), a whole number without its ".0" or exponent (Bulk prints 730 where
-    JSON has 730.0 or 7.3E2) so both APIs stage the same text."""
-    if number.is_finite() and abs(number.adjusted()) < 40 and number == number.to_integral_value():
-        return str(int(number))
-    return str(number)
-
-
-def _get_ci(mapping: dict[str, Any], key: str) -> Any:
-    # Salesforce echoes canonical casing; the SELECT list may use another one.
-    lowered = key.lower()
-    for candidate, value in mapping.items():
-        if candidate.lower() == lowered:
-            return value
-    return None
-
-
-class SalesforceApiHook(SalesforceHook):
+class SalesforceApiHook(CallRecorder, SalesforceHook):
     """Salesforce REST API access for the ELT: login, retrying requests, describe, limits, paging to CSV."""
 
     # The project's own connection type (provider_info.py): the UI's Test button builds this hook for
@@ -142,11 +83,7 @@ class SalesforceApiHook(SalesforceHook):
         super().__init__(salesforce_conn_id=salesforce_conn_id)
         self.retry = retry or RetryPolicy()
         self.timeout = timeout
-        self.api_usage: str | None = None  # "used/max" from the latest Sforce-Limit-Info
-        self.api_usage_first: str | None = None  # from the first response: usage when this hook started
-        self.api_calls = 0
-        self.call_log: deque[ApiCall] = deque(maxlen=CALL_LOG_LIMIT)
-        self.calls_dropped = 0  # calls that fell out of the bounded call_log
+        self._init_call_log(CALL_LOG_LIMIT)
         self.deleted_covered_to: datetime | None = None  # latestDateCovered of the last deleted() call
         # Share of the daily allowance REST paging must leave untouched (None: no guard).
         self.api_reserve: float | None = None
@@ -193,23 +130,21 @@ class SalesforceApiHook(SalesforceHook):
                 instance_url=f"https://{client.sf_instance}", access_token=client.session_id
             )
             return self._token
-        attempt = 0
-        while True:
-            request = token_request(settings)  # a fresh JWT each time: its exp is short
-            try:
-                response = self.http.post(
-                    request.url, data=request.data, headers=request.headers, timeout=self.timeout
-                )
-            except requests.exceptions.SSLError as exc:
-                raise tls_error(TOKEN_PATH, exc) from None
-            except TRANSIENT_EXCEPTIONS as exc:
-                reason = type(exc).__name__
-            else:
-                if not is_transient_status(response.status_code):
-                    break
-                reason = f"HTTP {response.status_code}"
-            self._pause_or_raise(attempt, "POST", TOKEN_PATH, reason)
-            attempt += 1
+        for attempt in self.retry.retrying("POST", TOKEN_PATH, self.log):
+            with attempt:
+                request = token_request(settings)  # a fresh JWT each time: its exp is short
+                try:
+                    response = self.http.post(
+                        request.url, data=request.data, headers=request.headers, timeout=self.timeout
+                    )
+                except requests.exceptions.SSLError as exc:
+                    raise tls_error(TOKEN_PATH, exc) from None
+                except TRANSIENT_EXCEPTIONS as exc:
+                    raise Transient(type(exc).__name__) from None
+                if is_transient_status(response.status_code):
+                    raise Transient(
+                        f"HTTP {response.status_code}", parse_retry_after(response.headers.get("Retry-After"))
+                    )
         self._token = parse_token_response(response.status_code, response.text, settings)
         self.log.info("Logged in to Salesforce at %s (%s flow)", self._token.instance_url, settings.flow)
         self.__dict__.pop("conn", None)  # a cached simple-salesforce client holds the old token
@@ -231,29 +166,6 @@ class SalesforceApiHook(SalesforceHook):
         )
 
     # ---- the request layer -------------------------------------------------------------------
-    def _pause_or_raise(
-        self, attempt: int, method: str, path: str, reason: str, retry_after: float | None = None
-    ) -> None:
-        if not self.retry.should_retry(attempt, retry_after):
-            after = f", Retry-After {retry_after:.0f}s" if retry_after is not None else ""
-            raise SalesforceApiError(
-                "RETRIES_EXHAUSTED",
-                f"{method} failed after {attempt + 1} attempt(s): {reason}{after}",
-                None,
-                path,
-            )
-        delay = self.retry.delay(attempt, retry_after)
-        self.log.warning(
-            "%s %s: %s; retry %d/%d in %.1fs",
-            method,
-            path,
-            reason,
-            attempt + 1,
-            self.retry.max_retries,
-            delay,
-        )
-        time.sleep(delay)
-
     def request(
         self,
         method: str,
@@ -265,73 +177,66 @@ class SalesforceApiHook(SalesforceHook):
         stream: bool = False,
         ok: tuple[int, ...] = (200,),
     ) -> requests.Response:
-        """One API call with retries. ``path`` is absolute (``/services/...``) or relative to the data API.
-
-        With ``stream=True`` the caller reads (and closes) the body and retries broken reads itself.
-        """
+        """One API call with retries (``self.retry``). ``path`` is absolute (``/services/...``) or
+        relative to the data API. With ``stream=True`` the caller reads (and closes) the body and
+        retries broken reads itself."""
         url_path = path if path.startswith("/") else f"{self.data_path}/{path}"
         log_path = url_path.split("?", 1)[0]
         reauthenticated = False
-        attempt = 0
-        while True:
-            token = self._token or self.authenticate()
-            request_headers = {"Authorization": f"Bearer {token.access_token}", **(headers or {})}
-            sent = time.monotonic()
-            try:
-                response = self.http.request(
-                    method,
-                    token.instance_url + url_path,
-                    params=params,
-                    json=json,
-                    headers=request_headers,
-                    timeout=self.timeout,
-                    stream=stream,
-                )
-            except requests.exceptions.SSLError as exc:
-                raise tls_error(log_path, exc) from None
-            except TRANSIENT_EXCEPTIONS as exc:
-                self._log_call(method, log_path, None, sent)
-                self._pause_or_raise(attempt, method, log_path, type(exc).__name__)
-                attempt += 1
-                continue
-            self.api_calls += 1
-            self.api_usage = parse_api_usage(response.headers.get("Sforce-Limit-Info")) or self.api_usage
-            self.api_usage_first = self.api_usage_first or self.api_usage
-            self._log_call(method, log_path, response.status_code, sent)
-            self.log.debug("%s %s -> %s", method, log_path, response.status_code)
-            if response.status_code in ok:
-                return response
-            body = response.text
-            response.close()
-            if response.status_code == 401 and not reauthenticated:
-                # Sessions expire (timeout, revoked, password change): log in again, once.
-                self.log.warning("%s %s: session expired or invalid; logging in again", method, log_path)
-                reauthenticated = True
-                self._token = None
-                continue
-            if is_transient_status(response.status_code):
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                error = error_from_body(response.status_code, body, log_path)
-                if error.error_code in PERMANENT_ERROR_CODES:
-                    raise error
-                self._pause_or_raise(
-                    attempt, method, log_path, f"HTTP {response.status_code} {error.error_code}", retry_after
-                )
-                attempt += 1
-                continue
-            raise error_from_body(response.status_code, body, log_path)
+        for attempt in self.retry.retrying(method, log_path, self.log):
+            with attempt:
+                response = self._send(method, url_path, log_path, params, json, headers, stream)
+                if response.status_code == 401 and not reauthenticated and 401 not in ok:
+                    # Sessions expire (timeout, revoked, password change): log in again, once.
+                    self.log.warning("%s %s: session expired or invalid; logging in again", method, log_path)
+                    response.close()
+                    reauthenticated = True
+                    self._token = None
+                    response = self._send(method, url_path, log_path, params, json, headers, stream)
+                if response.status_code in ok:
+                    return response
+                body = response.text
+                response.close()
+                if is_transient_status(response.status_code):
+                    raise transient_answer(
+                        response.status_code, body, log_path, response.headers.get("Retry-After")
+                    )
+                raise error_from_body(response.status_code, body, log_path)
+        raise AssertionError("unreachable: the retry policy returns or raises")
 
-    def _log_call(self, method: str, path: str, status: int | None, sent: float) -> None:
-        if len(self.call_log) == self.call_log.maxlen:
-            self.calls_dropped += 1
-        latency = round((time.monotonic() - sent) * 1000)
-        self.call_log.append(ApiCall(datetime.now(UTC), method, path, status, latency, self.api_usage))
-
-    def take_call_log(self) -> list[ApiCall]:
-        """The calls logged so far, emptying the log (each call is saved once)."""
-        calls = list(self.call_log)
-        self.call_log.clear()
-        return calls
+    def _send(
+        self,
+        method: str,
+        url_path: str,
+        log_path: str,
+        params: dict[str, Any] | None,
+        json: Any,
+        headers: dict[str, str] | None,
+        stream: bool,
+    ) -> requests.Response:
+        """One HTTP exchange, logged and counted; a transport failure asks to be retried."""
+        token = self._token or self.authenticate()
+        request_headers = {"Authorization": f"Bearer {token.access_token}", **(headers or {})}
+        sent = time.monotonic()
+        try:
+            response = self.http.request(
+                method,
+                token.instance_url + url_path,
+                params=params,
+                json=json,
+                headers=request_headers,
+                timeout=self.timeout,
+                stream=stream,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise tls_error(log_path, exc) from None
+        except TRANSIENT_EXCEPTIONS as exc:
+            self._log_call(method, log_path, None, sent)
+            raise Transient(type(exc).__name__) from None
+        self._note_answer(response.headers.get("Sforce-Limit-Info"))
+        self._log_call(method, log_path, response.status_code, sent)
+        self.log.debug("%s %s -> %s", method, log_path, response.status_code)
+        return response
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs).json()
@@ -435,94 +340,7 @@ class SalesforceApiHook(SalesforceHook):
         A window narrower than the feed accepts is read from further back (windows.deleted_feed_start).
         Raises DeletedFeedUnavailable when the feed cannot vouch for the whole window: a start older
         than its 15 days, a purged delete log (INVALID_REPLICATION_DATE), or an answer whose
-        earliestDateAvailable is after the start. Returns (rows, start used).
+        earliestDateAvailable is after the start. Sets ``deleted_covered_to`` (latestDateCovered).
+        Returns (rows, start used).
         """
-        feed_start = deleted_feed_start(start, end, datetime.now(UTC))
-        if feed_start is None:
-            raise DeletedFeedUnavailable(
-                object_name,
-                f"the window starts {soql_datetime(start)}, before the {DELETED_FEED_DAYS} days Salesforce's "
-                "/deleted feed covers",
-            )
-        if feed_start < start:
-            self.log.info(
-                "%s: /deleted read from %s (the feed needs a start more than one whole minute before the end)",
-                object_name,
-                soql_datetime(feed_start),
-            )
-        path = f"sobjects/{validate_object_name(object_name)}/deleted/"
-        try:
-            answer = self.get_json(
-                path, params={"start": soql_datetime(feed_start), "end": soql_datetime(end)}
-            )
-        except SalesforceApiError as exc:
-            if exc.error_code != "INVALID_REPLICATION_DATE":
-                raise
-            earliest = _datetime_in(exc.message)
-            raise DeletedFeedUnavailable(
-                object_name,
-                f"Salesforce refused start {soql_datetime(feed_start)}: {exc.error_code}: {exc.message}",
-                earliest,
-            ) from exc
-        # The feed works in whole minutes and covers the current minute only once it is over, and
-        # latestDateCovered may lag further behind the end while deletions are in flight: the
-        # caller keeps its high-water mark at or before it (deleted_covered_to), so the next
-        # window's feed starts there (SOAP getDeleted(): "use this value for the startDate of
-        # your next call").
-        covered = answer.get("latestDateCovered")
-        self.deleted_covered_to = _parse_sf_datetime(covered) if covered else None
-        self.log.info("%s: /deleted feed covered up to %s", object_name, covered)
-        available = answer.get("earliestDateAvailable")
-        if available and _parse_sf_datetime(available) > feed_start.replace(second=0, microsecond=0):
-            # Salesforce should have refused this start; an answer that silently covers less
-            # would lose the deletions before it.
-            raise DeletedFeedUnavailable(
-                object_name,
-                f"the feed covers deletions from {available} only, the window starts {soql_datetime(feed_start)}",
-                _parse_sf_datetime(available),
-            )
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        rows = 0
-        with dest.open("wb") as binary, io.TextIOWrapper(binary, encoding="utf-8", newline="") as text:
-            writer = csv.writer(text, lineterminator="\n")
-            writer.writerow(["Id", "deletedDate"])
-            for entry in answer.get("deletedRecords", []):
-                writer.writerow([entry["id"], entry["deletedDate"]])
-                rows += 1
-        return rows, feed_start
-
-
-class DeletedFeedUnavailable(SalesforceApiError):
-    """The /deleted feed cannot list every deletion of the window (purged delete log, older than 15 days).
-
-    Salesforce's advice for INVALID_REPLICATION_DATE is a full pull (SOAP getDeleted()): the extract
-    reads every current Id instead and the load flags the stored rows missing from it.
-    ``reason`` says why, for sync_runs; ``earliest_available`` is Salesforce's earliestDateAvailable
-    when the answer named it.
-    """
-
-    def __init__(self, object_name: str, reason: str, earliest_available: datetime | None = None) -> None:
-        self.object_name = object_name
-        self.reason = reason
-        self.earliest_available = earliest_available
-        super().__init__("INVALID_REPLICATION_DATE", f"{object_name} /deleted feed: {reason}")
-
-
-_SF_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?")
-
-
-def _datetime_in(message: str) -> datetime | None:
-    """The date-time an error message names (earliestDateAvailable), if it names one; its wording is undocumented."""
-    match = _SF_DATETIME.search(message or "")
-    if match is None:
-        return None
-    value = _parse_sf_datetime(match.group(0))
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _parse_sf_datetime(value: str) -> datetime:
-    # Salesforce prints 2024-01-02T03:04:05.000+0000; fromisoformat wants +00:00.
-    text = value.replace("Z", "+00:00")
-    if len(text) > 5 and text[-5] in "+-" and text[-4:].isdigit():
-        text = f"{text[:-2]}:{text[-2:]}"
-    return datetime.fromisoformat(text)
+        return read_deleted_feed(self, object_name, start, end, dest)
