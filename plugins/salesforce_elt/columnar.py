@@ -15,6 +15,7 @@ import functools
 import json
 import struct
 from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,23 +24,28 @@ import sqlalchemy as sa
 from salesforce_elt import types
 from salesforce_elt.registry import FieldSpec
 
-Kernel = Callable[[pa.Array], "tuple[pa.Array, pa.Array]"]
-CompoundKernel = Callable[["list[pa.Array]"], "tuple[pa.Array, pa.Array]"]
+# A kernel's column and typed values are string arrays, its verdict a boolean array.
+Kernel = Callable[[pa.StringArray], "tuple[pa.StringArray, pa.BooleanArray]"]
+CompoundKernel = Callable[["list[pa.StringArray]"], "tuple[pa.StringArray, pa.BooleanArray]"]
 
 # Every scalar handed to a kernel is built from buffers: converting a Python object makes pyarrow
 # import pandas (about 2 s and 40 MB per task process), which nothing else in the transform uses.
 
+_ArrayT = TypeVar("_ArrayT", pa.StringArray, pa.BooleanArray)
+_DataTypeT = TypeVar("_DataTypeT", bound=pa.DataType)
 
-def texts(values: Sequence[str | None]) -> pa.Array:
+
+def texts(values: Sequence[str | None]) -> pa.StringArray:
     """A string array of ``values`` (None: null)."""
     data = [b"" if v is None else v.encode() for v in values]
     offsets = [0]
     for item in data:
         offsets.append(offsets[-1] + len(item))
     nulls = [i for i, v in enumerate(values) if v is None]
-    buffers = [mask_buffer(len(values), nulls, set_bits=False) if nulls else None,
-               pa.py_buffer(struct.pack(f"<{len(offsets)}i", *offsets)), pa.py_buffer(b"".join(data))]
-    return pa.Array.from_buffers(pa.string(), len(values), buffers)
+    return pa.StringArray.from_buffers(
+        len(values), pa.py_buffer(struct.pack(f"<{len(offsets)}i", *offsets)), pa.py_buffer(b"".join(data)),
+        mask_buffer(len(values), nulls, set_bits=False) if nulls else None,
+    )
 
 
 def mask_buffer(length: int, rows: Iterable[int], *, set_bits: bool = True) -> pa.Buffer:
@@ -50,56 +56,76 @@ def mask_buffer(length: int, rows: Iterable[int], *, set_bits: bool = True) -> p
     return pa.py_buffer(bytes(bits))
 
 
-def rows_mask(length: int, rows: Iterable[int]) -> pa.Array:
+def rows_mask(length: int, rows: Iterable[int]) -> pa.BooleanArray:
     """A boolean array, True at ``rows``."""
-    return pa.Array.from_buffers(pa.bool_(), length, [None, mask_buffer(length, rows)])
+    # The stub of from_buffers does not tie the array's class to the type it is given.
+    return cast(pa.BooleanArray, pa.Array.from_buffers(pa.bool_(), length, [None, mask_buffer(length, rows)]))
 
 
-def text(value: str) -> pa.Scalar:
+def text(value: str) -> pa.StringScalar:
     return texts([value])[0]
 
 
-def _fixed_width(arrow_type: pa.DataType, packed: bytes) -> pa.Scalar:
+def _fixed_width(arrow_type: _DataTypeT, packed: bytes) -> pa.Scalar[_DataTypeT]:
     return pa.Array.from_buffers(arrow_type, 1, [None, pa.py_buffer(packed)])[0]
 
 
-TRUE, FALSE = _fixed_width(pa.bool_(), b"\x01"), _fixed_width(pa.bool_(), b"\x00")
+TRUE, FALSE = rows_mask(1, [0])[0], rows_mask(1, [])[0]
 NULL_TEXT = pa.nulls(1, pa.string())[0]
 _EMPTY, _QUOTE, _COMMA, _NULL_LITERAL = text(""), text('"'), text(","), text("null")
 
 
-def constant(value: str, length: int) -> pa.Array:
+def _fill_null(values: _ArrayT, fill: pa.StringScalar | pa.BooleanScalar) -> _ArrayT:
+    """``values`` with every null replaced by ``fill`` (a scalar of their type)."""
+    # Its stub gives fill_null coalesce's signature (only arrays, or only scalars, of one type);
+    # an array filled from a scalar keeps the array's type.
+    return cast(_ArrayT, pc.fill_null(values, fill))
+
+
+def _join(*parts: pa.StringArray | pa.StringScalar) -> pa.StringArray:
+    """Row by row, the parts joined with the last one between them (scalars repeat on every row)."""
+    # Called by name: the stub of pc.binary_join_element_wise takes only arrays, or only scalars,
+    # where the kernel broadcasts scalars over the arrays.
+    joined: pa.StringArray = pc.call_function("binary_join_element_wise", list(parts))
+    return joined
+
+
+def constant(value: str, length: int) -> pa.StringArray:
     """``value`` ``length`` times."""
-    return pc.fill_null(pa.nulls(length, pa.string()), text(value))
+    return _fill_null(pa.nulls(length, pa.string()), text(value))
 
 
-def without_nul(column: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+def without_nul(column: pa.StringArray) -> tuple[pa.StringArray, pa.BooleanArray | None]:
     """Text with its NUL characters removed (a value left empty becomes null), and the mask of the
     values that had one (None when none had: the column is returned as it was)."""
-    found = pc.fill_null(pc.match_substring(column, "\x00"), FALSE)
+    found = _fill_null(pc.match_substring(column, "\x00"), FALSE)
     if not pc.any(found).as_py():
         return column, None
     cleaned = pc.replace_substring(column, "\x00", "")
-    return pc.if_else(pc.equal(cleaned, _EMPTY), NULL_TEXT, cleaned), found
+    emptied_to_null: pa.StringArray = pc.if_else(pc.equal(cleaned, _EMPTY), NULL_TEXT, cleaned)
+    return emptied_to_null, found
 
 
-def nowhere(length: int) -> pa.Array:
+def nowhere(length: int) -> pa.BooleanArray:
     """A mask of ``length`` False values."""
-    return pc.fill_null(pa.nulls(length, pa.bool_()), FALSE)
+    return _fill_null(pa.nulls(length, pa.bool_()), FALSE)
 
 
-def everywhere(length: int) -> pa.Array:
+def everywhere(length: int) -> pa.BooleanArray:
     """A mask of ``length`` True values."""
-    return pc.fill_null(pa.nulls(length, pa.bool_()), TRUE)
+    return _fill_null(pa.nulls(length, pa.bool_()), TRUE)
 
 
-def _accepted(checked: pa.Array, column: pa.Array, *, nullable: bool) -> pa.Array:
+def _accepted(checked: pa.BooleanArray, column: pa.StringArray, *, nullable: bool) -> pa.BooleanArray:
     """The check's verdict, with null values accepted for a nullable column (they stay NULL)."""
-    return pc.if_else(pc.is_null(column), TRUE if nullable else FALSE, pc.fill_null(checked, FALSE))
+    verdict: pa.BooleanArray = pc.if_else(
+        pc.is_null(column), TRUE if nullable else FALSE, _fill_null(checked, FALSE)
+    )
+    return verdict
 
 
 def _regex(pattern: str, *, nullable: bool = True) -> Kernel:
-    def kernel(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+    def kernel(column: pa.StringArray) -> tuple[pa.StringArray, pa.BooleanArray]:
         return column, _accepted(pc.match_substring_regex(column, pattern), column, nullable=nullable)
 
     return kernel
@@ -108,7 +134,7 @@ def _regex(pattern: str, *, nullable: bool = True) -> Kernel:
 def _string(limit: int | None, *, nullable: bool) -> Kernel:
     longest = None if limit is None else _fixed_width(pa.int32(), struct.pack("<i", limit))
 
-    def kernel(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+    def kernel(column: pa.StringArray) -> tuple[pa.StringArray, pa.BooleanArray]:
         if longest is None:
             return column, _accepted(everywhere(len(column)), column, nullable=nullable)
         return column, _accepted(pc.less_equal(pc.utf8_length(column), longest), column, nullable=nullable)
@@ -120,14 +146,16 @@ _BOOLEAN_TEXTS = texts(["true", "false"])
 
 
 def _boolean(*, nullable: bool) -> Kernel:
-    def kernel(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+    def kernel(column: pa.StringArray) -> tuple[pa.StringArray, pa.BooleanArray]:
         lowered = pc.ascii_lower(column)
         return lowered, _accepted(pc.is_in(lowered, _BOOLEAN_TEXTS), column, nullable=nullable)
 
     return kernel
 
 
-def _valid(values: pa.Array, shaped: pa.Array, arrow_type: pa.DataType, fmt: str, placeholder: pa.Scalar) -> pa.Array:
+def _valid(
+    values: pa.StringArray, shaped: pa.BooleanArray, arrow_type: pa.DataType, fmt: str, placeholder: pa.StringScalar
+) -> pa.BooleanArray:
     """Which shaped values are real dates/times (not 2023-02-29, 24:00, :60).
 
     One cast of the whole column when every shaped value is valid, as in ordinary data (a cast
@@ -151,8 +179,8 @@ _A_DATE, _A_DATETIME = text("2000-01-01"), text("2000-01-01T00:00:00")  # valid 
 
 
 def _date(*, nullable: bool) -> Kernel:
-    def kernel(column: pa.Array) -> tuple[pa.Array, pa.Array]:
-        shaped = pc.fill_null(pc.match_substring_regex(column, _DATE), FALSE)
+    def kernel(column: pa.StringArray) -> tuple[pa.StringArray, pa.BooleanArray]:
+        shaped = _fill_null(pc.match_substring_regex(column, _DATE), FALSE)
         valid = _valid(column, shaped, pa.date32(), "%Y-%m-%d", _A_DATE)
         return column, _accepted(valid, column, nullable=nullable)
 
@@ -160,12 +188,12 @@ def _date(*, nullable: bool) -> Kernel:
 
 
 def _datetime(*, nullable: bool) -> Kernel:
-    def kernel(column: pa.Array) -> tuple[pa.Array, pa.Array]:
-        shaped = pc.fill_null(pc.match_substring_regex(column, _DATETIME), FALSE)
+    def kernel(column: pa.StringArray) -> tuple[pa.StringArray, pa.BooleanArray]:
+        shaped = _fill_null(pc.match_substring_regex(column, _DATETIME), FALSE)
         seconds = pc.utf8_slice_codeunits(column, 0, 19)
         valid = _valid(seconds, shaped, pa.timestamp("s"), "%Y-%m-%dT%H:%M:%S", _A_DATETIME)
         zulu = pc.ends_with(column, "Z")
-        if not pc.all(pc.fill_null(zulu, TRUE)).as_py():  # "+0000" -> "+00:00", as types.datetime_text does
+        if not pc.all(_fill_null(zulu, TRUE)).as_py():  # "+0000" -> "+00:00", as types.datetime_text does
             column = pc.if_else(zulu, column, pc.utf8_replace_slice(column, -2, -2, ":"))
         return column, _accepted(valid, column, nullable=nullable)
 
@@ -193,14 +221,14 @@ def _numeric_pattern(precision: int | None, scale: int | None) -> str:
 _ARRAY_OPEN, _ARRAY_CLOSE = text('{"'), text('"}')
 
 
-def _multipicklist(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+def _multipicklist(column: pa.StringArray) -> tuple[pa.StringArray, pa.BooleanArray]:
     """"a;b" -> '{"a","b"}' (a Postgres text[] literal), escaping as types._pg_array_item does."""
     escaped = pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
     items = pc.replace_substring(escaped, ";", '","')
-    return pc.binary_join_element_wise(_ARRAY_OPEN, items, _ARRAY_CLOSE, _EMPTY), everywhere(len(column))
+    return _join(_ARRAY_OPEN, items, _ARRAY_CLOSE, _EMPTY), everywhere(len(column))
 
 
-def _opaque(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+def _opaque(column: pa.StringArray) -> tuple[pa.StringArray, pa.BooleanArray]:
     return column, everywhere(len(column))
 
 
@@ -244,7 +272,7 @@ _JSON_SPECIAL = r'[\x00-\x1f"\\]'
 _JSON_UNNAMED_CONTROL = r"[\x00-\x07\x0b\x0e-\x1f]"
 
 
-def _json_string(column: pa.Array) -> tuple[pa.Array, pa.Array]:
+def _json_string(column: pa.StringArray) -> tuple[pa.StringArray, pa.BooleanArray]:
     """Text -> a JSON string literal, as json.encoder.encode_basestring prints it."""
     if pc.any(pc.match_substring_regex(column, _JSON_SPECIAL)).as_py():
         for plain, escaped in _JSON_ESCAPES:
@@ -252,7 +280,7 @@ def _json_string(column: pa.Array) -> tuple[pa.Array, pa.Array]:
         accepted = pc.invert(pc.match_substring_regex(column, _JSON_UNNAMED_CONTROL))
     else:
         accepted = everywhere(len(column))
-    return pc.binary_join_element_wise(_QUOTE, column, _QUOTE, _EMPTY), accepted
+    return _join(_QUOTE, column, _QUOTE, _EMPTY), accepted
 
 
 _OPEN, _CLOSE = text("{"), text("}")
@@ -263,18 +291,20 @@ def compound_kernel(field: FieldSpec) -> CompoundKernel:
     keys = [text(json.dumps(key) + ":") for _sf, key in field.components]
     numeric = [key in types.NUMERIC_KEYS for _sf, key in field.components]
 
-    def kernel(components: list[pa.Array]) -> tuple[pa.Array, pa.Array]:
-        members, accepted = [], None
+    def kernel(components: list[pa.StringArray]) -> tuple[pa.StringArray, pa.BooleanArray]:
+        members: list[pa.StringArray] = []
+        oks: list[pa.BooleanArray] = []
         for key, is_number, column in zip(keys, numeric, components, strict=True):
             if is_number:
                 value, ok = column, pc.match_substring_regex(column, _JSON_NUMBER)
             else:
                 value, ok = _json_string(column)
-            ok = pc.fill_null(ok, TRUE)
-            accepted = ok if accepted is None else pc.and_(accepted, ok)
-            members.append(pc.binary_join_element_wise(key, pc.fill_null(value, _NULL_LITERAL), _EMPTY))
-        joined = pc.binary_join_element_wise(_OPEN, pc.binary_join_element_wise(*members, _COMMA), _CLOSE, _EMPTY)
+            oks.append(_fill_null(ok, TRUE))
+            members.append(_join(key, _fill_null(value, _NULL_LITERAL), _EMPTY))
+        accepted = functools.reduce(pc.and_, oks)
+        joined = _join(_OPEN, _join(*members, _COMMA), _CLOSE, _EMPTY)
         all_empty = functools.reduce(pc.and_, [pc.is_null(c) for c in components])
-        return pc.if_else(all_empty, NULL_TEXT, joined), accepted
+        json_or_null: pa.StringArray = pc.if_else(all_empty, NULL_TEXT, joined)
+        return json_or_null, accepted
 
     return kernel

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 
 class CsvRowWriter:
@@ -16,7 +19,7 @@ class CsvRowWriter:
     goes out fully quoted (rare: the plain writer keeps its speed for every other row).
     """
 
-    def __init__(self, text: Any):
+    def __init__(self, text: SupportsWrite[str]) -> None:
         self._plain = csv.writer(text, lineterminator="\n")
         self._quoted = csv.writer(text, lineterminator="\n", quoting=csv.QUOTE_ALL)
 

@@ -9,6 +9,7 @@ unioned in registry order), plus ``sync_state`` (per-object high-water marks) an
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
@@ -33,10 +34,10 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(schema=SCHEMA, naming_convention=NAMING_CONVENTION)
 
 
-def _object_columns(specs: tuple[registry.SObjectSpec, ...]) -> list[sa.Column]:
+def _object_columns(specs: tuple[registry.SObjectSpec, ...]) -> list[sa.Column[Any]]:
     """The union of the entries' columns: key first, then fields and constants in registry order."""
     first = specs[0]
-    columns: dict[str, sa.Column] = {
+    columns: dict[str, sa.Column[Any]] = {
         first.key_column: sa.Column(
             first.key_column,
             sa.String(types.SALESFORCE_ID_LENGTH),
@@ -76,7 +77,7 @@ def _object_columns(specs: tuple[registry.SObjectSpec, ...]) -> list[sa.Column]:
     return list(columns.values())
 
 
-def _add(columns: dict[str, sa.Column], column: sa.Column, spec: registry.SObjectSpec) -> None:
+def _add(columns: dict[str, sa.Column[Any]], column: sa.Column[Any], spec: registry.SObjectSpec) -> None:
     existing = columns.get(column.name)
     if existing is None:
         columns[column.name] = column
@@ -208,6 +209,6 @@ class SchemaAudit(Base):
     run_id: Mapped[str | None] = mapped_column(sa.Text())
     object_name: Mapped[str] = mapped_column(sa.Text(), nullable=False)
     drifted: Mapped[bool] = mapped_column(sa.Boolean(), nullable=False)
-    drift: Mapped[dict] = mapped_column(
+    drift: Mapped[dict[str, Any]] = mapped_column(
         pg.JSONB(), nullable=False, comment="added / removed / changed fields (schema diff --json)"
     )

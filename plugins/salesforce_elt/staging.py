@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any
 
 from airflow.sdk import ObjectStoragePath
 
@@ -77,9 +77,8 @@ class CsvPartWriter:
         self.records = 0
         self._next_part = start_part
         self._rows_in_part = 0
-        self._binary: Any = None
         self._text: io.TextIOWrapper | None = None
-        self._writer: Any = None
+        self._writer: CsvRowWriter | None = None
 
     def __enter__(self) -> CsvPartWriter:
         self.dest_dir.mkdir(parents=True, exist_ok=True)
@@ -92,8 +91,8 @@ class CsvPartWriter:
     def _open_part(self) -> None:
         name = part_name(self._next_part)
         self._next_part += 1
-        self._binary = (self.dest_dir / name).open("wb")
-        self._text = io.TextIOWrapper(self._binary, encoding="utf-8", newline="")
+        binary: IO[bytes] = (self.dest_dir / name).open("wb")  # type: ignore[no-untyped-call]  # unannotated in Airflow
+        self._text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
         self._writer = CsvRowWriter(self._text)
         self._writer.writerow(self.header)
         self._rows_in_part = 0
@@ -108,6 +107,8 @@ class CsvPartWriter:
         if self._rows_in_part >= self.rows_per_part:
             self._close_part()
             self._open_part()
+        if self._writer is None:
+            raise RuntimeError("CsvPartWriter.write() outside its with block")
         self._writer.writerow(["" if v is None else v for v in row])
         self._rows_in_part += 1
         self.records += 1
@@ -149,7 +150,7 @@ class CsvRecordCounter:
 
 
 def _newest_mtime(path: ObjectStoragePath) -> float:
-    newest = path.stat().st_mtime
+    newest: float = path.stat().st_mtime
     for entry in path.rglob("*"):
         newest = max(newest, entry.stat().st_mtime)
     return newest

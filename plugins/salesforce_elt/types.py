@@ -38,6 +38,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from json.encoder import encode_basestring as encode_json_string  # C speedup of json.dumps(str)
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
@@ -74,7 +75,7 @@ EXCLUDED_TYPES = {"base64": "base64 fields (file bodies) are not synced: Bulk 2.
 
 
 # Types whose Postgres type does not depend on the field's length/precision.
-_FIXED_TYPES: dict[str, Callable[[], sa.types.TypeEngine]] = {
+_FIXED_TYPES: dict[str, Callable[[], sa.types.TypeEngine[Any]]] = {
     "id": lambda: sa.String(SALESFORCE_ID_LENGTH),
     "reference": lambda: sa.String(SALESFORCE_ID_LENGTH),
     "boolean": sa.Boolean,
@@ -91,7 +92,7 @@ _FIXED_TYPES: dict[str, Callable[[], sa.types.TypeEngine]] = {
 }
 
 
-def column_type(field: FieldSpec) -> sa.types.TypeEngine:
+def column_type(field: FieldSpec) -> sa.types.TypeEngine[Any]:
     """The SQLAlchemy column type for a registry field."""
     t = field.sf_type
     if t in _FIXED_TYPES:

@@ -69,7 +69,7 @@ class Drift:
 
 
 def _field_dict(f: FieldSpec) -> dict[str, Any]:
-    out = {"field": f.sf_name, "column": f.column, "type": f.sf_type}
+    out: dict[str, Any] = {"field": f.sf_name, "column": f.column, "type": f.sf_type}
     for key in ("length", "precision", "scale"):
         if getattr(f, key) is not None:
             out[key] = getattr(f, key)

@@ -24,7 +24,7 @@ GROUPS = (
     ("system", "System fields"),
 )
 PICKLIST_SHOWN = 15
-_POSTGRES = postgresql.dialect()
+_POSTGRES = postgresql.dialect()  # type: ignore[no-untyped-call]  # SQLAlchemy's dialect constructors are unannotated
 _HEADER = (
     "| Field | Label | Salesforce type | Length / precision, scale | Nillable | References "
     "| Picklist values | Formula | Column | Postgres type |"

@@ -41,9 +41,9 @@ def _table_stats(conn: psycopg.Connection, schema: str, table: str) -> dict[str,
             f"table {schema}.{table} does not exist: apply the migrations (python -m salesforce_elt migrate)"
         )
     reltuples, table_and_toast, index_bytes, toast_bytes, total_bytes = sizes
-    rows = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))).fetchone()[
-        0
-    ]
+    counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))).fetchone()
+    assert counted is not None  # count(*) always answers one row
+    rows = counted[0]
     return {
         "rows": rows,
         "estimated_rows": int(reltuples) if reltuples is not None and reltuples >= 0 else None,
