@@ -10,20 +10,21 @@ not reach the metadata DB or the network, and the URI must stay the same when a 
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlsplit
 
 from airflow.sdk import Asset
 
+from salesforce_elt import settings
 from salesforce_elt.registry import warehouse_schema
 
-ASSET_URI_ENV = "SALESFORCE_ELT_WAREHOUSE_ASSET_URI"
-DEFAULT_BASE = "postgres://salesforce-warehouse:5432/warehouse"
+ASSET_URI_ENV = settings.SETTINGS["warehouse_asset_uri"].env
+DEFAULT_BASE = settings.SETTINGS["warehouse_asset_uri"].default
 
 
 def warehouse_base_uri() -> str:
     """``postgres://host:port/database`` naming the warehouse in asset URIs."""
-    raw = os.environ.get(ASSET_URI_ENV, DEFAULT_BASE).rstrip("/")
+    value, source = settings.lookup("warehouse_asset_uri")
+    raw = (value or "").strip().rstrip("/")
     parts = urlsplit(raw)
     database = parts.path.strip("/")
     if (
@@ -32,9 +33,9 @@ def warehouse_base_uri() -> str:
         or not database
         or "/" in database
     ):
-        raise ValueError(f"{ASSET_URI_ENV}={raw!r} must look like postgres://host:5432/database")
+        raise settings.SettingError(f"{source}={raw!r} must look like postgres://host:5432/database")
     if parts.username or parts.password:
-        raise ValueError(f"{ASSET_URI_ENV} must not contain credentials (asset URIs are shown in the UI)")
+        raise settings.SettingError(f"{source} must not contain credentials (asset URIs are shown in the UI)")
     return f"postgres://{parts.hostname}:{parts.port or 5432}/{database}"
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,10 +26,6 @@ from salesforce_elt.registry import REGISTRY, tables, warehouse_schema
 log = logging.getLogger(__name__)
 
 DAG_ID = "salesforce_schema_audit"
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "false").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def formula_dag_ids() -> list[str]:
@@ -63,7 +58,7 @@ def check_drift(run_id: str) -> dict[str, Any]:
                 [(run_id, name, bool(_drifted(d)), json.dumps(d)) for name, d in report.items()],
             )
     drifted = sorted(name for name, d in report.items() if _drifted(d))
-    if drifted and _flag("SALESFORCE_ELT_DRIFT_FAILS"):
+    if drifted and settings.drift_fails():
         raise RuntimeError(
             f"schema drift on {', '.join(drifted)}: run `python -m salesforce_elt schema diff` and "
             "`schema add-fields` for new fields (SALESFORCE_ELT_DRIFT_FAILS=true made this a failure)"
@@ -132,7 +127,7 @@ def build_audit_dag() -> DAG:
 
         @task(task_id="formula_dags", doc_md="DAGs to fully refresh for formula fields (empty when off).")
         def formula_dags_task() -> list[str]:
-            return formula_dag_ids() if _flag("SALESFORCE_ELT_FORMULA_REFRESH") else []
+            return formula_dag_ids() if settings.formula_refresh() else []
 
         from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 

@@ -1,6 +1,6 @@
 """The API budget guard: leave a share of the org's daily allowance to its other integrations.
 
-Two knobs (environment): ``SALESFORCE_ELT_API_RESERVE`` (default 0.20: never dig into the last
+Two knobs (``settings``: environment or ``[salesforce_elt]``): ``SALESFORCE_ELT_API_RESERVE`` (default 0.20: never dig into the last
 20 % of DailyApiRequests or DailyBulkV2QueryJobs) and ``SALESFORCE_ELT_BUDGET_ACTION`` (``skip``,
 the default: the extract task ends skipped and the next run picks the window up; ``fail``: it
 fails and alerts). The check runs before each extraction (``/limits``) and after every REST page
@@ -9,12 +9,13 @@ fails and alerts). The check runs before each extraction (``/limits``) and after
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
-RESERVE_ENV = "SALESFORCE_ELT_API_RESERVE"
-ACTION_ENV = "SALESFORCE_ELT_BUDGET_ACTION"
+from salesforce_elt import settings
+
+RESERVE_ENV = settings.SETTINGS["api_reserve"].env
+ACTION_ENV = settings.SETTINGS["budget_action"].env
 ACTIONS = ("skip", "fail")
 # /limits entries guarded, and the API they gate ("any": every extraction needs REST calls).
 GUARDED_LIMITS = {"DailyApiRequests": "any", "DailyBulkV2QueryJobs": "bulk"}
@@ -25,21 +26,12 @@ class BudgetExhausted(Exception):
 
 
 def api_reserve() -> float:
-    raw = os.environ.get(RESERVE_ENV, "0.20")
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{RESERVE_ENV}={raw!r} is not a number (a share such as 0.2)") from None
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"{RESERVE_ENV}={raw!r} must be a share in [0, 1), e.g. 0.2 for 20 %")
-    return value
+    """The reserve share; ``settings.SettingError`` (a ValueError) names a bad value's source."""
+    return settings.api_reserve()
 
 
 def budget_action() -> str:
-    value = os.environ.get(ACTION_ENV, "skip").strip().lower()
-    if value not in ACTIONS:
-        raise ValueError(f"{ACTION_ENV}={value!r} must be one of {', '.join(ACTIONS)}")
-    return value
+    return settings.budget_action(ACTIONS)
 
 
 @dataclass(frozen=True)

@@ -10,24 +10,25 @@ registry (``schema.diff.compare``):
   and the daily ``schema_audit`` table) — never silently ignored. Adopting them is a reviewed
   change: ``python -m salesforce_elt schema add-fields``.
 
-Turn the guard off with SALESFORCE_ELT_DRIFT_GUARD=false (saves one describe call per run).
+Turn the guard off with SALESFORCE_ELT_DRIFT_GUARD=false or ``[salesforce_elt] drift_guard = false``
+(saves one describe call per run).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Iterable
 from typing import Any
 
+from salesforce_elt import settings
 from salesforce_elt.registry import SObjectSpec
 
 log = logging.getLogger(__name__)
 
 
 def enabled() -> bool:
-    return os.environ.get("SALESFORCE_ELT_DRIFT_GUARD", "true").strip().lower() not in {"0", "false", "no", "off"}
+    return settings.drift_guard()
 
 
 def without_fields(spec: SObjectSpec, dropped: Iterable[str]) -> SObjectSpec:

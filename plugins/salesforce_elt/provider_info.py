@@ -4,16 +4,22 @@ Airflow finds it through the ``apache_airflow_provider`` entry point of the inst
 ``salesforce-postgres-elt`` distribution (pyproject.toml). Airflow 3.3's API server and UI read
 connection form fields from here (``conn-fields`` / ``ui-field-behaviour``) without importing the
 hook; the Test button then instantiates the hook named here and calls its ``test_connection()``.
-Kept free of imports: every Airflow process that initialises its providers loads this module.
+It also declares the ``[salesforce_elt]`` configuration section (``settings.SETTINGS``), which
+``airflow config list`` shows. Kept free of heavy imports: every Airflow process that initialises
+its providers loads this module.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from salesforce_elt import settings
+
 CONNECTION_TYPE = "salesforce_elt"
 HOOK_CLASS = "salesforce_elt.hooks.salesforce.SalesforceApiHook"
 HOOK_NAME = "Salesforce (ELT)"
+PACKAGE_NAME = "salesforce-postgres-elt"
+CONFIG_VERSION_ADDED = "0.1.0"  # the distribution's version when the section appeared
 
 _TEXT = {"type": ["string", "null"]}
 _SECRET = {"type": ["string", "null"], "format": "password"}  # masked in the UI and in logs
@@ -89,7 +95,7 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
 def get_provider_info() -> dict[str, Any]:
     """The provider-info dict Airflow's ProvidersManager validates and reads."""
     return {
-        "package-name": "salesforce-postgres-elt",
+        "package-name": PACKAGE_NAME,
         "name": "Salesforce ELT",
         "description": "Salesforce -> PostgreSQL ELT: the `salesforce_elt` connection type, tested by the "
         "project's own login.",
@@ -102,4 +108,5 @@ def get_provider_info() -> dict[str, Any]:
                 "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }
         ],
+        "config": settings.provider_config(CONFIG_VERSION_ADDED),
     }

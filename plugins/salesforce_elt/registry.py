@@ -7,14 +7,13 @@ object is one ``SObjectSpec`` entry here plus one reviewed Alembic migration.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
 
-from salesforce_elt import activity
+from salesforce_elt import activity, settings
 
 Api = Literal["bulk", "rest"]
 DeleteHandling = Literal["soft_and_hard", "soft", "none", "relations"]
@@ -185,8 +184,8 @@ class SObjectSpec:
 
 
 def warehouse_schema() -> str:
-    """Target schema (default ``salesforce``), configurable with SALESFORCE_ELT_SCHEMA."""
-    return os.environ.get("SALESFORCE_ELT_SCHEMA", "salesforce")
+    """Target schema (default ``salesforce``): SALESFORCE_ELT_SCHEMA or ``[salesforce_elt] schema``."""
+    return settings.warehouse_schema()
 
 
 def _system_fields(*, deletable: bool = True) -> tuple[FieldSpec, ...]:

@@ -7,9 +7,12 @@ naming what to fix (never a stack trace).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import pkgutil
 import sys
+
+from salesforce_elt import settings
 
 
 class CliError(Exception):
@@ -28,8 +31,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def conn_id_help(what: str = "Salesforce connection id") -> str:
+    """Help for ``--conn-id``: its default is read when the command runs, not when --help prints."""
+    setting = settings.SETTINGS["salesforce_conn_id"]
+    return f"{what} (default: ${setting.env} or [{settings.SECTION}] {setting.key}, else {setting.default})"
+
+
+def warehouse_conn_id_help() -> str:
+    setting = settings.SETTINGS["warehouse_conn_id"]
+    return (
+        f"warehouse connection (default: ${settings.WAREHOUSE_URL_ENV}, else the connection named by "
+        f"${setting.env} or [{settings.SECTION}] {setting.key}, else {setting.default})"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "conn_id", "") is None:
+        # Reading a setting may load Airflow's configuration, which can log: a command's stdout
+        # is its result (--json is parsed by scripts), so that goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            args.conn_id = settings.salesforce_conn_id()
     try:
         return int(args.handler(args) or 0)
     except CliError as exc:

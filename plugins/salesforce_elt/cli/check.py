@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import argparse
 
-from salesforce_elt import registry, settings
-from salesforce_elt.cli import CliError
+from salesforce_elt import registry
+from salesforce_elt.cli import CliError, conn_id_help, warehouse_conn_id_help
 from salesforce_elt.cli.schema import logs_to_stderr
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("check", help="verify the Salesforce and warehouse connections")
-    parser.add_argument("--conn-id", default=settings.SALESFORCE_CONN_ID, help="Salesforce connection")
-    parser.add_argument(
-        "--warehouse-conn-id",
-        default=None,
-        help=f"warehouse connection (default: ${settings.WAREHOUSE_URL_ENV}, else {settings.WAREHOUSE_CONN_ID})",
-    )
+    parser.add_argument("--conn-id", default=None, help=conn_id_help("Salesforce connection"))
+    parser.add_argument("--warehouse-conn-id", default=None, help=warehouse_conn_id_help())
     parser.add_argument("--object", action="append", help="registered object to describe (default: all)")
     parser.set_defaults(handler=_check)
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import salesforce_elt
-from salesforce_elt import registry, settings
-from salesforce_elt.cli import CliError
+from salesforce_elt import registry
+from salesforce_elt.cli import CliError, conn_id_help
 
 if TYPE_CHECKING:
     from salesforce_elt.hooks.salesforce import SalesforceApiHook
@@ -139,7 +139,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     schema = subparsers.add_parser("schema", help="describe-based docs, drift report, adopt new fields")
     commands = schema.add_subparsers(dest="schema_command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--conn-id", default=settings.SALESFORCE_CONN_ID, help="Salesforce connection id")
+    common.add_argument("--conn-id", default=None, help=conn_id_help())
 
     docs = commands.add_parser(
         "docs", parents=[common], help="one Markdown file per object from a live describe"

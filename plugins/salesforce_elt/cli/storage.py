@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from salesforce_elt import registry, settings
-from salesforce_elt.cli import CliError
+from salesforce_elt import registry
+from salesforce_elt.cli import CliError, conn_id_help
 from salesforce_elt.cli.schema import logs_to_stderr, salesforce_hook
 
 
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="rows, table/index/TOAST bytes and bytes per row per synced table; whole-org projection",
     )
     storage.add_argument("--json", action="store_true", help="machine-readable output")
-    storage.add_argument("--conn-id", default=settings.SALESFORCE_CONN_ID, help="Salesforce connection id")
+    storage.add_argument("--conn-id", default=None, help=conn_id_help())
     storage.add_argument(
         "--no-projection", action="store_true", help="skip /limits/recordCount (no Salesforce call)"
     )

@@ -8,8 +8,8 @@ import argparse
 import json
 from typing import Any
 
-from salesforce_elt import budget, settings
-from salesforce_elt.cli import CliError
+from salesforce_elt import budget
+from salesforce_elt.cli import CliError, conn_id_help, warehouse_conn_id_help
 from salesforce_elt.cli.schema import logs_to_stderr
 
 
@@ -18,12 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--days", type=int, default=7, help="look back this many days (default 7)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--offline", action="store_true", help="do not call Salesforce's /limits")
-    parser.add_argument("--conn-id", default=settings.SALESFORCE_CONN_ID, help="Salesforce connection")
-    parser.add_argument(
-        "--warehouse-conn-id",
-        default=None,
-        help=f"warehouse connection (default: ${settings.WAREHOUSE_URL_ENV}, else {settings.WAREHOUSE_CONN_ID})",
-    )
+    parser.add_argument("--conn-id", default=None, help=conn_id_help("Salesforce connection"))
+    parser.add_argument("--warehouse-conn-id", default=None, help=warehouse_conn_id_help())
     parser.set_defaults(handler=_usage)
 
 
