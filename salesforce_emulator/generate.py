@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import objects as md
 from . import seed as sd
+from . import seed_activities as acts
 from .tables import SCHEMA_VERSION, insert_rows, q
 
 # Id (unique) and (SystemModstamp, Id) everywhere; TaskId for the relation rows that follow their
@@ -122,7 +123,7 @@ def load_accounts_leads_activities(conn: sqlite3.Connection, schema: md.Schema, 
     for n, i0 in enumerate(range(0, ctx.contacts, sd.BATCH)):
         i1 = min(i0 + sd.BATCH, ctx.contacts)
         ctx.rng = sd.stream(seed, f"activities/{i0}")
-        batch = sd.gen_activities(ctx, plan, i0, i1, lead_share=(n == 0))
+        batch = acts.gen_activities(ctx, plan, i0, i1, lead_share=(n == 0))
         counts["Task"] += insert_rows(conn, objs["Task"], batch.tasks)
         counts["Event"] += insert_rows(conn, objs["Event"], batch.events)
         counts["TaskWhoRelation"] += insert_rows(conn, objs["TaskWhoRelation"], batch.relations)

@@ -27,6 +27,8 @@ from typing import Any, Protocol
 
 from . import objects as md
 from . import seed as sd
+from . import seed_activities as acts
+from . import seed_pools as pools
 from .errors import SalesforceError
 from .ids import make_ids
 from .tables import insert_rows, live_filter
@@ -64,47 +66,47 @@ def _phone(r: random.Random) -> str:
 # field -> value generator for updates (object-specific, realistic)
 UPDATES: dict[str, dict[str, Callable[[random.Random], Any]]] = {
     "Contact": {
-        "Title": lambda r: r.choice([t for t in sd.TITLES if t]),
+        "Title": lambda r: r.choice([t for t in pools.TITLES if t]),
         "Phone": _phone,
         "MobilePhone": lambda r: r.choice([None, _phone(r)]),
         "Email": lambda r: f"updated.{r.randrange(10**9)}@example.com",
-        "Department": lambda r: r.choice(sd.DEPARTMENTS),
-        "MailingCity": lambda r: r.choice(sd.CITIES)[0],
-        "MailingStreet": lambda r: r.choice(sd.STREETS),
+        "Department": lambda r: r.choice(pools.DEPARTMENTS),
+        "MailingCity": lambda r: r.choice(pools.CITIES)[0],
+        "MailingStreet": lambda r: r.choice(pools.STREETS),
         "LeadSource": lambda r: r.choice(md.LEAD_SOURCES),
         "HasOptedOutOfEmail": lambda r: r.random() < 0.3,
         "Specialty__c": lambda r: r.choice(md.SPECIALTIES),
         "Languages__c": lambda r: r.choice(["English", "English;Spanish", "French;German", None]),
-        "LastName": lambda r: r.choice(sd.LAST_NAMES),
+        "LastName": lambda r: r.choice(pools.LAST_NAMES),
     },
     "Account": {
         "Phone": _phone,
         "Industry": lambda r: r.choice(md.INDUSTRIES),
         "NumberOfEmployees": lambda r: r.randrange(1, 10000),
-        "Description": lambda r: r.choice(sd.DESCRIPTIONS),
+        "Description": lambda r: r.choice(pools.DESCRIPTIONS),
         "AnnualRevenue": lambda r: float(r.randrange(1, 5000) * 10000),
     },
     "Lead": {
         "Status": lambda r: r.choice(["Working - Contacted", "Closed - Not Converted"]),
         "Rating": lambda r: r.choice(["Hot", "Warm", "Cold", None]),
         "Phone": _phone,
-        "Title": lambda r: r.choice([t for t in sd.TITLES if t]),
+        "Title": lambda r: r.choice([t for t in pools.TITLES if t]),
     },
     "Task": {
         "Status": lambda r: r.choice(["In Progress", "Completed", "Deferred"]),
         "Priority": lambda r: r.choice(["High", "Normal", "Low"]),
-        "Description": lambda r: r.choice(sd.DESCRIPTIONS),
-        "Subject": lambda r: r.choice(sd.TASK_SUBJECTS),
+        "Description": lambda r: r.choice(pools.DESCRIPTIONS),
+        "Subject": lambda r: r.choice(pools.TASK_SUBJECTS),
     },
     "Event": {
-        "Subject": lambda r: r.choice(sd.EVENT_SUBJECTS),
-        "Location": lambda r: r.choice(sd.LOCATIONS),
-        "Description": lambda r: r.choice(sd.DESCRIPTIONS),
+        "Subject": lambda r: r.choice(pools.EVENT_SUBJECTS),
+        "Location": lambda r: r.choice(pools.LOCATIONS),
+        "Description": lambda r: r.choice(pools.DESCRIPTIONS),
         "ShowAs": lambda r: r.choice(["Busy", "Free", "OutOfOffice"]),
     },
     "User": {
         "Title": lambda r: r.choice(["Sales Rep", "Account Executive", "Sales Manager", "Admin"]),
-        "Department": lambda r: r.choice(sd.DEPARTMENTS),
+        "Department": lambda r: r.choice(pools.DEPARTMENTS),
         "LastLoginDate": lambda r: sd.fmt_ts(sd.now_ts() - r.randrange(3600)),
     },
 }
@@ -341,11 +343,11 @@ class _Mutation:
         counter = self._counter(name, n)
         if name == "Task":
             ctx.task_counter = counter
-            cols = sd._gen_tasks(ctx, who, lead_share=False)
+            cols = acts.gen_tasks(ctx, who, lead_share=False)
             cols["Id"] = self.next_ids("Task", "00T", len(cols["Id"]))
         else:
             ctx.event_counter = counter
-            cols = sd._gen_events(ctx, who)
+            cols = acts.gen_events(ctx, who)
             cols["Id"] = self.next_ids("Event", "00U", len(cols["Id"]))
         m = len(cols["Id"])
         self._stamp_new(cols, m)
@@ -354,11 +356,11 @@ class _Mutation:
         self._insert(self.obj, cols)
         if name == "Task" and self.org.shared_activities:
             ctx.twr_counter = self._counter("TaskWhoRelation", 0)
-            rel = sd._gen_relations(ctx, cols)
+            rel = acts.gen_relations(ctx, cols)
             rel["Id"] = self.next_ids("TaskWhoRelation", "0RT", len(rel["Id"]))
             self._insert(self.schema.objects["TaskWhoRelation"], rel)
         elif name == "Event" and self.org.shared_activities:
-            rel = sd._gen_event_relations(ctx, cols)
+            rel = acts.gen_event_relations(ctx, cols)
             rel["Id"] = self.next_ids("EventRelation", "0RE", len(rel["Id"]))
             self._insert(self.schema.objects["EventRelation"], rel)
         return list(cols["Id"])

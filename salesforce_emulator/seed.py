@@ -8,6 +8,10 @@ SystemModstamp is strictly before it (so strictly in the past), spread over abou
 Generation is column-wise (one list comprehension per column, values drawn from pools) and
 row tuples are built with ``zip``; that keeps 1,000,000 contacts plus their activities well
 inside the two-minute budget on a small machine.
+
+This module: the clock and text helpers, the shared context, users, accounts, contacts, leads
+and deletions; ``seed_activities`` the tasks, events and their relations; ``seed_pools`` the
+value pools.
 """
 
 from __future__ import annotations
@@ -20,6 +24,22 @@ from datetime import UTC, date, datetime, timedelta
 
 from . import objects as md
 from .ids import make_ids
+from .seed_pools import (
+    ACCOUNT_SUFFIX,
+    ACCOUNT_WORDS,
+    ASCII_FIRST,
+    ASCII_LAST,
+    CITIES,
+    DEPARTMENTS,
+    DESCRIPTIONS,
+    FIRST_NAMES,
+    LAST_NAMES,
+    PROFILE_IDS,
+    ROLE_IDS,
+    STREETS,
+    TIME_ZONES,
+    TITLES,
+)
 
 DAY = 86400
 SPAN_DAYS = 730            # data spread over ~2 years before the anchor
@@ -55,60 +75,6 @@ def stream(seed: int, name: str) -> random.Random:
 
 def now_ts() -> int:
     return int(datetime.now(UTC).timestamp())
-
-
-# --- value pools (tricky text on purpose: unicode, commas, quotes, newlines, emoji) -------------
-
-FIRST_NAMES = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
-               "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah",
-               "Charles", "Karen", "José", "Zoë", "Jürgen", "François", "Søren", "Ana María", "Renée",
-               "Łukasz", "伟", "芳", "Chloé", "Mohammed", "Priya", "Olu", "Siobhán", "Ånge", "Nguyễn",
-               "D'Arcy", "Anne-Marie", "Björn"]
-LAST_NAMES = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
-              "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore",
-              "Jackson", "Martin", "O'Brien", "Müller", "Núñez", "王", "李", "Nakamura", "Østergaard",
-              "Smith, Jr.", 'Rivera "Rocky"', "van der Berg", "Dupont-Lefèvre", "Kowalczyk", "Ödegaard",
-              "Şahin", "Papadopoulos", "Ivanova", "Nguyen", "MacDonald", "Fitzgerald 🍀", "Singh"]
-ASCII_FIRST = {n: (n.encode("ascii", "ignore").decode() or "user").replace(" ", "").replace("'", "").lower()
-               for n in [*FIRST_NAMES, "Integration"]}
-ASCII_LAST = {n: (n.encode("ascii", "ignore").decode().split(",")[0].split('"')[0] or "x")
-              .replace(" ", "").replace("'", "").lower() for n in [*LAST_NAMES, "User"]}
-TITLES = ["Physician", "Nurse Practitioner", "Office Manager", "VP, Sales", "Director of Operations",
-          'Head of "Growth"', "Chief Medical Officer", "Attending Physician", "Résident", "Pharmacist",
-          "Practice Administrator", "Chef de Clinique", "主任医师", "CEO & Founder", "Billing Specialist",
-          None, None, None]
-DEPARTMENTS = ["Cardiology", "Emergency", "Administration", "Billing", "Research & Development", "Pédiatrie",
-               "Oncology", None, None, None, None]
-CITIES = [("San Francisco", "CA", "US", 37.7749, -122.4194), ("New York", "NY", "US", 40.7128, -74.006),
-          ("Chicago", "IL", "US", 41.8781, -87.6298), ("Austin", "TX", "US", 30.2672, -97.7431),
-          ("Boston", "MA", "US", 42.3601, -71.0589), ("Montréal", "QC", "CA", 45.5017, -73.5673),
-          ("München", "BY", "DE", 48.1351, 11.582), ("São Paulo", "SP", "BR", -23.5505, -46.6333),
-          ("上海", "SH", "CN", 31.2304, 121.4737), ("Zürich", "ZH", "CH", 47.3769, 8.5417),
-          ("Seattle", "WA", "US", 47.6062, -122.3321), ("Denver", "CO", "US", 39.7392, -104.9903)]
-STREETS = ["123 Main St", "1 Market Street\nSuite 300", "742 Evergreen Terrace", "55 Rue de la Paix, Bât. B",
-           "Königstraße 12", '10 "Old" Mill Rd', "8 Harbour View,\nUnit 5", "1600 Amphitheatre Pkwy",
-           "221B Baker Street", "浦东新区世纪大道100号", "4 Privet Drive", "350 Fifth Avenue, Floor 21"]
-ACCOUNT_WORDS = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Cyberdyne", "Soylent",
-                 "Hooli", "Vandelay", "Müller & Söhne", "Clínica São José", "北京医疗", "Smith, Jones & Co",
-                 'The "Best" Clinic', "Pied Piper", "Massive Dynamic", "Wonka", "Tyrell", "Aperture"]
-ACCOUNT_SUFFIX = ["Health", "Medical Group", "Clinic", "Hospital", "Labs", "Inc.", "LLC", "GmbH", "Partners",
-                  "Pharmacy"]
-TASK_SUBJECTS = ["Call", "Email", "Send Letter", "Send Quote", "Follow up", "Intro call – re: samples",
-                 "Re: your question, again", 'Sent "Q3" brochure', "Lunch 🍱 with team", "Rappel: réunion",
-                 "Other", "Demo"]
-DESCRIPTIONS = [None, None, None, None, "Left voicemail.", "Discussed pricing, volume discounts, and timeline.",
-                'Customer said: "call me next week".', "Line one\nLine two\nLine three",
-                "Multi-line, with commas,\nand \"quotes\"\r\nand CRLF too.", "Très bien — à bientôt 👍",
-                "客户要求下周回电", "Notes:\n- item 1\n- item 2, with comma", "😀🎉 great meeting"]
-EVENT_SUBJECTS = ["Meeting", "Lunch", "Demo", "Site visit", "Conférence annuelle", "Quarterly review, Q4",
-                  'Webinar "Best practices"', "Call"]
-LOCATIONS = [None, None, "Zoom", "HQ, Room 4", "Café de Flore", "会议室 A", 'Building "B"', "Teams"]
-CALL_DISPOSITIONS = [None, None, None, "Left voicemail", "Connected", "No answer", "Wrong number, will retry"]
-TIME_ZONES = ("America/Los_Angeles", "America/New_York", "Europe/London", "Europe/Paris", "Asia/Shanghai",
-              "Australia/Sydney")
-PROFILE_IDS = ["00e5g000001AbCdEAA", "00e5g000001AbCeEAA", "00e5g000001AbCfEAA"]
-ROLE_IDS = [None, "00E5g000000RoL1EAA", "00E5g000000RoL2EAA"]
-
 
 @dataclass
 class GenContext:
@@ -169,7 +135,7 @@ def sizes(contacts: int) -> dict[str, int]:
 
 # --- helpers ------------------------------------------------------------------------------------
 
-def _pick(rng: random.Random, pool: list, n: int) -> list:
+def pick(rng: random.Random, pool: list, n: int) -> list:
     """n uniform draws from pool. Pools up to 256 entries use one random byte per draw through a
     256-entry table (about 10x faster than rng.random() per draw; a pool size that does not
     divide 256 is over-represented by at most one table slot per entry, which is fine here)."""
@@ -181,13 +147,13 @@ def _pick(rng: random.Random, pool: list, n: int) -> list:
     return [pool[int(r() * k)] for _ in range(n)]
 
 
-def _flags(rng: random.Random, n: int, p: float) -> list[bool]:
+def flags(rng: random.Random, n: int, p: float) -> list[bool]:
     """n booleans, each true with probability ~p (1/256 resolution)."""
     t = round(p * 256)
     return [b < t for b in rng.randbytes(n)]
 
 
-def _timestamps(rng: random.Random, created: list[int], anchor: int) -> tuple[list[str], list[str], list[str]]:
+def timestamps(rng: random.Random, created: list[int], anchor: int) -> tuple[list[str], list[str], list[str]]:
     """CreatedDate <= LastModifiedDate <= SystemModstamp < anchor, as text."""
     r = rng.random
     days, tod, d0 = _DAYLIST, _TOD, _D0
@@ -215,14 +181,14 @@ def gen_users(ctx: GenContext, n: int | None = None, first_id: int = ID_BASE) ->
     fresh = n is None
     n = sizes(ctx.contacts)["User"] if n is None else n
     ids = make_ids("005", first_id, n)
-    first = _pick(rng, FIRST_NAMES, n)
-    last = _pick(rng, LAST_NAMES, n)
+    first = pick(rng, FIRST_NAMES, n)
+    last = pick(rng, LAST_NAMES, n)
     if fresh:
         first[0], last[0] = "Integration", "User"
     created = sorted(ctx.start - 200 * DAY + int(rng.random() * 300 * DAY) for _ in range(n))
-    cd, lmd, sms = _timestamps(rng, created, ctx.anchor)
+    cd, lmd, sms = timestamps(rng, created, ctx.anchor)
     active = [(i == 0 and fresh) or rng.random() > 0.16 for i in range(n)]
-    cities = _pick(rng, CITIES, n)
+    cities = pick(rng, CITIES, n)
     if fresh:
         ctx.user_ids = ids
         ctx.active_user_ids = [u for u, a in zip(ids, active, strict=True) if a]
@@ -233,11 +199,11 @@ def gen_users(ctx: GenContext, n: int | None = None, first_id: int = ID_BASE) ->
                                            zip(first, last, strict=True), strict=True)],
         "FirstName": first, "LastName": last, "Name": [f"{f} {la}" for f, la in zip(first, last, strict=True)],
         "CompanyName": ["Emulated Org"] * n,
-        "Division": _pick(rng, [None, "North America", "EMEA", "APAC"], n),
-        "Department": _pick(rng, DEPARTMENTS, n),
-        "Title": _pick(rng, ["Sales Rep", "Account Executive", "Sales Manager", "Admin", None], n),
-        "Street": _pick(rng, STREETS + [None] * 4, n),
-        "City": [c[0] for c in cities], "State": [c[1] for c in cities], "PostalCode": _pick(rng, ["94105", None], n),
+        "Division": pick(rng, [None, "North America", "EMEA", "APAC"], n),
+        "Department": pick(rng, DEPARTMENTS, n),
+        "Title": pick(rng, ["Sales Rep", "Account Executive", "Sales Manager", "Admin", None], n),
+        "Street": pick(rng, STREETS + [None] * 4, n),
+        "City": [c[0] for c in cities], "State": [c[1] for c in cities], "PostalCode": pick(rng, ["94105", None], n),
         "Country": [c[2] for c in cities], "Latitude": [None] * n, "Longitude": [None] * n,
         "GeocodeAccuracy": [None] * n,
         "Email": [f"{ASCII_FIRST[f]}.{ASCII_LAST[la]}@emulator.example.com"
@@ -246,10 +212,10 @@ def gen_users(ctx: GenContext, n: int | None = None, first_id: int = ID_BASE) ->
                   for i, (f, la) in zip(range(first_id - ID_BASE, first_id - ID_BASE + n),
                                         zip(first, last, strict=True), strict=True)],
         "IsActive": active,
-        "TimeZoneSidKey": _pick(rng, list(TIME_ZONES), n),
-        "LocaleSidKey": _pick(rng, ["en_US", "en_US", "en_GB", "fr_FR", "de_DE", "zh_CN"], n),
-        "UserRoleId": _pick(rng, ROLE_IDS, n),
-        "ProfileId": _pick(rng, PROFILE_IDS, n),
+        "TimeZoneSidKey": pick(rng, list(TIME_ZONES), n),
+        "LocaleSidKey": pick(rng, ["en_US", "en_US", "en_GB", "fr_FR", "de_DE", "zh_CN"], n),
+        "UserRoleId": pick(rng, ROLE_IDS, n),
+        "ProfileId": pick(rng, PROFILE_IDS, n),
         "UserType": ["Standard"] * n,
         "ManagerId": [None if i < 3 else ids[int(rng.random() * 3)] for i in range(n)],
         "LastLoginDate": [fmt_ts(ctx.anchor - 1 - int(rng.random() * 30 * DAY)) if a else None for a in active],
@@ -259,9 +225,9 @@ def gen_users(ctx: GenContext, n: int | None = None, first_id: int = ID_BASE) ->
     }
 
 
-def _owner_cols(ctx: GenContext, n: int) -> dict[str, list]:
+def owner_cols(ctx: GenContext, n: int) -> dict[str, list]:
     rng = ctx.rng
-    owners = _pick(rng, ctx.active_user_ids, n)
+    owners = pick(rng, ctx.active_user_ids, n)
     users = ctx.user_ids
     return {
         "OwnerId": owners,
@@ -272,9 +238,9 @@ def _owner_cols(ctx: GenContext, n: int) -> dict[str, list]:
 
 def _address_cols(rng: random.Random, n: int, prefix: str, null_share: float) -> dict[str, list]:
     r = rng.random
-    cities = [None if z else c for c, z in zip(_pick(rng, CITIES, n), _flags(rng, n, null_share), strict=True)]
-    streets = _pick(rng, STREETS, n)
-    geo = [c is not None and g for c, g in zip(cities, _flags(rng, n, 0.6), strict=True)]
+    cities = [None if z else c for c, z in zip(pick(rng, CITIES, n), flags(rng, n, null_share), strict=True)]
+    streets = pick(rng, STREETS, n)
+    geo = [c is not None and g for c, g in zip(cities, flags(rng, n, 0.6), strict=True)]
     return {
         f"{prefix}Street": [s if c else None for s, c in zip(streets, cities, strict=True)],
         f"{prefix}City": [c[0] if c else None for c in cities],
@@ -305,23 +271,23 @@ def gen_accounts(ctx: GenContext, n: int | None = None, first_id: int = ID_BASE)
     if fresh:
         ctx.account_ids = ids
     created = _spread_created(ctx, 0, n, n, offset_days=-60)
-    cd, lmd, sms = _timestamps(rng, created, ctx.anchor)
+    cd, lmd, sms = timestamps(rng, created, ctx.anchor)
     r = rng.random
     names = [f"{a} {s}" + (f" {i}" if i >= 200 else "")
-             for i, (a, s) in enumerate(zip(_pick(rng, ACCOUNT_WORDS, n), _pick(rng, ACCOUNT_SUFFIX, n),
+             for i, (a, s) in enumerate(zip(pick(rng, ACCOUNT_WORDS, n), pick(rng, ACCOUNT_SUFFIX, n),
                                             strict=True))]
     cols = {
         "Id": ids, "IsDeleted": [False] * n, "MasterRecordId": [None] * n, "Name": names,
-        "Type": _pick(rng, [None, "Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other"], n),
+        "Type": pick(rng, [None, "Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other"], n),
         "ParentId": [ids[int(r() * i)] if i > 10 and r() < 0.05 else None for i in range(n)],
         **_address_cols(rng, n, "Billing", 0.2),
         "Phone": _phones(rng, n, 0.2),
         "Website": [None if r() < 0.3 else f"https://www.example{i}.com" for i in range(n)],
-        "Industry": _pick(rng, [None, *md.INDUSTRIES], n),
+        "Industry": pick(rng, [None, *md.INDUSTRIES], n),
         "AnnualRevenue": [None if r() < 0.4 else float(int(r() * 5000) * 10000) for _ in range(n)],
         "NumberOfEmployees": [None if r() < 0.3 else int(r() * 5000) + 1 for _ in range(n)],
-        "Description": _pick(rng, DESCRIPTIONS, n),
-        **_owner_cols(ctx, n),
+        "Description": pick(rng, DESCRIPTIONS, n),
+        **owner_cols(ctx, n),
         "CreatedDate": cd, "LastModifiedDate": lmd, "SystemModstamp": sms,
         "LastActivityDate": [None] * n,
     }
@@ -359,39 +325,39 @@ def gen_contacts(ctx: GenContext, i0: int, i1: int, plan: list[int]) -> dict[str
     r = rng.random
     ids = ctx.contact_ids[i0:i1]
     acc_idx = ctx.contact_account[i0:i1]
-    first = [None if z else f for f, z in zip(_pick(rng, FIRST_NAMES, n), _flags(rng, n, 0.03), strict=True)]
-    last = _pick(rng, LAST_NAMES, n)
+    first = [None if z else f for f, z in zip(pick(rng, FIRST_NAMES, n), flags(rng, n, 0.03), strict=True)]
+    last = pick(rng, LAST_NAMES, n)
     created = _spread_created(ctx, i0, i1, total)
-    cd, lmd, sms = _timestamps(rng, created, ctx.anchor)
-    physician = _flags(rng, n, 0.4)
+    cd, lmd, sms = timestamps(rng, created, ctx.anchor)
+    physician = flags(rng, n, 0.4)
     emails = [None if r() < 0.08 else f"{ASCII_FIRST[f] if f else 'info'}.{ASCII_LAST[la]}{i}@example.com"
               for i, f, la in zip(range(i0, i1), first, last, strict=True)]
     cols = {
         "Id": ids, "IsDeleted": [False] * n, "MasterRecordId": [None] * n,
         "AccountId": [ctx.account_ids[a] if a >= 0 else None for a in acc_idx],
         "LastName": last, "FirstName": first,
-        "Salutation": _pick(rng, [None, None, *md.SALUTATIONS], n),
+        "Salutation": pick(rng, [None, None, *md.SALUTATIONS], n),
         "Name": [f"{f} {la}" if f else la for f, la in zip(first, last, strict=True)],
         **_address_cols(rng, n, "Other", 0.85),
         **_address_cols(rng, n, "Mailing", 0.15),
         "Phone": _phones(rng, n, 0.15), "MobilePhone": _phones(rng, n, 0.6),
         "ReportsToId": [ids[int(r() * k)] if k > 5 and r() < 0.05 else None for k in range(n)],
         "Email": emails,
-        "Title": _pasted_nul(_pick(rng, TITLES, n), i0), "Department": _pick(rng, DEPARTMENTS, n),
-        "LeadSource": _pick(rng, [None, None, *md.LEAD_SOURCES], n),
+        "Title": _pasted_nul(pick(rng, TITLES, n), i0), "Department": pick(rng, DEPARTMENTS, n),
+        "LeadSource": pick(rng, [None, None, *md.LEAD_SOURCES], n),
         "Birthdate": [None if r() < 0.5 else fmt_date(ctx.anchor - int((25 + r() * 45) * 365.25 * DAY))
                       for _ in range(n)],
-        **_owner_cols(ctx, n),
-        "HasOptedOutOfEmail": _flags(rng, n, 0.07),
-        "DoNotCall": _flags(rng, n, 0.03),
+        **owner_cols(ctx, n),
+        "HasOptedOutOfEmail": flags(rng, n, 0.07),
+        "DoNotCall": flags(rng, n, 0.03),
         "CreatedDate": cd, "LastModifiedDate": lmd, "SystemModstamp": sms,
         "LastActivityDate": [fmt_date(ctx.anchor - 1 - int(r() * 300 * DAY)) if plan[i] else None
                              for i in range(i0, i1)],
         "NPI__c": [str(1_000_000_000 + i) if p else None for i, p in zip(range(i0, i1), physician, strict=True)],
         "Specialty__c": [s if p else None
-                         for s, p in zip(_pick(rng, list(md.SPECIALTIES), n), physician, strict=True)],
+                         for s, p in zip(pick(rng, list(md.SPECIALTIES), n), physician, strict=True)],
         "Is_Physician__c": physician,
-        "Languages__c": _pick(rng, [None, None, "English", "English;Spanish", "French", "English;French;German",
+        "Languages__c": pick(rng, [None, None, "English", "English;Spanish", "French", "English;French;German",
                                     "Mandarin", "Arabic;English"], n),
     }
     return cols
@@ -405,229 +371,33 @@ def gen_leads(ctx: GenContext, n: int | None = None, first_id: int = ID_BASE) ->
     ids = make_ids("00Q", first_id, n)
     if fresh:
         ctx.lead_ids = ids
-    first = [None if r() < 0.05 else f for f in _pick(rng, FIRST_NAMES, n)]
-    last = _pick(rng, LAST_NAMES, n)
+    first = [None if r() < 0.05 else f for f in pick(rng, FIRST_NAMES, n)]
+    last = pick(rng, LAST_NAMES, n)
     created = _spread_created(ctx, 0, n, n)
-    cd, lmd, sms = _timestamps(rng, created, ctx.anchor)
-    status = _pick(rng, ["Open - Not Contacted", "Working - Contacted", "Closed - Converted",
+    cd, lmd, sms = timestamps(rng, created, ctx.anchor)
+    status = pick(rng, ["Open - Not Contacted", "Working - Contacted", "Closed - Converted",
                          "Closed - Not Converted"], n)
     converted = [s == "Closed - Converted" for s in status]
     n_acc, n_con = len(ctx.account_ids), len(ctx.contact_ids)
     return {
         "Id": ids, "IsDeleted": [False] * n, "MasterRecordId": [None] * n,
-        "LastName": last, "FirstName": first, "Salutation": _pick(rng, [None, *md.SALUTATIONS], n),
+        "LastName": last, "FirstName": first, "Salutation": pick(rng, [None, *md.SALUTATIONS], n),
         "Name": [f"{f} {la}" if f else la for f, la in zip(first, last, strict=True)],
-        "Title": _pick(rng, TITLES, n),
-        "Company": [f"{a} {s}" for a, s in zip(_pick(rng, ACCOUNT_WORDS, n), _pick(rng, ACCOUNT_SUFFIX, n),
+        "Title": pick(rng, TITLES, n),
+        "Company": [f"{a} {s}" for a, s in zip(pick(rng, ACCOUNT_WORDS, n), pick(rng, ACCOUNT_SUFFIX, n),
                                                  strict=True)],
         **_address_cols(rng, n, "", 0.3),
         "Phone": _phones(rng, n, 0.2), "MobilePhone": _phones(rng, n, 0.7),
         "Email": [None if r() < 0.1 else f"lead{i}@example.org" for i in range(first_id - ID_BASE, first_id - ID_BASE + n)],
         "Website": [None] * n,
-        "LeadSource": _pick(rng, [None, *md.LEAD_SOURCES], n), "Status": status,
-        "Industry": _pick(rng, [None, *md.INDUSTRIES], n), "Rating": _pick(rng, [None, "Hot", "Warm", "Cold"], n),
-        **_owner_cols(ctx, n),
+        "LeadSource": pick(rng, [None, *md.LEAD_SOURCES], n), "Status": status,
+        "Industry": pick(rng, [None, *md.INDUSTRIES], n), "Rating": pick(rng, [None, "Hot", "Warm", "Cold"], n),
+        **owner_cols(ctx, n),
         "IsConverted": converted,
         "ConvertedDate": [lmd[i][:10] if c else None for i, c in enumerate(converted)],
         "ConvertedAccountId": [ctx.account_ids[int(r() * n_acc)] if c else None for c in converted],
         "ConvertedContactId": [ctx.contact_ids[int(r() * n_con)] if c and n_con else None for c in converted],
         "CreatedDate": cd, "LastModifiedDate": lmd, "SystemModstamp": sms, "LastActivityDate": [None] * n,
-    }
-
-
-@dataclass
-class ActivityBatch:
-    tasks: dict[str, list]
-    events: dict[str, list]
-    relations: dict[str, list]
-    event_relations: dict[str, list]
-
-
-def _who_list(ctx: GenContext, plan: list[int], i0: int, i1: int) -> list[int]:
-    out: list[int] = []
-    for i in range(i0, i1):
-        k = plan[i]
-        if k:
-            out.extend([i] * k)
-    return out
-
-
-def gen_activities(ctx: GenContext, plan: list[int], i0: int, i1: int, lead_share: bool) -> ActivityBatch:
-    """Tasks and events for contacts i0..i1 (and, once, tasks for ~10% of leads)."""
-    rng = ctx.rng
-    who_idx = _who_list(ctx, plan, i0, i1)
-    is_event = _flags(rng, len(who_idx), 0.25)
-    t_who = [i for i, e in zip(who_idx, is_event, strict=True) if not e]
-    e_who = [i for i, e in zip(who_idx, is_event, strict=True) if e]
-    tasks = _gen_tasks(ctx, t_who, lead_share)
-    apply_deletions(ctx, "Task", tasks, soft=0.01, hard=0.003)
-    events = _gen_events(ctx, e_who)
-    apply_deletions(ctx, "Event", events, soft=0.01, hard=0.003)
-    relations = _gen_relations(ctx, tasks)
-    event_relations = _gen_event_relations(ctx, events)
-    return ActivityBatch(tasks, events, relations, event_relations)
-
-
-def _activity_times(ctx: GenContext, who: list[int]) -> list[int]:
-    r = ctx.rng.random
-    total, start = max(ctx.contacts, 1), ctx.start
-    step = (ctx.anchor - DAY - start) / total
-    out = []
-    for i in who:
-        c0 = int(start + (i + 1) * step)      # after the contact's creation
-        out.append(c0 + int((ctx.anchor - 1 - c0) * r()))
-    return out
-
-
-def _gen_tasks(ctx: GenContext, who_contacts: list[int], lead_share: bool) -> dict[str, list]:
-    rng = ctx.rng
-    r = rng.random
-    # who: ("C", contact index) | ("L", lead index) | None (no WhoId)
-    who: list[tuple[str, int] | None] = [None if r() < 0.04 else ("C", i) for i in who_contacts]
-    if lead_share and ctx.lead_ids:
-        leads = [li for li in range(len(ctx.lead_ids)) if r() < 0.15] or [0]   # at least one lead has tasks
-        for li in leads:
-            who.extend([("L", li)] * (1 + int(r() * 3)))
-    n = len(who)
-    ids = make_ids("00T", ctx.task_counter, n)
-    ctx.task_counter += n
-    created = _activity_times(ctx, [w[1] if w and w[0] == "C" else int(r() * ctx.contacts) for w in who])
-    cd, lmd, sms = _timestamps(rng, created, ctx.anchor)
-    anchor = ctx.anchor
-    due = [c + int((r() - 0.3) * 20 * DAY) for c in created]
-    status = [("Completed" if d < anchor - 7 * DAY and r() < 0.9 else
-               ("Not Started", "In Progress", "Waiting on someone else", "Deferred")[int(r() * 4)]) for d in due]
-    closed = [s == "Completed" for s in status]
-    archived = [c and d < anchor - 365 * DAY for c, d in zip(closed, due, strict=True)]
-    subtype = _pick(rng, ["Task", "Task", "Email", "Email", "Call", "Call", "ListEmail", "Cadence"], n)
-    accounts = ctx.account_ids
-    acc = [accounts[ctx.contact_account[w[1]]] if w and w[0] == "C" and ctx.contact_account[w[1]] >= 0 else None
-           for w in who]
-    priority = _pick(rng, ["Normal", "Normal", "Normal", "High", "Low"], n)
-    calls = [s == "Call" for s in subtype]
-    return {
-        "Id": ids,
-        "WhoId": [(ctx.contact_ids[w[1]] if w[0] == "C" else ctx.lead_ids[w[1]]) if w else None for w in who],
-        "WhatId": [a if a and r() < 0.6 else None for a in acc],
-        "Subject": _pick(rng, TASK_SUBJECTS, n),
-        "ActivityDate": [None if r() < 0.1 else fmt_date(d) for d in due],
-        "Status": status, "Priority": priority, "IsHighPriority": [p == "High" for p in priority],
-        **_owner_cols(ctx, n),
-        "Description": _pick(rng, DESCRIPTIONS, n),
-        "IsDeleted": [False] * n, "AccountId": acc, "IsClosed": closed,
-        "CreatedDate": cd, "LastModifiedDate": lmd, "SystemModstamp": sms,
-        "IsArchived": archived,
-        "CallDurationInSeconds": [int(r() * 1800) if c else None for c in calls],
-        "CallType": [("Inbound", "Outbound", "Internal")[int(r() * 3)] if c else None for c in calls],
-        "CallDisposition": [d if c else None for d, c in zip(_pick(rng, CALL_DISPOSITIONS, n), calls, strict=True)],
-        "ReminderDateTime": [fmt_ts(d - 3600) if r() < 0.1 else None for d in due],
-        "IsReminderSet": [False] * n, "IsRecurrence": [False] * n, "TaskSubtype": subtype,
-        "CompletedDateTime": [m if c else None for m, c in zip(lmd, closed, strict=True)],
-        "_who": who,  # not a column: used to build TaskWhoRelation rows
-    }
-
-
-def _gen_relations(ctx: GenContext, tasks: dict[str, list]) -> dict[str, list]:
-    r = ctx.rng.random
-    cols: dict[str, list] = {k: [] for k in ("TaskId", "RelationId", "Type", "AccountId", "IsDeleted",
-                                            "CreatedDate", "CreatedById", "LastModifiedDate",
-                                            "LastModifiedById", "SystemModstamp", "_deleted_at")}
-    n_con = len(ctx.contact_ids)
-    for j, w in enumerate(tasks["_who"]):
-        if not w:
-            continue
-        related = [w]
-        if w[0] == "C" and r() < 0.10:   # shared activity: a few more contacts
-            related += [("C", int(r() * n_con)) for _ in range(1 + int(r() * 3))]
-            related = list(dict.fromkeys(related))
-        for kind, idx in related:
-            if kind == "C":
-                a = ctx.contact_account[idx]
-                cols["RelationId"].append(ctx.contact_ids[idx])
-                cols["Type"].append("Contact")
-                cols["AccountId"].append(ctx.account_ids[a] if a >= 0 else None)
-            else:
-                cols["RelationId"].append(ctx.lead_ids[idx])
-                cols["Type"].append("Lead")
-                cols["AccountId"].append(None)
-            cols["TaskId"].append(tasks["Id"][j])
-            cols["IsDeleted"].append(tasks["IsDeleted"][j])
-            for k in ("_deleted_at", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById", "SystemModstamp"):
-                cols[k].append(tasks[k][j])
-    n = len(cols["TaskId"])
-    cols["Id"] = make_ids("0RT", ctx.twr_counter, n)
-    ctx.twr_counter += n
-    return cols
-
-
-def _gen_event_relations(ctx: GenContext, events: dict[str, list]) -> dict[str, list]:
-    """EventRelation rows of an event's contacts (IsParent: its WhoId, and for ~15% of events 1-3 more
-    contacts); about a third of them are invitees too (IsInvitee, one record per person)."""
-    r = ctx.rng.random
-    cols: dict[str, list] = {k: [] for k in ("EventId", "RelationId", "AccountId", "IsWhat", "IsParent",
-                                            "IsInvitee", "Status", "IsDeleted", "CreatedDate", "CreatedById",
-                                            "LastModifiedDate", "LastModifiedById", "SystemModstamp",
-                                            "_deleted_at")}
-    n_con = len(ctx.contact_ids)
-    for j, idx in enumerate(events["_who_idx"]):
-        if events["WhoId"][j] is None:
-            continue
-        related = [idx]
-        if r() < 0.15:
-            related = list(dict.fromkeys(related + [int(r() * n_con) for _ in range(1 + int(r() * 3))]))
-        for c in related:
-            a = ctx.contact_account[c]
-            invitee = r() < 0.35
-            cols["EventId"].append(events["Id"][j])
-            cols["RelationId"].append(ctx.contact_ids[c])
-            cols["AccountId"].append(ctx.account_ids[a] if a >= 0 else None)
-            cols["IsWhat"].append(False)
-            cols["IsParent"].append(True)
-            cols["IsInvitee"].append(invitee)
-            cols["Status"].append(("New", "Accepted", "Declined")[int(r() * 3)] if invitee else None)
-            cols["IsDeleted"].append(events["IsDeleted"][j])
-            for k in ("_deleted_at", "CreatedDate", "CreatedById", "LastModifiedDate", "LastModifiedById",
-                      "SystemModstamp"):
-                cols[k].append(events[k][j])
-    n = len(cols["EventId"])
-    cols["Id"] = make_ids("0RE", ctx.ewr_counter, n)
-    ctx.ewr_counter += n
-    return cols
-
-
-def _gen_events(ctx: GenContext, who_contacts: list[int]) -> dict[str, list]:
-    rng = ctx.rng
-    r = rng.random
-    n = len(who_contacts)
-    ids = make_ids("00U", ctx.event_counter, n)
-    ctx.event_counter += n
-    created = _activity_times(ctx, who_contacts)
-    cd, lmd, sms = _timestamps(rng, created, ctx.anchor)
-    all_day = [r() < 0.1 for _ in range(n)]
-    starts = [(c // 3600 + int((r() - 0.2) * 24 * 30)) * 3600 for c in created]
-    dur = [1440 if a else (15, 30, 30, 45, 60, 60, 90, 120)[int(r() * 8)] for a in all_day]
-    starts = [s - s % DAY if a else s for s, a in zip(starts, all_day, strict=True)]
-    ends = [s + d * 60 for s, d in zip(starts, dur, strict=True)]
-    accounts = ctx.account_ids
-    acc = [accounts[ctx.contact_account[i]] if ctx.contact_account[i] >= 0 else None for i in who_contacts]
-    return {
-        "Id": ids,
-        "WhoId": [None if r() < 0.03 else ctx.contact_ids[i] for i in who_contacts],
-        "WhatId": [a if a and r() < 0.5 else None for a in acc],
-        "Subject": _pick(rng, EVENT_SUBJECTS, n), "Location": _pick(rng, LOCATIONS, n),
-        "IsAllDayEvent": all_day,
-        "ActivityDateTime": [None if a else fmt_ts(s) for s, a in zip(starts, all_day, strict=True)],
-        "ActivityDate": [fmt_date(s) for s in starts], "DurationInMinutes": dur,
-        "StartDateTime": [fmt_ts(s) for s in starts], "EndDateTime": [fmt_ts(e) for e in ends],
-        "Description": _pick(rng, DESCRIPTIONS, n), "AccountId": acc,
-        **_owner_cols(ctx, n),
-        "ShowAs": _pick(rng, ["Busy", "Busy", "Busy", "Free", "OutOfOffice"], n),
-        "IsDeleted": [False] * n, "IsChild": [False] * n, "IsPrivate": [r() < 0.05 for _ in range(n)],
-        "IsGroupEvent": [False] * n,
-        "CreatedDate": cd, "LastModifiedDate": lmd, "SystemModstamp": sms,
-        "IsArchived": [e < ctx.anchor - 365 * DAY for e in ends],
-        "EventSubtype": ["Event"] * n,
-        "_who_idx": list(who_contacts),  # not a column: used to build EventRelation rows
     }
 
 
