@@ -91,7 +91,7 @@ class CsvPartWriter:
     def _open_part(self) -> None:
         name = part_name(self._next_part)
         self._next_part += 1
-        binary: IO[bytes] = (self.dest_dir / name).open("wb")  # type: ignore[no-untyped-call]  # unannotated in Airflow
+        binary: IO[bytes] = (self.dest_dir / name).open("wb")
         self._text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
         self._writer = CsvRowWriter(self._text)
         self._writer.writerow(self.header)
