@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any
 
-from airflow.sdk import ObjectStoragePath
+from airflow.sdk import Context, ObjectStoragePath
 
 from salesforce_elt import settings
 from salesforce_elt.csv_rows import CsvRowWriter
@@ -34,7 +34,7 @@ def staging_root(base: str | None = None) -> ObjectStoragePath:
     return ObjectStoragePath(base or settings.staging_base())
 
 
-def attempt_dir(context: Any, object_name: str, base: str | None = None) -> ObjectStoragePath:
+def attempt_dir(context: Context, object_name: str, base: str | None = None) -> ObjectStoragePath:
     """This task attempt's own staging directory (``.../try-<n>``), created if missing."""
     ti = context["ti"]
     map_index = getattr(ti, "map_index", -1)
