@@ -32,6 +32,7 @@ from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
 from salesforce_emulator.server import EmulatorServer
 from tests.support.deferral import run_extract, trigger_event
 from tests.support.logs import captured_logs
+from tests.support.salesforce import finished_job, wait_for_the_next_minute
 
 FAST_RETRY = RetryPolicy(max_retries=4, backoff_base=0.01, backoff_max=0.05)
 TASK_WHO_RELATION = SObjectSpec(
@@ -72,7 +73,7 @@ def mutated(private_emulator):
     feed works in whole minutes and covers a minute only once it is over."""
     before = datetime.now(UTC) - timedelta(minutes=1)
     changes = private_emulator.org.mutate("Contact", update=5, delete=2, hard_delete=3)
-    time.sleep(60 - datetime.now(UTC).second + 1)
+    wait_for_the_next_minute()
     return before, changes
 
 
@@ -114,12 +115,7 @@ def org_count(emulator, soql: str, include_deleted: bool) -> int:
 
 
 def wait_for_job(hook: SalesforceBulk2Hook, job_id: str) -> dict:
-    for _ in range(200):
-        job = hook.get_job(job_id)
-        if job["state"] in ("JobComplete", "Failed", "Aborted"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} never finished")
+    return finished_job(lambda: hook.get_job(job_id), job_id, interval=0.1)
 
 
 def context(run_id: str, **params) -> dict:
@@ -320,6 +316,7 @@ def test_trigger_reports_success_with_record_count(sf):
     event = trigger_event(
         Bulk2QueryJobTrigger(job_id=job["id"], conn_id="salesforce_default", poll_interval=0.1)
     )
+    calls, dropped = event.pop("calls"), event.pop("calls_dropped")
     assert event == {
         "status": "success",
         "job_id": job["id"],
@@ -328,6 +325,9 @@ def test_trigger_reports_success_with_record_count(sf):
         "records": org_count(sf, "SELECT Id FROM Contact", include_deleted=False),
         "carry": None,
     }
+    # The polls travel in the event, JSON-safe, for the resumed task's api_call_log.
+    assert calls and dropped == 0 and json.loads(json.dumps(calls)) == calls
+    assert {(c["method"], c["path"].rsplit("/", 1)[-1], c["status"]) for c in calls} == {("GET", job["id"], 200)}
 
 
 @pytest.mark.parametrize("outcome", ["failed", "aborted", "timeout", "error"])
