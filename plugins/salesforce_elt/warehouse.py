@@ -1,14 +1,22 @@
-"""How this package reaches the warehouse: the Airflow connection, or an explicit URL.
+"""How this package reaches the warehouse: an explicit URL, or the Airflow connection via PostgresHook.
 
-Precedence: the environment variable SALESFORCE_ELT_WAREHOUSE_URL (tools such as Alembic run
-outside Airflow), else the Airflow connection ``settings.WAREHOUSE_CONN_ID``
-(``salesforce_warehouse``; host, port, login, password, schema = database, libpq options such
-as ``sslmode`` in the extras). The password is only ever handed to libpq, never logged.
+Precedence: the setting ``warehouse_url`` (SALESFORCE_ELT_WAREHOUSE_URL; tools such as Alembic run
+outside Airflow) when no connection id is asked for, else the Airflow connection
+``settings.WAREHOUSE_CONN_ID`` (``salesforce_warehouse``). The postgres provider's ``PostgresHook``
+reads that connection and maps it to a URL (``sqlalchemy_url``: host, port, login, password,
+schema = database, the ``sqlalchemy_query`` extra, an IAM token when ``iam`` is set); libpq options
+in the extras (``sslmode`` and the like) are added to it. The password is only ever handed to libpq,
+never logged.
+
+The connection itself is opened with psycopg 3 (the driver the provider also picks with
+SQLAlchemy 2), not with ``PostgresHook.get_conn()``: that takes no per-call options
+(``connect_timeout`` for preflight and the usage command, our ``application_name``) and forwards
+every extra to libpq, while callers here pass keyword arguments to ``psycopg.connect``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from salesforce_elt import settings
 
@@ -17,6 +25,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 URL_ENV = settings.WAREHOUSE_URL_ENV
+DRIVER = "postgresql+psycopg"  # SQLAlchemy's name for psycopg 3
 
 # Connection extras passed through to libpq; anything else in extras is ignored.
 _LIBPQ_OPTIONS = frozenset(
@@ -25,20 +34,27 @@ _LIBPQ_OPTIONS = frozenset(
 )
 
 
-def _from_airflow_connection(conn_id: str) -> dict[str, object]:
-    from airflow.sdk import BaseHook
+def connection_url(conn_id: str) -> sa.URL:
+    """The Airflow connection as a SQLAlchemy URL (psycopg 3 driver), libpq extras in its query."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-    conn = BaseHook.get_connection(conn_id)
-    params: dict[str, object] = {
-        "host": conn.host or None,
-        "port": conn.port or None,
-        "user": conn.login or None,
-        "password": conn.password or None,
-        "dbname": conn.schema or None,
+    hook = PostgresHook(postgres_conn_id=conn_id)
+    url = hook.sqlalchemy_url
+    extra = hook.connection.extra_dejson or {}
+    options = {k: str(v) for k, v in extra.items() if k in _LIBPQ_OPTIONS and v not in (None, "")}
+    return url.set(drivername=DRIVER).update_query_dict(options)
+
+
+def _libpq_params(url: sa.URL) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "host": url.host,
+        "port": url.port,
+        "user": url.username,
+        "password": url.password,
+        "dbname": url.database,
     }
-    extra = conn.extra_dejson or {}
-    params.update({k: v for k, v in extra.items() if k in _LIBPQ_OPTIONS})
-    return {k: v for k, v in params.items() if v is not None}
+    params.update({k: v if isinstance(v, str) else ",".join(v) for k, v in url.query.items()})
+    return {k: v for k, v in params.items() if v not in (None, "")}
 
 
 def conninfo(conn_id: str | None = None) -> str:
@@ -48,7 +64,7 @@ def conninfo(conn_id: str | None = None) -> str:
     url = settings.warehouse_url()
     if url and conn_id is None:
         return make_conninfo(_libpq_url(url))
-    params = _from_airflow_connection(conn_id or settings.WAREHOUSE_CONN_ID)
+    params = _libpq_params(connection_url(conn_id or settings.WAREHOUSE_CONN_ID))
     params.setdefault("application_name", "salesforce_elt")
     return make_conninfo(**params)
 
@@ -59,7 +75,7 @@ def _libpq_url(url: str) -> str:
     return f"{scheme.split('+')[0]}{sep}{rest}"
 
 
-def connect(conn_id: str | None = None, **kwargs) -> psycopg.Connection:
+def connect(conn_id: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
     import psycopg
 
     return psycopg.connect(conninfo(conn_id), **kwargs)
@@ -70,24 +86,12 @@ def to_sqlalchemy_url(url: str | sa.URL) -> sa.URL:
     import sqlalchemy as sa
 
     parsed = sa.make_url(url)
-    return parsed.set(drivername="postgresql+psycopg") if parsed.drivername == "postgresql" else parsed
+    return parsed.set(drivername=DRIVER) if parsed.drivername == "postgresql" else parsed
 
 
 def sqlalchemy_url(conn_id: str | None = None) -> sa.URL:
     """The warehouse as a SQLAlchemy URL with the psycopg 3 driver (for Alembic)."""
-    import sqlalchemy as sa
-
     url = settings.warehouse_url()
     if url and conn_id is None:
         return to_sqlalchemy_url(url)
-    params = _from_airflow_connection(conn_id or settings.WAREHOUSE_CONN_ID)
-    query = {k: str(params.pop(k)) for k in list(params) if k in _LIBPQ_OPTIONS}
-    return sa.URL.create(
-        "postgresql+psycopg",
-        username=params.get("user"),
-        password=params.get("password"),
-        host=params.get("host"),
-        port=params.get("port"),
-        database=params.get("dbname"),
-        query=query,
-    )
+    return connection_url(conn_id or settings.WAREHOUSE_CONN_ID)
