@@ -28,6 +28,9 @@ from salesforce_elt import types
 from salesforce_elt.registry import FieldSpec, SObjectSpec
 from salesforce_elt.schema.describe import DescribedObject, field_spec, normalize, propose_column
 
+# A field attribute's value: a type name, a length/precision/scale (None: not set), component names.
+AttributeValue = str | int | list[str] | None
+
 
 @dataclass(frozen=True)
 class FieldChange:
@@ -36,8 +39,8 @@ class FieldChange:
     sf_name: str
     column: str
     attribute: str  # type, length, precision, scale or components
-    registry: Any
-    salesforce: Any
+    registry: AttributeValue
+    salesforce: AttributeValue
 
 
 @dataclass(frozen=True)
@@ -79,13 +82,13 @@ def _field_dict(f: FieldSpec) -> dict[str, Any]:
 
 
 def _attribute_changes(current: FieldSpec, live: FieldSpec) -> list[FieldChange]:
-    def change(attribute: str, old: Any, new: Any) -> FieldChange:
+    def change(attribute: str, old: AttributeValue, new: AttributeValue) -> FieldChange:
         return FieldChange(current.sf_name, current.column, attribute, old, new)
 
     if current.sf_type != live.sf_type:
         return [change("type", current.sf_type, live.sf_type)]
     t = current.sf_type
-    changes = []
+    changes: list[FieldChange] = []
     # Only what decides the column type: a varchar's length, a numeric's precision and scale.
     if t in types.STRING_TYPES and current.length != live.length:
         changes.append(change("length", current.length, live.length))
