@@ -546,8 +546,9 @@ def record_run(
     error: str | None = None,
 ) -> int:
     """Insert the ``sync_runs`` row (inside the load's transaction, or alone for a failure)."""
-    statement = template("insert_sync_run.sql").format(sync_runs=qualified("sync_runs"))
-    return conn.execute(statement, _run_row(request, stats, status, error)).fetchone()[0]
+    from salesforce_elt import sync_runs  # the one writer of sync_runs rows
+
+    return sync_runs.insert(conn, _run_row(request, stats, status, error))
 
 
 def table_health(conn: psycopg.Connection, spec: SObjectSpec) -> dict[str, Any]:

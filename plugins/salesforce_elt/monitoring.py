@@ -1,5 +1,7 @@
 """Monitoring rows in the warehouse: ``sync_runs`` outcomes besides the loader's, and ``api_call_log``.
 
+Every ``sync_runs`` row, the loader's included, is written by ``sync_runs.insert``.
+
 - The loader writes the ``success`` row (and a ``failed`` one when the load itself fails).
 - A failed extract/transform/preflight leaves a ``failed`` row through the task failure callback
   (``record_task_failure``), once the task has no retries left.
@@ -20,33 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from salesforce_elt import budget, registry, settings
+from salesforce_elt import budget, registry, settings, sync_runs
 
 if TYPE_CHECKING:
     from salesforce_elt.hooks.salesforce import ApiCall, SalesforceApiHook
 
 log = logging.getLogger(__name__)
 
-ERROR_LIMIT = 4000  # characters of an error message kept in sync_runs
-RUN_COLUMNS = (
-    "dag_id",
-    "run_id",
-    "object_name",
-    "window_start",
-    "window_end",
-    "api",
-    "job_ids",
-    "rows_extracted",
-    "rows_rejected",
-    "seconds_extract",
-    "seconds_transform",
-    "api_calls",
-    "api_usage_before",
-    "api_usage_after",
-    "status",
-    "error_message",
-    "started_at",
-)
+ERROR_LIMIT = sync_runs.ERROR_LIMIT
+RUN_COLUMNS = sync_runs.COLUMNS
 CALL_COLUMNS = (
     "called_at",
     "dag_id",
@@ -111,12 +95,8 @@ def record_run(status: str, *, conn_id: str | None = None, **values: Any) -> Non
     """Insert a ``sync_runs`` row for an outcome the loader never sees (skipped, failed before load)."""
     from salesforce_elt import warehouse
 
-    row = {column: values.get(column) for column in RUN_COLUMNS}
-    row["status"] = status
-    if row["error_message"]:
-        row["error_message"] = str(row["error_message"])[:ERROR_LIMIT]
     with warehouse.connect(conn_id or settings.WAREHOUSE_CONN_ID) as conn:
-        conn.execute(_insert("sync_runs", RUN_COLUMNS), row)
+        sync_runs.insert(conn, {**values, "status": status})
 
 
 def _quietly(what: str, func: Any, *args: Any, **kwargs: Any) -> None:
