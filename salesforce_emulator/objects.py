@@ -269,8 +269,9 @@ def _dbl(name: str, precision: int = 18, scale: int = 2, ftype: str = "double", 
 
 def _address(prefix: str, compound: str, label: str) -> list[Field]:
     """The components of an address compound plus the compound itself (components first, as a
-    real describe lists them)."""
-    return [
+    real describe lists them). Without a label prefix (Lead, User) the components are "Street",
+    "City", ... and the compound " Address" (as it always was here: describe output stays as is)."""
+    fields = [
         _text(f"{prefix}Street", 255, label=f"{label} Street", compound=compound),
         _str(f"{prefix}City", 40, label=f"{label} City", compound=compound),
         _str(f"{prefix}State", 80, label=f"{label} State/Province", compound=compound),
@@ -283,6 +284,36 @@ def _address(prefix: str, compound: str, label: str) -> list[Field]:
         Field(compound, "address", label=f"{label} Address", createable=False, updateable=False,
               groupable=False, sortable=False, filterable=False),
     ]
+    for f in fields[:-1]:
+        f.label = f.label.strip()
+    return fields
+
+
+def _person_name(*, salutation: bool = True) -> list[Field]:
+    """LastName, FirstName (and Salutation): the components of the Name compound, then Name."""
+    return [
+        _str("LastName", 80, label="Last Name", nillable=False, compound="Name"),
+        _str("FirstName", 40, label="First Name", compound="Name"),
+        *([_pick("Salutation", SALUTATIONS, 40, compound="Name")] if salutation else []),
+        _str("Name", 121, label="Full Name", createable=False, updateable=False, name_field=True),
+    ]
+
+
+def _master_record(object_name: str) -> Field:
+    """The record a merge kept (set by Salesforce on the merged-away records)."""
+    return _ref("MasterRecordId", (object_name,), "MasterRecord", label="Master Record ID", createable=False,
+                updateable=False)
+
+
+def _last_activity() -> Field:
+    return _date("LastActivityDate", label="Last Activity", createable=False, updateable=False)
+
+
+def _read_only(fields: list[Field]) -> list[Field]:
+    for f in fields:
+        f.createable = False
+        f.updateable = False
+    return fields
 
 
 def _system(with_is_deleted: bool = True) -> tuple[list[Field], list[Field]]:
@@ -433,13 +464,9 @@ def _contact() -> SObject:
     is_deleted, system = _system()
     fields = [
         _id(), *is_deleted,
-        _ref("MasterRecordId", ("Contact",), "MasterRecord", label="Master Record ID", createable=False,
-             updateable=False),
+        _master_record("Contact"),
         _ref("AccountId", ("Account",), "Account", label="Account ID"),
-        _str("LastName", 80, label="Last Name", nillable=False, compound="Name"),
-        _str("FirstName", 40, label="First Name", compound="Name"),
-        _pick("Salutation", SALUTATIONS, 40, compound="Name"),
-        _str("Name", 121, label="Full Name", createable=False, updateable=False, name_field=True),
+        *_person_name(),
         *_address("Other", "OtherAddress", "Other"),
         *_address("Mailing", "MailingAddress", "Mailing"),
         Field("Phone", "phone", label="Business Phone", length=40),
@@ -454,7 +481,7 @@ def _contact() -> SObject:
         _bool("HasOptedOutOfEmail", label="Email Opt Out"),
         _bool("DoNotCall", label="Do Not Call"),
         *system,
-        _date("LastActivityDate", label="Last Activity", createable=False, updateable=False),
+        _last_activity(),
         _str("NPI__c", 20, label="NPI", custom=True, external_id=True, unique=True, id_lookup=True,
              help="10-digit National Provider Identifier"),
         _pick("Specialty__c", SPECIALTIES, label="Specialty", custom=True),
@@ -476,8 +503,7 @@ def _account() -> SObject:
     is_deleted, system = _system()
     fields = [
         _id(), *is_deleted,
-        _ref("MasterRecordId", ("Account",), "MasterRecord", label="Master Record ID", createable=False,
-             updateable=False),
+        _master_record("Account"),
         _str("Name", 255, label="Account Name", nillable=False, name_field=True),
         _pick("Type", ("Prospect", "Customer - Direct", "Customer - Channel", "Partner", "Other"),
               label="Account Type"),
@@ -491,7 +517,7 @@ def _account() -> SObject:
         _text("Description", 32000, label="Account Description"),
         _ref("OwnerId", ("User",), "Owner", label="Owner ID", nillable=False),
         *system,
-        _date("LastActivityDate", label="Last Activity", createable=False, updateable=False),
+        _last_activity(),
     ]
     return SObject("Account", "Account", "Accounts", "001", fields)
 
@@ -500,12 +526,8 @@ def _lead() -> SObject:
     is_deleted, system = _system()
     fields = [
         _id(), *is_deleted,
-        _ref("MasterRecordId", ("Lead",), "MasterRecord", label="Master Record ID", createable=False,
-             updateable=False),
-        _str("LastName", 80, label="Last Name", nillable=False, compound="Name"),
-        _str("FirstName", 40, label="First Name", compound="Name"),
-        _pick("Salutation", SALUTATIONS, 40, compound="Name"),
-        _str("Name", 121, label="Full Name", createable=False, updateable=False, name_field=True),
+        _master_record("Lead"),
+        *_person_name(),
         _str("Title", 128),
         _str("Company", 255, nillable=False),
         *_address("", "Address", ""),
@@ -527,11 +549,8 @@ def _lead() -> SObject:
         _ref("ConvertedContactId", ("Contact",), "ConvertedContact", label="Converted Contact ID",
              createable=False, updateable=False),
         *system,
-        _date("LastActivityDate", label="Last Activity", createable=False, updateable=False),
+        _last_activity(),
     ]
-    for f in fields:  # Lead's address components are labelled "Street", "City", ...
-        if f.compound == "Address":
-            f.label = f.label.strip()
     return SObject("Lead", "Lead", "Leads", "00Q", fields)
 
 
@@ -540,9 +559,7 @@ def _user() -> SObject:
     fields = [
         _id(),
         _str("Username", 80, nillable=False, unique=True, id_lookup=True),
-        _str("LastName", 80, label="Last Name", nillable=False, compound="Name"),
-        _str("FirstName", 40, label="First Name", compound="Name"),
-        _str("Name", 121, label="Full Name", createable=False, updateable=False, name_field=True),
+        *_person_name(salutation=False),
         _str("CompanyName", 80, label="Company Name"),
         _str("Division", 80),
         _str("Department", 80),
@@ -564,9 +581,6 @@ def _user() -> SObject:
         _dt("LastLoginDate", label="Last Login", createable=False, updateable=False),
         *system,
     ]
-    for f in fields:
-        if f.compound == "Address":
-            f.label = f.label.strip()
     return SObject("User", "User", "Users", "005", fields, deletable=False)
 
 
@@ -639,7 +653,7 @@ def _event() -> SObject:
 
 def _task_who_relation() -> SObject:
     is_deleted, system = _system()
-    fields = [
+    fields = _read_only([
         _id(),
         _ref("RelationId", ("Contact", "Lead"), "Relation", label="Relation ID", createable=False,
              updateable=False, nillable=False),
@@ -648,10 +662,7 @@ def _task_who_relation() -> SObject:
         _ref("AccountId", ("Account",), "Account", label="Account ID", createable=False, updateable=False),
         *is_deleted,
         *system,
-    ]
-    for f in fields:
-        f.createable = False
-        f.updateable = False
+    ])
     # Queryable through the REST API only: not Bulk, not queryAll, not getUpdated/getDeleted.
     return SObject("TaskWhoRelation", "Task Relation", "Task Relations", "0RT", fields, bulk_supported=False,
                    query_all_supported=False, replicateable=False, createable=False, updateable=False,
@@ -660,7 +671,7 @@ def _task_who_relation() -> SObject:
 
 def _event_who_relation() -> SObject:
     is_deleted, system = _system()
-    fields = [
+    fields = _read_only([
         _id(),
         _ref("RelationId", ("Contact", "Lead"), "Relation", label="Relation ID", createable=False,
              updateable=False),
@@ -669,10 +680,7 @@ def _event_who_relation() -> SObject:
         _ref("AccountId", ("Account",), "Account", label="Account ID", createable=False, updateable=False),
         *is_deleted,
         *system,
-    ]
-    for f in fields:
-        f.createable = False
-        f.updateable = False
+    ])
     # Object Reference "EventWhoRelation": "a filtered version of the EventRelation object; that is,
     # IsParent is true and IsWhat is false"; supported calls describeSObjects(), query(), retrieve().
     return SObject("EventWhoRelation", "Event Relation", "Event Relations", "0RE", fields, bulk_supported=False,
