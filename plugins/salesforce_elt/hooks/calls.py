@@ -100,7 +100,8 @@ class CallRecorder:
         for call in calls or ():
             record = call if isinstance(call, ApiCall) else ApiCall.from_json(call)
             self._append_call(record)
-            self.api_calls += record.status is not None
+            if record.status is not None:  # as in the hooks' own count: answered requests
+                self.api_calls += 1
             taken += 1
         self.api_calls += dropped
         self.calls_dropped += dropped

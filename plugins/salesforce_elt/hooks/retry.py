@@ -27,7 +27,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from salesforce_elt.hooks.errors import SalesforceApiError
+from salesforce_elt.hooks.errors import SalesforceApiError, error_from_body
 
 _API_USAGE = re.compile(r"(?:^|[,;\s])api-usage=(\d+)/(\d+)")
 
@@ -85,8 +85,6 @@ class Transient(Exception):
 
 def transient_answer(status: int, body: str, path: str, retry_after: str | None) -> Transient:
     """The retry request for a transient status; raises the error itself when its code is permanent."""
-    from salesforce_elt.hooks.errors import error_from_body
-
     error = error_from_body(status, body, path)
     if error.error_code in PERMANENT_ERROR_CODES:
         raise error
