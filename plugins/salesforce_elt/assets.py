@@ -33,9 +33,9 @@ def warehouse_base_uri() -> str:
         or not database
         or "/" in database
     ):
-        raise settings.SettingError(f"{source}={raw!r} must look like postgres://host:5432/database")
+        raise ValueError(f"{source}={raw!r} must look like postgres://host:5432/database")
     if parts.username or parts.password:
-        raise settings.SettingError(f"{source} must not contain credentials (asset URIs are shown in the UI)")
+        raise ValueError(f"{source} must not contain credentials (asset URIs are shown in the UI)")
     return f"postgres://{parts.hostname}:{parts.port or 5432}/{database}"
 
 

@@ -26,7 +26,7 @@ class BudgetExhausted(Exception):
 
 
 def api_reserve() -> float:
-    """The reserve share; ``settings.SettingError`` (a ValueError) names a bad value's source."""
+    """The reserve share; a ValueError names a bad value and where it came from."""
     return settings.api_reserve()
 
 

@@ -3,7 +3,9 @@
 Checks the Salesforce connection (defined, logs in, describes each object, API budget above the
 reserve) and the warehouse (reachable, Alembic migrations at head). Each problem names the
 connection or setting to fix; nothing here prints a stack trace or a secret. Used by
-``python -m salesforce_elt check`` and by the ``preflight`` task that starts every sync DAG.
+``python -m salesforce_elt check`` and by the ``preflight`` task that starts every sync DAG; the
+command also checks that every setting parses (``check_settings``; the task leaves that to the
+task that reads the setting, as before).
 """
 
 from __future__ import annotations
@@ -36,6 +38,32 @@ class Finding:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+# ---- settings ------------------------------------------------------------------------------------
+def check_settings() -> list[Finding]:
+    """One ``fail`` per setting a sync reads whose value does not parse (named with its source).
+
+    The API reserve is checked with the budget (``check_salesforce``).
+    """
+    from salesforce_elt import assets
+
+    readers = (
+        settings.staging_retention_days,
+        settings.reject_threshold,
+        settings.drift_guard,
+        settings.drift_fails,
+        settings.formula_refresh,
+        budget.budget_action,
+        assets.warehouse_base_uri,
+    )
+    findings = []
+    for read in readers:
+        try:
+            read()
+        except ValueError as exc:
+            findings.append(Finding("fail", "settings", str(exc), "fix the value, or unset it for the default"))
+    return findings
 
 
 # ---- Salesforce ----------------------------------------------------------------------------------

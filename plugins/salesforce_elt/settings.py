@@ -9,8 +9,8 @@ Each setting is read, in this order, from
 3. the default below.
 
 ``home`` is the one environment-only setting. Values are read on every call (nothing is cached),
-so a changed variable takes effect in the next task. A value that does not parse raises
-``SettingError`` naming where it came from.
+so a changed variable takes effect in the next task. A value that does not parse raises a
+``ValueError`` naming the setting and where it came from.
 ``provider_info.get_provider_info()`` declares the section from ``SETTINGS`` so that
 ``airflow config list --section salesforce_elt`` shows it. This module imports nothing heavy:
 Airflow's provider discovery loads it.
@@ -29,10 +29,6 @@ TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 OptionType = Literal["string", "boolean", "integer", "float"]
-
-
-class SettingError(ValueError):
-    """A setting's value does not parse or is out of range; the message names the setting."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +151,7 @@ def parse_bool(value: str, source: str) -> bool:
         return True
     if word in FALSE_WORDS:
         return False
-    raise SettingError(f"{source}={value!r} is not a boolean (true/false, yes/no, on/off, 1/0)")
+    raise ValueError(f"{source}={value!r} is not a boolean (true/false, yes/no, on/off, 1/0)")
 
 
 def get_bool(key: str) -> bool:
@@ -168,23 +164,23 @@ def get_int(key: str) -> int:
     try:
         return int(str(value).strip())
     except ValueError:
-        raise SettingError(f"{source}={value!r} is not a whole number") from None
+        raise ValueError(f"{source}={value!r} is not a whole number") from None
 
 
-def get_float(key: str, *, what: str = "a number") -> float:
+def get_float(key: str, *, hint: str = "") -> float:
     value, source = lookup(key)
     try:
         return float(str(value).strip())
     except ValueError:
-        raise SettingError(f"{source}={value!r} is not a number ({what})") from None
+        raise ValueError(f"{source}={value!r} is not a number{hint}") from None
 
 
 def get_share(key: str, example: str) -> float:
     """A share in [0, 1)."""
-    value = get_float(key, what=f"a share such as {example}")
+    value = get_float(key, hint=f" (a share such as {example})")
     if not 0.0 <= value < 1.0:
         raw, source = lookup(key)
-        raise SettingError(f"{source}={raw!r} must be a share in [0, 1), e.g. {example}")
+        raise ValueError(f"{source}={raw!r} must be a share in [0, 1), e.g. {example}")
     return value
 
 
@@ -192,7 +188,7 @@ def get_choice(key: str, choices: tuple[str, ...]) -> str:
     raw, source = lookup(key)
     value = (raw or "").strip().lower()
     if value not in choices:
-        raise SettingError(f"{source}={value!r} must be one of {', '.join(choices)}")
+        raise ValueError(f"{source}={value!r} must be one of {', '.join(choices)}")
     return value
 
 

@@ -94,25 +94,25 @@ def test_one_boolean_parser_for_every_flag(clean, word, value):
 
 def test_a_bad_value_names_the_setting_and_where_it_came_from(clean):
     clean.setenv("SALESFORCE_ELT_DRIFT_GUARD", "maybe")
-    with pytest.raises(settings.SettingError, match=r"SALESFORCE_ELT_DRIFT_GUARD='maybe' is not a boolean"):
+    with pytest.raises(ValueError, match=r"SALESFORCE_ELT_DRIFT_GUARD='maybe' is not a boolean"):
         drift.enabled()
     clean.setenv("AIRFLOW__SALESFORCE_ELT__DRIFT_FAILS", "sometimes")
-    with pytest.raises(settings.SettingError, match=r"\[salesforce_elt\] drift_fails='sometimes' is not a boolean"):
+    with pytest.raises(ValueError, match=r"\[salesforce_elt\] drift_fails='sometimes' is not a boolean"):
         settings.drift_fails()
     clean.setenv("AIRFLOW__SALESFORCE_ELT__API_RESERVE", "20%")
     with pytest.raises(ValueError, match=r"\[salesforce_elt\] api_reserve='20%' is not a number"):
         budget.api_reserve()
     clean.setenv("SALESFORCE_ELT_STAGING_RETENTION_DAYS", "three")
-    with pytest.raises(settings.SettingError, match="SALESFORCE_ELT_STAGING_RETENTION_DAYS='three' is not a whole"):
+    with pytest.raises(ValueError, match="SALESFORCE_ELT_STAGING_RETENTION_DAYS='three' is not a whole"):
         settings.staging_retention_days()
     clean.setenv("SALESFORCE_ELT_REJECT_THRESHOLD", "1%")
-    with pytest.raises(settings.SettingError, match="SALESFORCE_ELT_REJECT_THRESHOLD='1%' is not a number"):
+    with pytest.raises(ValueError, match="SALESFORCE_ELT_REJECT_THRESHOLD='1%' is not a number"):
         settings.reject_threshold()
     clean.setenv("AIRFLOW__SALESFORCE_ELT__BUDGET_ACTION", "pause")
-    with pytest.raises(settings.SettingError, match=r"\[salesforce_elt\] budget_action='pause' must be one of"):
+    with pytest.raises(ValueError, match=r"\[salesforce_elt\] budget_action='pause' must be one of"):
         budget.budget_action()
     clean.setenv("AIRFLOW__SALESFORCE_ELT__WAREHOUSE_ASSET_URI", "postgres://u:p@h:5432/db")
-    with pytest.raises(settings.SettingError, match=r"\[salesforce_elt\] warehouse_asset_uri must not contain"):
+    with pytest.raises(ValueError, match=r"\[salesforce_elt\] warehouse_asset_uri must not contain"):
         assets.warehouse_base_uri()
 
 
@@ -170,3 +170,18 @@ def test_airflow_config_list_shows_the_section(tmp_path):
                  "budget_action = skip", "drift_guard = true", "staging_retention_days = 3"):
         assert line in out, line
     assert "SALESFORCE_ELT_API_RESERVE (wins when set)" in out
+
+
+def test_preflight_names_each_bad_setting_and_is_silent_when_all_parse(clean):
+    from salesforce_elt import preflight
+
+    assert preflight.check_settings() == []
+    clean.setenv("SALESFORCE_ELT_DRIFT_FAILS", "perhaps")
+    clean.setenv("AIRFLOW__SALESFORCE_ELT__STAGING_RETENTION_DAYS", "3d")
+    lines = [f.line() for f in preflight.check_settings()]
+    assert lines == [
+        "FAIL settings: [salesforce_elt] staging_retention_days='3d' is not a whole number"
+        " -> fix the value, or unset it for the default",
+        "FAIL settings: SALESFORCE_ELT_DRIFT_FAILS='perhaps' is not a boolean (true/false, yes/no, on/off, 1/0)"
+        " -> fix the value, or unset it for the default",
+    ]

@@ -10,7 +10,7 @@ from salesforce_elt.cli import CliError, conn_id_help, warehouse_conn_id_help
 from salesforce_elt.cli.schema import logs_to_stderr
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("check", help="verify the Salesforce and warehouse connections")
     parser.add_argument("--conn-id", default=None, help=conn_id_help("Salesforce connection"))
     parser.add_argument("--warehouse-conn-id", default=None, help=warehouse_conn_id_help())
@@ -29,6 +29,7 @@ def _check(args: argparse.Namespace) -> int:
         raise CliError(exc.args[0]) from None
     with logs_to_stderr():
         findings = [
+            *preflight.check_settings(),
             *preflight.check_salesforce(args.conn_id, objects),
             *preflight.check_warehouse(args.warehouse_conn_id),
         ]
