@@ -72,7 +72,7 @@ def describe_window(context: Any) -> str:
 def log_link(context: Any) -> str:
     ti = context.get("ti")
     if ti is not None and getattr(ti, "log_url", None):
-        return ti.log_url
+        return str(ti.log_url)
     from airflow.configuration import conf
 
     base = conf.get("api", "base_url", fallback="http://localhost:8080/").rstrip("/")

@@ -11,14 +11,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+from typing import TYPE_CHECKING
 
 from salesforce_elt import settings
 from salesforce_elt.cli import CliError
 
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from alembic.config import Config
+
 CONNECT_TIMEOUT_S = 10
 
 
-def _alembic_config(url: object | None = None):
+def _alembic_config(url: object | None = None) -> Config:
     from alembic.config import Config
 
     from salesforce_elt.preflight import REPO_ROOT
@@ -37,7 +42,7 @@ def _warehouse_name() -> str:
     return f"connection {settings.WAREHOUSE_CONN_ID}"
 
 
-def _current_revisions(url: object) -> tuple[str, ...]:
+def _current_revisions(url: str | sa.URL) -> tuple[str, ...]:
     import sqlalchemy as sa
     from alembic.runtime.migration import MigrationContext
 
@@ -110,7 +115,7 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     migrate = subparsers.add_parser(
         "migrate",
         help="create or upgrade the warehouse tables (Alembic upgrade head); --sql prints the DDL instead",

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(salesforce_elt.__file__).resolve().parents[2]
 
 
-def logs_to_stderr() -> contextlib.AbstractContextManager:
+def logs_to_stderr() -> contextlib.AbstractContextManager[object]:
     """Airflow logs to stdout; a command's stdout is its result (``--json`` is parsed by scripts)."""
     return contextlib.redirect_stdout(sys.stderr)
 
@@ -135,7 +135,7 @@ def _add_fields(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     schema = subparsers.add_parser("schema", help="describe-based docs, drift report, adopt new fields")
     commands = schema.add_subparsers(dest="schema_command", required=True)
     common = argparse.ArgumentParser(add_help=False)

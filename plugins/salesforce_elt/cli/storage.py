@@ -38,7 +38,7 @@ def _storage(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     storage = subparsers.add_parser(
         "storage",
         help="rows, table/index/TOAST bytes and bytes per row per synced table; whole-org projection",

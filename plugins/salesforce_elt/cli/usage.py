@@ -13,7 +13,7 @@ from salesforce_elt.cli import CliError, conn_id_help, warehouse_conn_id_help
 from salesforce_elt.cli.schema import logs_to_stderr
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("usage", help="usage summary from sync_runs and api_call_log")
     parser.add_argument("--days", type=int, default=7, help="look back this many days (default 7)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
@@ -44,7 +44,7 @@ def _budget(summary: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
         return {"source": "live /limits", "reserve": reserve, "limits": live}
     last = summary["last_usage"][0] if summary["last_usage"] else None
     allowance = budget.usage_allowance(last["api_usage"]) if last else None
-    if allowance is None:
+    if last is None or allowance is None:
         return {"source": "none recorded", "reserve": reserve, "limits": {}}
     return {
         "source": f"last recorded usage ({last['at'].isoformat()})",

@@ -80,6 +80,13 @@ def _fields_tuple(call: ast.Call, object_name: str) -> ast.Tuple:
     raise RegistryEditError(f"{object_name}: SObjectSpec call has no fields= keyword")
 
 
+def _end(node: ast.expr) -> tuple[int, int]:
+    """(0-based line, byte column) where ``node`` ends (ast.parse always sets both)."""
+    if node.end_lineno is None or node.end_col_offset is None:
+        raise RegistryEditError("the registry source parsed without end positions")
+    return node.end_lineno - 1, node.end_col_offset
+
+
 def _before(line: str, byte_offset: int) -> str:
     # ast columns count UTF-8 bytes, not characters.
     return line.encode("utf-8")[:byte_offset].decode("utf-8")
@@ -90,16 +97,17 @@ def insert_fields(source: str, object_name: str, specs: Sequence[FieldSpec]) -> 
     tree = ast.parse(source)
     fields = _fields_tuple(_spec_call(tree, object_name), object_name)
     lines = source.splitlines(keepends=True)
-    close_line = fields.end_lineno - 1  # 0-based line of the closing parenthesis
-    if _before(lines[close_line], fields.end_col_offset - 1).strip():
+    close_line, close_col = _end(fields)  # the closing parenthesis
+    if _before(lines[close_line], close_col - 1).strip():
         raise RegistryEditError(
             f"{object_name}: the fields tuple does not end with ')' on a line of its own; add the fields by hand"
         )
     last = fields.elts[-1]
-    indent = re.match(r"\s*", lines[last.lineno - 1]).group(0)
+    line = lines[last.lineno - 1]
+    indent = line[: len(line) - len(line.lstrip())]
     # The entry before ours needs its trailing comma (Black's magic comma usually puts one there).
-    tail_line = last.end_lineno - 1
-    tail_col = len(_before(lines[tail_line], last.end_col_offset))
+    tail_line, tail_byte = _end(last)
+    tail_col = len(_before(lines[tail_line], tail_byte))
     between = "".join(lines[tail_line:close_line])[tail_col:]
     if "," not in between.split("#", 1)[0]:
         text = lines[tail_line]
