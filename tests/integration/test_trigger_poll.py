@@ -99,7 +99,8 @@ def test_the_worker_waits_briefly_for_a_small_job_before_deferring(org, conn_id,
 
 def test_an_extract_that_polls_then_defers_counts_every_call_it_made(org, conn_id):
     """The brief wait's polls happen on the worker's hook before the deferral: the extract's api_calls
-    (what sync_runs records) counts them, and the worker's calls after the resume, but not the trigger's."""
+    (what sync_runs records) counts them, the triggerer's polls (its event carries them to the resumed
+    task's hook) and the worker's calls after the resume."""
     from datetime import timedelta
 
     from airflow.sdk.exceptions import TaskDeferred
@@ -127,7 +128,9 @@ def test_an_extract_that_polls_then_defers_counts_every_call_it_made(org, conn_i
     assert polls, "the worker polled the job before deferring"
     event = trigger_event(Bulk2QueryJobTrigger(**deferred.value.trigger.serialize()[1]))
     after_trigger = len(org.audit())
+    in_trigger = org.audit()[len(before_deferral) : after_trigger]
+    assert len(event["calls"]) == worker_calls(in_trigger) > 0 and event["calls_dropped"] == 0
     result = operator.execute_complete(ctx, event=event)
     resumed = org.audit()[after_trigger:]
     assert result["records"] > 0
-    assert result["api_calls"] == worker_calls(before_deferral) + worker_calls(resumed)
+    assert result["api_calls"] == worker_calls(before_deferral) + worker_calls(in_trigger) + worker_calls(resumed)
