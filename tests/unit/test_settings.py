@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from salesforce_elt import assets, audit, budget, drift, registry, settings
+from salesforce_elt import assets, budget, drift, registry, settings
 from salesforce_elt.provider_info import get_provider_info
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,11 +114,6 @@ def test_a_bad_value_names_the_setting_and_where_it_came_from(clean):
     clean.setenv("AIRFLOW__SALESFORCE_ELT__WAREHOUSE_ASSET_URI", "postgres://u:p@h:5432/db")
     with pytest.raises(ValueError, match=r"\[salesforce_elt\] warehouse_asset_uri must not contain"):
         assets.warehouse_base_uri()
-
-
-def test_audit_flags_read_through_settings(clean):
-    clean.setenv("AIRFLOW__SALESFORCE_ELT__FORMULA_REFRESH", "true")
-    assert settings.formula_refresh() is True and audit.settings is settings
 
 
 def test_the_provider_declares_every_airflow_setting_with_its_default():
