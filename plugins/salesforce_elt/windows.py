@@ -39,14 +39,17 @@ class SyncWindow:
     # False when loading this window must not move the high-water mark: it does not start at or
     # before the mark (an explicit window ahead of it, a targeted read), so moving would skip the gap.
     advances_high_water_mark: bool = True
+    # latestDateCovered of the window's /deleted feed when it stops before ``end``: deletions after
+    # it are not listed yet, so the load keeps the high-water mark there (set by the extract).
+    deletes_covered_to: datetime | None = None
 
     @property
     def incremental(self) -> bool:
         return self.start is not None and not self.full_refresh
 
-    def as_dict(self) -> dict[str, Any]:
-        """The XCom form (contract's ``window``)."""
-        return {
+    def to_json(self) -> dict[str, Any]:
+        """The XCom form (the stage contract's ``window``, salesforce_elt.contract)."""
+        data: dict[str, Any] = {
             "start": self.start.isoformat() if self.start else None,
             "end": self.end.isoformat(),
             "full_refresh": self.full_refresh,
@@ -54,6 +57,25 @@ class SyncWindow:
             "reason": self.reason,
             "advances_high_water_mark": self.advances_high_water_mark,
         }
+        if self.deletes_covered_to is not None:
+            data["deletes_covered_to"] = self.deletes_covered_to.isoformat()
+        return data
+
+    as_dict = to_json
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SyncWindow:
+        """The window back from its XCom form (``advances_high_water_mark`` defaults to True)."""
+        covered = data.get("deletes_covered_to")
+        return cls(
+            start=datetime.fromisoformat(data["start"]) if data.get("start") else None,
+            end=datetime.fromisoformat(data["end"]),
+            full_refresh=bool(data.get("full_refresh", False)),
+            query_all=bool(data.get("query_all", False)),
+            reason=str(data.get("reason", "")),
+            advances_high_water_mark=bool(data.get("advances_high_water_mark", True)),
+            deletes_covered_to=datetime.fromisoformat(covered) if covered else None,
+        )
 
 
 def _floor(value: datetime) -> datetime:

@@ -6,17 +6,23 @@ discover (REST) -> extract (one Bulk 2.0 job per id chunk, mapped) -> transform 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from salesforce_elt import settings
 from salesforce_elt.hooks.errors import SalesforceApiError
 from salesforce_elt.operators.extract import REST_SOQL_MAX_CHARS, SalesforceBulkExtractOperator
-from salesforce_elt.registry import get_object, missing_in_org
+from salesforce_elt.registry import CONTACT, get_object, missing_in_org
 from salesforce_elt.soql import SOQL_MAX_CHARS
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from salesforce_elt.hooks.salesforce import SalesforceApiHook
+    from salesforce_elt.targeted import Discovery
 
 WINDOW_XCOM_KEY = "window"
 
@@ -46,14 +52,14 @@ class SalesforceContactDiscoveryOperator(BaseOperator):
         self.soql_max_chars = soql_max_chars
         self.inline_max_ids = inline_max_ids
 
-    def execute(self, context: Any) -> list[dict[str, Any]]:
+    def execute(self, context: Context) -> list[dict[str, Any]]:
         from salesforce_elt import state, targeted
         from salesforce_elt.hooks.salesforce import SalesforceApiHook
         from salesforce_elt.staging import attempt_dir
         from salesforce_elt.windows import compute_window
 
         mark = state.get_high_water_mark(targeted.MARK_NAME, conn_id=self.warehouse_conn_id)
-        window = compute_window(context, targeted.CONTACT, mark)
+        window = compute_window(context, CONTACT, mark)
         self.log.info("targeted contacts: activity window %s", window.as_dict())
         hook = SalesforceApiHook(self.conn_id)
         found = targeted.Discovery()
@@ -70,13 +76,14 @@ class SalesforceContactDiscoveryOperator(BaseOperator):
                 continue
             before = len(found.ids)
             for page in self._pages(hook, lookup.parents_soql, "Id"):
-                for statement in lookup.statements(page, REST_SOQL_MAX_CHARS):
+                parents = [parent_id for parent_id in page if parent_id]  # an Id is never null
+                for statement in lookup.statements(parents, REST_SOQL_MAX_CHARS):
                     self._add(found, missing, lookup.relation, self._values(hook, statement, "RelationId"))
             self.log.info(
                 "%s.RelationId of every %s changed in the window: %d new contact id(s)",
                 lookup.relation, lookup.parent, len(found.ids) - before,
             )  # fmt: skip
-        chunks_dir = attempt_dir(context, targeted.CONTACT.name) / "chunks"
+        chunks_dir = attempt_dir(context, CONTACT.name) / "chunks"
 
         def write_chunk(index: int, ids: list[str]) -> str:
             path = chunks_dir / f"ids-{index:05d}.txt"
@@ -105,7 +112,7 @@ class SalesforceContactDiscoveryOperator(BaseOperator):
         context["ti"].xcom_push(key=WINDOW_XCOM_KEY, value=window.as_dict())
         return chunks
 
-    def _add(self, found: Any, missing: set[str], object_name: str, values: Any) -> bool:
+    def _add(self, found: Discovery, missing: set[str], object_name: str, values: Iterator[str | None]) -> bool:
         """Add the person ids; False when the object does not exist in this org (and why, logged once)."""
         try:
             found.add(values)
@@ -120,13 +127,13 @@ class SalesforceContactDiscoveryOperator(BaseOperator):
         return True
 
     @classmethod
-    def _values(cls, hook: Any, soql: str, field: str) -> Any:
+    def _values(cls, hook: SalesforceApiHook, soql: str, field: str) -> Iterator[str | None]:
         """One field of every record of a REST query, page by page (2,000 records in memory)."""
         for page in cls._pages(hook, soql, field):
             yield from page
 
     @staticmethod
-    def _pages(hook: Any, soql: str, field: str) -> Any:
+    def _pages(hook: SalesforceApiHook, soql: str, field: str) -> Iterator[list[str | None]]:
         """One field of a REST query's records, a page (at most 2,000 values) at a time."""
         headers = {"Sforce-Query-Options": "batchSize=2000"}
         page = hook.get_json("query", params={"q": soql}, headers=headers)
@@ -146,7 +153,7 @@ class SalesforceIdChunkExtractOperator(SalesforceBulkExtractOperator):
         super().__init__(**kwargs)
         self.chunk = chunk
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         if not isinstance(self.chunk, dict) or ("ids" not in self.chunk and "ids_uri" not in self.chunk):
             raise TypeError(
                 f"{self.task_id}: expected a discovery chunk with ids or ids_uri, got {self.chunk!r:.200}"
@@ -176,7 +183,7 @@ class TargetedMarkOperator(BaseOperator):
         self.window = window
         self.conn_id = conn_id
 
-    def execute(self, context: Any) -> str | None:
+    def execute(self, context: Context) -> str | None:
         from salesforce_elt import state, targeted, warehouse
 
         if not isinstance(self.window, dict):

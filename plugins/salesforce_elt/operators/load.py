@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from salesforce_elt import settings
+from salesforce_elt.contract import TransformResult
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from salesforce_elt.load import LoadRequest
 
 
 class PostgresUpsertOperator(BaseOperator):
@@ -33,34 +38,36 @@ class PostgresUpsertOperator(BaseOperator):
         self.transformed = transformed
         self.conn_id = conn_id
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath
 
         from salesforce_elt import load, warehouse
+        from salesforce_elt.deletes import strategy_for
         from salesforce_elt.registry import get_object
 
         xcom = self.transformed
         if not isinstance(xcom, dict):
             raise TypeError(f"{self.task_id}: expected the transform task's XCom dict, got {type(xcom).__name__}")
-        spec = get_object(xcom["object"])
-        window = xcom.get("window") or {}
+        result = TransformResult.from_json(xcom)
+        extract, window = result.extract, result.extract.window
+        spec = get_object(extract.object_name)
+        # What the batch is compared with besides its rows: the object's delete strategy says.
+        scope = strategy_for(spec).load_scope(spec, result)
         request = load.LoadRequest(
             spec=spec,
-            typed_dir=ObjectStoragePath(xcom["typed_uri"]),
-            typed_files=list(xcom["typed_files"]),
-            columns=list(xcom["columns"]),
-            expected_rows=int(xcom["rows"]),
+            typed_dir=ObjectStoragePath(result.typed_uri),
+            typed_files=list(result.typed_files),
+            columns=list(result.columns),
+            expected_rows=result.rows,
             sync_run_id=context["run_id"],
-            window_end=_parse(window.get("end")),
-            deletes_covered_to=_parse(window.get("deletes_covered_to")),
-            deleted_file=ObjectStoragePath(xcom["deleted_uri"]) if xcom.get("deleted_uri") else None,
-            run=_run_info(context, xcom),
-            reconcile_missing=bool(
-                window.get("full_refresh") and window.get("query_all") and not int(xcom.get("rejects", 0))
-            ),
-            advance_high_water_mark=window.get("advances_high_water_mark", True),
-            relation_scope=_relation_scope(spec, xcom),
-            id_reconcile=_id_reconcile(xcom),
+            window_end=window.end,
+            deletes_covered_to=window.deletes_covered_to,
+            deleted_file=ObjectStoragePath(extract.deleted_uri) if extract.deleted_uri else None,
+            run=_run_info(context, result),
+            reconcile_missing=window.full_refresh and window.query_all and not result.rejects,
+            advance_high_water_mark=window.advances_high_water_mark,
+            relation_scope=scope.relation_scope,
+            id_reconcile=scope.id_reconcile,
         )
         try:
             with warehouse.connect(self.conn_id) as conn:
@@ -69,25 +76,25 @@ class PostgresUpsertOperator(BaseOperator):
         except Exception as exc:
             self._record_failure(request, exc)
             raise
-        result = {
+        stats_json: dict[str, Any] = {
             "object": spec.name,
-            "total_retrieved": int(xcom.get("records", 0)),
+            "total_retrieved": extract.records,
             "total_processed": stats.copied_rows,
             "new_records": stats.new_records,
             "updated_records": stats.updated_records,
             "deleted_records": stats.deleted_records,
-            "errors": int(xcom.get("rejects", 0)),
-            "window": window,
-            "api": xcom.get("api"),
-            "seconds": {**(xcom.get("seconds") or {}), "load": round(stats.seconds, 3)},
+            "errors": result.rejects,
+            "window": window.to_json(),
+            "api": extract.api,
+            "seconds": {**extract.seconds, "load": round(stats.seconds, 3)},
         }
-        self.log.info("%s sync stats: %s", spec.name, result)
+        self.log.info("%s sync stats: %s", spec.name, stats_json)
         for asset in self.outlets:
-            context["outlet_events"][asset].extra = {**result, "run_id": context["run_id"], "table": spec.table}
+            context["outlet_events"][asset].extra = {**stats_json, "run_id": context["run_id"], "table": spec.table}
         self.log.info("%s.%s now: %s", spec.name, spec.table, health)
-        return result
+        return stats_json
 
-    def _record_failure(self, request: Any, exc: Exception) -> None:
+    def _record_failure(self, request: LoadRequest, exc: Exception) -> None:
         from salesforce_elt import load, warehouse
 
         try:
@@ -97,64 +104,24 @@ class PostgresUpsertOperator(BaseOperator):
             self.log.warning("Could not record the failed run in sync_runs: %s", record_exc)
 
 
-def _relation_scope(spec: Any, xcom: dict[str, Any]) -> Any:
-    """delete_handling "relations": the parents whose relation sets the batch holds in full."""
-    from airflow.sdk import ObjectStoragePath
-
-    from salesforce_elt import load
-    from salesforce_elt.registry import get_object
-
-    scope = xcom.get("relation_scope")
-    if scope is None or int(xcom.get("rejects", 0)):
-        return None  # a rejected row would look removed: leave removals to the next clean run
-    return load.RelationScope(
-        parent_column=spec.relation_parent_column,
-        parent_prefix=get_object(spec.relation_parent[1]).key_prefix,
-        complete=bool(scope["complete"]),
-        parent_files=[ObjectStoragePath(uri) for uri in scope["parent_uris"]],
-    )
-
-
-def _id_reconcile(xcom: dict[str, Any]) -> Any:
-    """The extract's Id list, read because the /deleted feed could not cover the window (or None)."""
-    from airflow.sdk import ObjectStoragePath
-
-    from salesforce_elt import load
-
-    reconcile = xcom.get("id_reconcile")
-    if not reconcile:
-        return None
-    return load.IdReconcile(
-        ids_dir=ObjectStoragePath(reconcile["uri"]),
-        files=list(reconcile["files"]),
-        reason=reconcile["reason"],
-        earliest_available=reconcile.get("earliest_available"),
-    )
-
-
-def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def _run_info(context: Any, xcom: dict[str, Any]) -> dict[str, Any]:
-    window = xcom.get("window") or {}
-    usage = xcom.get("api_usage") or {}
-    seconds = xcom.get("seconds") or {}
+def _run_info(context: Context, result: TransformResult) -> dict[str, Any]:
+    extract = result.extract
     dag_run = context.get("dag_run")
+    reconciled = extract.id_reconcile or extract.relation_scope
     return {
         "dag_id": context["dag"].dag_id,
-        "window_start": _parse(window.get("start")),
-        "api": xcom.get("api"),
-        "job_ids": xcom.get("job_ids") or None,
-        "rows_extracted": xcom.get("records"),
-        "rows_rejected": xcom.get("rejects"),
-        "records_cleaned": xcom.get("cleaned"),
+        "window_start": extract.window.start,
+        "api": extract.api,
+        "job_ids": list(extract.job_ids) or None,
+        "rows_extracted": extract.records,
+        "rows_rejected": result.rejects,
+        "records_cleaned": result.cleaned,
         # Why deletes came from comparing Ids (or re-reading every relation), not the /deleted feed.
-        "deletes_reconciled": (xcom.get("id_reconcile") or xcom.get("relation_scope") or {}).get("reason"),
-        "seconds_extract": seconds.get("extract"),
-        "seconds_transform": seconds.get("transform"),
-        "api_calls": xcom.get("api_calls"),
-        "api_usage_before": usage.get("before"),
-        "api_usage_after": usage.get("after"),
+        "deletes_reconciled": reconciled.reason if reconciled is not None else None,
+        "seconds_extract": extract.seconds.get("extract"),
+        "seconds_transform": extract.seconds.get("transform"),
+        "api_calls": extract.api_calls,
+        "api_usage_before": extract.api_usage_before,
+        "api_usage_after": extract.api_usage_after,
         "started_at": getattr(dag_run, "start_date", None),
     }

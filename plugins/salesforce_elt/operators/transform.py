@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
 from salesforce_elt import settings
+from salesforce_elt.contract import ExtractResult, TransformResult
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 
 class SalesforceTransformOperator(BaseOperator):
@@ -17,7 +22,8 @@ class SalesforceTransformOperator(BaseOperator):
     ``extract`` is the extract task's XCom (pass ``extract_task.output``). Rows that cannot be
     converted are written to ``rejects.csv`` in this attempt's staging folder; the task fails
     when their share exceeds ``reject_threshold`` (default: SALESFORCE_ELT_REJECT_THRESHOLD).
-    Returns the extract XCom plus ``typed_uri``, ``typed_files``, ``columns``, ``rows``,
+    Returns the transform result of the stage contract (salesforce_elt.contract.TransformResult):
+    the extract XCom plus ``typed_uri``, ``typed_files``, ``columns``, ``rows``,
     ``rejects``, ``rejects_uri``, ``cleaned`` (records whose text values lost NUL characters, which
     PostgreSQL cannot store; the load records it in ``sync_runs.records_cleaned``) and
     ``seconds.transform``.
@@ -31,7 +37,7 @@ class SalesforceTransformOperator(BaseOperator):
         self.extract = extract
         self.reject_threshold = reject_threshold
 
-    def execute(self, context: Any) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk import ObjectStoragePath
 
         from salesforce_elt.drift import without_fields
@@ -40,16 +46,16 @@ class SalesforceTransformOperator(BaseOperator):
         from salesforce_elt.transform import transform_files
 
         started = time.monotonic()
-        extract = _as_dict(self.extract, self.task_id)
+        extract = ExtractResult.from_json(_as_dict(self.extract, self.task_id))
         # Fields the extract's drift guard left out (gone from Salesforce) are not expected either.
-        spec = without_fields(get_object(extract["object"]), extract.get("dropped_fields", []))
+        spec = without_fields(get_object(extract.object_name), extract.dropped_fields)
         threshold = settings.reject_threshold() if self.reject_threshold is None else self.reject_threshold
         typed_dir = attempt_dir(context, spec.name) / "typed"
         result = transform_files(
             spec,
-            extract["fields"],
-            ObjectStoragePath(extract["raw_uri"]),
-            extract["files"],
+            list(extract.fields),
+            ObjectStoragePath(extract.raw_uri),
+            list(extract.files),
             typed_dir,
             reject_threshold=threshold,
         )
@@ -61,22 +67,21 @@ class SalesforceTransformOperator(BaseOperator):
             )
         self.log.info(
             "%s: %d rows typed from %d raw record(s) in %d part(s), %.1f s",
-            spec.name, result.rows, extract.get("records", 0), len(result.typed_files), seconds,
+            spec.name, result.rows, extract.records, len(result.typed_files), seconds,
         )
-        return {
-            **extract,
-            "typed_uri": str(typed_dir),
-            "typed_files": result.typed_files,
-            "columns": result.columns,
-            "rows": result.rows,
-            "rejects": result.rejects,
-            "rejects_uri": result.rejects_file,
-            "cleaned": result.cleaned,
-            "seconds": {**(extract.get("seconds") or {}), "transform": seconds},
-        }
+        return TransformResult(
+            extract=replace(extract, seconds={**extract.seconds, "transform": seconds}),
+            typed_uri=str(typed_dir),
+            typed_files=tuple(result.typed_files),
+            columns=tuple(result.columns),
+            rows=result.rows,
+            rejects=result.rejects,
+            rejects_uri=result.rejects_file,
+            cleaned=result.cleaned,
+        ).to_json()
 
 
-def _as_dict(value: Any, task_id: str) -> dict[str, Any]:
+def _as_dict(value: object, task_id: str) -> dict[str, Any]:
     if isinstance(value, dict):
         return value
     raise TypeError(
