@@ -9,16 +9,8 @@ import pytest
 from salesforce_elt import drift
 from salesforce_elt.registry import get_object
 from salesforce_elt.soql import build_spec_select
-from salesforce_emulator.objects import Field, Schema
-
-
-def describe(object_name: str, *, add=(), remove=()) -> dict:
-    schema = Schema()
-    for f in add:
-        schema.add_field(object_name, f)
-    for name in remove:
-        schema.remove_field(object_name, name)
-    return schema.describe(schema.objects[object_name])
+from salesforce_emulator.objects import Field
+from tests.support.describe import drifted_describe as describe
 
 
 def test_in_sync_object_is_extracted_unchanged():
