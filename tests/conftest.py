@@ -78,17 +78,6 @@ def airflow_db() -> Path:
 
 
 @pytest.fixture(scope="session")
-def airflow_env(airflow_db, warehouse_url, sf_emulator, monkeypatch_session):
-    """Airflow connections pointing at the emulator and the warehouse, set for this process."""
-    from embedded_stack.connections import postgres_connection, salesforce_connection
-
-    monkeypatch_session.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", salesforce_connection(sf_emulator.connection_info))
-    monkeypatch_session.setenv("AIRFLOW_CONN_SALESFORCE_WAREHOUSE", postgres_connection(warehouse_url))
-    monkeypatch_session.setenv("SALESFORCE_ELT_WAREHOUSE_URL", warehouse_url)
-    return airflow_db
-
-
-@pytest.fixture(scope="session")
 def salesforce_conn_env(sf_emulator, monkeypatch_session):
     """Only the Salesforce connection (for hook tests that need no warehouse or Airflow DB)."""
     from embedded_stack.connections import salesforce_connection
@@ -102,3 +91,51 @@ def monkeypatch_session():
     mp = pytest.MonkeyPatch()
     yield mp
     mp.undo()
+
+
+# ---- a module's own org and warehouse database ----------------------------------------------------
+# For modules that change the org (data, faults, limits), count its API calls or read monitoring
+# tables row for row. The module says what org it needs in ORG (EmulatorServer keywords) and, if
+# any, the extra settings of its sync environment in SYNC_SETTINGS. Read-only tests use the
+# session's sf_emulator and warehouse_url instead.
+def _module_name(request) -> str:
+    return request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+
+
+@pytest.fixture(scope="module")
+def org(request, tmp_path_factory):
+    """The module's own emulated org, built from its ORG."""
+    from salesforce_emulator.server import EmulatorServer
+
+    settings = getattr(request.module, "ORG", None)
+    if settings is None:
+        pytest.fail(f"{request.module.__name__} uses the `org` fixture but defines no ORG (EmulatorServer keywords)")
+    with EmulatorServer(tmp_path_factory.mktemp(f"{_module_name(request)}_org"), **settings) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def warehouse_db(request, warehouse_url):
+    """A database of the module's own on the test server, migrated to head; dropped afterwards."""
+    from tests.support.databases import fresh_database
+
+    with fresh_database(warehouse_url, f"w_{_module_name(request)}") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def sync_env(request, airflow_db, org, warehouse_db):
+    """Airflow connections at the module's org and database, plus its SYNC_SETTINGS; yields the MonkeyPatch."""
+    from tests.support.airflow_env import connections_to
+
+    with connections_to(org, warehouse_db, **getattr(request.module, "SYNC_SETTINGS", {})) as mp:
+        yield mp
+
+
+@pytest.fixture(scope="module")
+def rest(org):
+    """An independent simple-salesforce client of the module's org (the tests' reader)."""
+    from tests.support.salesforce import rest_session
+
+    with rest_session(org) as client:
+        yield client

@@ -17,12 +17,14 @@ import pytest
 
 from embedded_stack.celery_cluster import CeleryCluster
 from salesforce_elt import targeted
-from salesforce_emulator.server import EmulatorServer
-from tests.integration.operating_support import fresh_database, rows
+from tests.integration.operating_support import rows
 from tests.reliability.helpers import assert_table_equals_emulator
-from tests.support.airflow_services import sync_env, wait_for
+from tests.support.airflow_services import services_env
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+
+ORG = {"contacts": 600, "seed": 41, "bulk_delay": 0.5}
 
 CONTACT_DAG = "salesforce_sync_contacts"
 TARGETED_DAG = "salesforce_sync_targeted_contacts"
@@ -53,24 +55,12 @@ _retry_at_once(salesforce_targeted_contacts)
 
 
 @pytest.fixture(scope="module")
-def org(tmp_path_factory):
-    with EmulatorServer(tmp_path_factory.mktemp("celery_org"), contacts=600, seed=41, bulk_delay=0.5) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def db(warehouse_url):
-    with fresh_database(warehouse_url, "w_celery") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def cluster(warehouse_url, org, db, tmp_path_factory):
+def cluster(warehouse_url, org, warehouse_db, tmp_path_factory):
     home = tmp_path_factory.mktemp("celery_cluster")
     dags = home / "dags"
     dags.mkdir()
     (dags / "salesforce_celery.py").write_text(DAG_FILE)
-    cluster = CeleryCluster(home=home, server_url=warehouse_url, extra_env=sync_env(org, db, home), dags_folder=dags)
+    cluster = CeleryCluster(home=home, server_url=warehouse_url, extra_env=services_env(org, warehouse_db, home), dags_folder=dags)
     try:
         cluster.start()
         yield cluster
@@ -105,7 +95,7 @@ def task_instances(cluster: CeleryCluster, dag_id: str, run_id: str) -> list[dic
     )
 
 
-def test_contact_and_targeted_dags_run_across_two_workers_with_s3_staging(cluster, org, db):
+def test_contact_and_targeted_dags_run_across_two_workers_with_s3_staging(cluster, org, warehouse_db):
     contact = finished_run(cluster, CONTACT_DAG)
     contact_tis = task_instances(cluster, CONTACT_DAG, contact["run_id"])
     assert contact["state"] == "success", contact_tis
@@ -113,7 +103,7 @@ def test_contact_and_targeted_dags_run_across_two_workers_with_s3_staging(cluste
     tis = task_instances(cluster, TARGETED_DAG, targeted_run["run_id"])
     assert targeted_run["state"] == "success", tis
 
-    assert_table_equals_emulator(db, org)
+    assert_table_equals_emulator(warehouse_db, org)
     chunks = [ti for ti in tis if ti["map_index"] >= 0]
     assert len(chunks) >= 3, tis  # the mapped Bulk chunks
     hosts = {ti["hostname"] for ti in contact_tis + tis if ti["state"] == "success"}
@@ -163,15 +153,15 @@ def kill_and_restart_after(cluster: CeleryCluster, victim: str):
     return lambda: (cluster.start_worker(victim), cluster.wait_worker_ready(victim))
 
 
-def sync_run(db: str, run_id: str) -> list[dict]:
-    return rows(db, "SELECT status, new_records, rows_extracted FROM salesforce.sync_runs WHERE run_id = %s", (run_id,))
+def sync_run(warehouse_db: str, run_id: str) -> list[dict]:
+    return rows(warehouse_db, "SELECT status, new_records, rows_extracted FROM salesforce.sync_runs WHERE run_id = %s", (run_id,))
 
 
-def test_a_worker_killed_during_the_load_loses_nothing_and_duplicates_nothing(cluster, org, db):
+def test_a_worker_killed_during_the_load_loses_nothing_and_duplicates_nothing(cluster, org, warehouse_db):
     assert finished_run(cluster, CONTACT_DAG)["state"] == "success"  # the first full load is done
     created = org.mutate({"update": 40, "create": 25})
     # Writers of the table wait behind this lock: the load is caught running on its worker.
-    with psycopg.connect(db) as blocker:
+    with psycopg.connect(warehouse_db) as blocker:
         blocker.execute("LOCK TABLE salesforce.sf_contacts IN SHARE ROW EXCLUSIVE MODE")
         run_id = trigger(cluster, CONTACT_DAG)
         dead = wait_for(
@@ -185,9 +175,9 @@ def test_a_worker_killed_during_the_load_loses_nothing_and_duplicates_nothing(cl
         assert (load["state"], load["hostname"]) == ("success", survivor)
         assert load["try_number"] == dead["try_number"] + 1
         # The dead attempt committed nothing: the retry finds all 25 contacts new.
-        assert [r["status"] for r in sync_run(db, run_id)][-1] == "success"
-        assert sync_run(db, run_id)[-1]["new_records"] == 25, created
-        assert_table_equals_emulator(db, org)
+        assert [r["status"] for r in sync_run(warehouse_db, run_id)][-1] == "success"
+        assert sync_run(warehouse_db, run_id)[-1]["new_records"] == 25, created
+        assert_table_equals_emulator(warehouse_db, org)
     finally:
         restart()
 
@@ -198,7 +188,7 @@ def staging_requests(cluster: CeleryCluster, method: str) -> list[str]:
     return [unquote(key) for key in re.findall(rf'"{method} (/\S+) HTTP', text)]
 
 
-def test_a_worker_killed_during_the_extract_is_retried_elsewhere_and_its_staging_never_read(cluster, org, db):
+def test_a_worker_killed_during_the_extract_is_retried_elsewhere_and_its_staging_never_read(cluster, org, warehouse_db):
     assert finished_run(cluster, CONTACT_DAG)["state"] == "success"
     org.mutate({"update": 30, "create": 15})
     org.faults.set(latency_ms=2500)  # every API call slow: the extract is caught running on its worker
@@ -221,8 +211,8 @@ def test_a_worker_killed_during_the_extract_is_retried_elsewhere_and_its_staging
         (survivor,) = set(cluster.worker_names) - {dead["hostname"]}
         assert (extract["state"], extract["hostname"]) == ("success", survivor)
         assert extract["try_number"] == dead["try_number"] + 1
-        assert sync_run(db, run_id)[-1]["status"] == "success"
-        assert_table_equals_emulator(db, org)
+        assert sync_run(warehouse_db, run_id)[-1]["status"] == "success"
+        assert_table_equals_emulator(warehouse_db, org)
         reads = [key for key in staging_requests(cluster, "GET") if f"/{run_id}/Contact/extract/" in key]
         assert any(f"/try-{extract['try_number']}/" in key for key in reads), reads  # the retry's files were read
         assert not [key for key in reads if f"/try-{dead['try_number']}/" in key], reads  # the dead one's never

@@ -8,6 +8,8 @@ import time
 
 import pytest
 
+from tests.support.salesforce import finished_job
+
 pytest_plugins = ["salesforce_emulator.pytest_plugin"]
 
 SOQL = "SELECT Id, LastName FROM Contact"
@@ -34,13 +36,9 @@ def _complete_job(sf_emulator, sf_session, auth, soql=SOQL, version="59.0") -> s
     created = sf_session.post(_base(sf_emulator, version), json={"operation": "query", "query": soql}, headers=auth)
     assert created.status_code == 200, created.text
     job_id = created.json()["id"]
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        state = sf_session.get(f"{_base(sf_emulator, version)}/{job_id}", headers=auth).json()["state"]
-        if state == "JobComplete":
-            return job_id
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not complete")
+    info = finished_job(lambda: sf_session.get(f"{_base(sf_emulator, version)}/{job_id}", headers=auth).json(), job_id)
+    assert info["state"] == "JobComplete", info
+    return job_id
 
 
 def _all_result_urls(sf_emulator, sf_session, auth, job_id) -> tuple[list[str], list[dict]]:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from simple_salesforce.exceptions import SalesforceGeneralError, SalesforceMalformedRequest
 
+from tests.support.salesforce import finished_job
+
 pytest_plugins = ["salesforce_emulator.pytest_plugin"]
 
 WAIT = 0.1  # simple-salesforce sleeps `wait` seconds before polling (default 5)
@@ -29,14 +31,8 @@ def _rows(csv_text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(csv_text)))
 
 
-def _wait_complete(sf_session, url, auth, timeout=20.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        info = sf_session.get(url, headers=auth).json()
-        if info["state"] in ("JobComplete", "Failed", "Aborted"):
-            return info
-        time.sleep(0.05)
-    raise AssertionError(f"job did not finish: {info}")
+def _wait_complete(sf_session, url, auth) -> dict:
+    return finished_job(lambda: sf_session.get(url, headers=auth).json(), url.rsplit("/", 1)[-1])
 
 
 def test_bulk2_query_pages_match_rest_count(sf_client):

@@ -11,8 +11,8 @@ from datetime import datetime
 import psycopg
 
 from salesforce_elt.registry import REGISTRY, tables
+from tests.support.dags import run_dag
 from tests.support.equality import differences
-from tests.support.salesforce import wait_for_the_next_second
 
 ORDER = (
     "salesforce_sync_users",
@@ -36,22 +36,12 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
         }
 
 
-def run_dag(dag, logical_date: datetime | None = None):
-    for task in dag.tasks:
-        task.retries = 0  # fail fast here; retries are the scheduler's business
-    if logical_date is None:
-        wait_for_the_next_second()
-    dag_run = dag.test(logical_date=logical_date)
-    assert dag_run.state == "success", f"{dag.dag_id} run {dag_run.run_id} ended {dag_run.state}"
-    return dag_run
-
-
 def run_object_dags(logical_date: datetime | None = None) -> None:
     """Every registry DAG once, in make demo's order, each freshly built as a parse would."""
     from salesforce_elt.dag_factory import build_object_dags
 
     for dag_id in ORDER:
-        run_dag(build_object_dags()[dag_id], logical_date)
+        run_dag(logical_date, dag=build_object_dags()[dag_id], expect="success")
 
 
 def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:

@@ -6,18 +6,19 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from email import message_from_bytes, policy
 from urllib.parse import quote
 
 import pytest
 from aiosmtpd.controller import Controller
 
-from salesforce_emulator.server import EmulatorServer
-from tests.integration.operating_support import connections_to, fresh_database, run_dag, task_states
+from tests.support.airflow_env import connections_to
+from tests.support.dags import run_dag, task_states
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
+ORG = {"contacts": 50, "seed": 3}
 RECIPIENTS = ["oncall@example.com", "data-team@example.com"]
 
 
@@ -47,19 +48,7 @@ def inbox():
     controller.stop()
 
 
-@pytest.fixture(scope="module")
-def org(tmp_path_factory):
-    with EmulatorServer(tmp_path_factory.mktemp("alert_org"), contacts=50, seed=3) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def db(warehouse_url):
-    with fresh_database(warehouse_url, "w_alerts") as url:
-        yield url
-
-
-def test_a_failed_sync_emails_the_recipients_what_failed_and_where_the_log_is(airflow_db, org, db, inbox):
+def test_a_failed_sync_emails_the_recipients_what_failed_and_where_the_log_is(airflow_db, org, warehouse_db, inbox):
     handler, port = inbox
     wrong = {**org.connection_info, "client_secret": "not-the-secret"}
     smtp = {
@@ -70,15 +59,13 @@ def test_a_failed_sync_emails_the_recipients_what_failed_and_where_the_log_is(ai
     }
     with connections_to(
         wrong,
-        db,
+        warehouse_db,
         SALESFORCE_ELT_ALERT_EMAILS=" , ".join(RECIPIENTS),
         AIRFLOW_CONN_SMTP_DEFAULT=json.dumps(smtp),
     ):
         dag_run = run_dag()  # the DAG is built here, after the recipients are set
     assert dag_run.state == "failed" and task_states(dag_run)["preflight"] == "failed"
-    deadline = time.monotonic() + 10
-    while not handler.messages and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for("the alert mails", lambda: handler.messages, timeout=10, interval=0.2)
     task_mails = [(to, m) for to, m in handler.messages if ".preflight failed" in m["Subject"]]
     assert task_mails, [m["Subject"] for _to, m in handler.messages]
     to, message = task_mails[0]

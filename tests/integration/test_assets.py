@@ -5,24 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from salesforce_emulator.server import EmulatorServer
-from tests.integration.operating_support import DAG_ID, connections_to, fresh_database, run_dag, task_states
+from tests.support.airflow_env import connections_to
+from tests.support.dags import CONTACT_DAG_ID, run_dag, task_states
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def org(tmp_path_factory):
-    with EmulatorServer(
-        tmp_path_factory.mktemp("assets_org"), contacts=120, seed=8, bulk_delay=0.1
-    ) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def db(warehouse_url):
-    with fresh_database(warehouse_url, "w_assets") as url:
-        yield url
+ORG = {"contacts": 120, "seed": 8, "bulk_delay": 0.1}
 
 
 def test_every_sync_dag_publishes_its_table_as_an_asset():
@@ -41,11 +29,11 @@ def test_every_sync_dag_publishes_its_table_as_an_asset():
             )
 
 
-def test_the_load_emits_an_asset_event_with_the_run_stats(airflow_db, org, db):
+def test_the_load_emits_an_asset_event_with_the_run_stats(airflow_db, org, warehouse_db):
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
 
-    with connections_to(org, db):
+    with connections_to(org, warehouse_db):
         dag_run = run_dag()
     assert dag_run.state == "success", task_states(dag_run)
     with create_session() as session:
@@ -57,7 +45,7 @@ def test_the_load_emits_an_asset_event_with_the_run_stats(airflow_db, org, db):
         )
         assert len(events) == 1
         event = events[0]
-        assert (event.source_dag_id, event.source_task_id) == (DAG_ID, "load")
+        assert (event.source_dag_id, event.source_task_id) == (CONTACT_DAG_ID, "load")
         extra = event.extra
     assert (
         extra["object"] == "Contact" and extra["table"] == "sf_contacts" and extra["run_id"] == dag_run.run_id

@@ -15,11 +15,15 @@ import psycopg
 import pytest
 
 from salesforce_elt.registry import CONTACT
-from salesforce_emulator.server import EmulatorServer
-from tests.integration.operating_support import DAG_ID, fresh_database, rows
-from tests.support.airflow_services import running_airflow, sync_env, wait_for
+from tests.integration.operating_support import rows
+from tests.support.airflow_services import running_airflow, services_env
+from tests.support.dags import CONTACT_DAG_ID as DAG_ID
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+# bulk_delay keeps each Bulk job running long enough to see its task deferred.
+ORG = {"contacts": 400, "seed": 21, "bulk_delay": 8}
 
 # Only the Contact DAG is built: DAGs built in a `with` block register themselves when parsed.
 DAG_FILE = '''"""Only the Contact sync (this test's airflow DAG folder)."""
@@ -31,27 +35,12 @@ salesforce_sync_contacts = build_dag("sf_contacts", tables()["sf_contacts"])
 
 
 @pytest.fixture(scope="module")
-def org(tmp_path_factory):
-    # bulk_delay keeps each Bulk job running long enough to see its task deferred.
-    with EmulatorServer(
-        tmp_path_factory.mktemp("backfill_org"), contacts=400, seed=21, bulk_delay=8
-    ) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def db(warehouse_url):
-    with fresh_database(warehouse_url, "w_backfill") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def services(warehouse_url, org, db, tmp_path_factory):
+def services(warehouse_url, org, warehouse_db, tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow_services")
     (home / "dags").mkdir()
     (home / "dags" / "salesforce_contacts.py").write_text(DAG_FILE)
     with running_airflow(
-        warehouse_url, home, dags_folder=home / "dags", extra_env=sync_env(org, db, home)
+        warehouse_url, home, dags_folder=home / "dags", extra_env=services_env(org, warehouse_db, home)
     ) as (airflow, meta):
         yield airflow, meta
 
@@ -65,8 +54,8 @@ def dag_runs(meta: str, run_type: str) -> list[dict]:
     )
 
 
-def snapshot(db: str) -> list[tuple]:
-    with psycopg.connect(db) as conn:
+def snapshot(warehouse_db: str) -> list[tuple]:
+    with psycopg.connect(warehouse_db) as conn:
         return conn.execute("SELECT * FROM salesforce.sf_contacts ORDER BY salesforce_id").fetchall()
 
 
@@ -114,7 +103,7 @@ def run_backfill(airflow, meta: str, start, end, *extra: str) -> tuple[list[dict
     return runs, seen, most_active
 
 
-def test_backfill_runs_each_interval_once_exactly_its_window_and_repeats_change_nothing(services, db):
+def test_backfill_runs_each_interval_once_exactly_its_window_and_repeats_change_nothing(services, warehouse_db):
     airflow, meta = services
     # The first scheduled run (catchup off: the latest interval) finds no high-water mark: full load.
     wait_for(
@@ -123,17 +112,17 @@ def test_backfill_runs_each_interval_once_exactly_its_window_and_repeats_change_
         timeout=600,
         interval=2,
     )
-    assert rows(db, "SELECT count(*) AS n FROM salesforce.sf_contacts")[0]["n"] > 300
+    assert rows(warehouse_db, "SELECT count(*) AS n FROM salesforce.sf_contacts")[0]["n"] > 300
 
     # Three hourly intervals where the org has records (the seed spreads SystemModstamp over days).
     (busiest,) = rows(
-        db,
+        warehouse_db,
         "SELECT date_trunc('hour', sf_system_modstamp) AS hour FROM salesforce.sf_contacts "
         "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
     )
     first = busiest["hour"] - timedelta(hours=1)
     last = first + timedelta(hours=2)
-    before = snapshot(db)
+    before = snapshot(warehouse_db)
 
     runs, extract_states, most_active = run_backfill(airflow, meta, first, last)
     assert [r["data_interval_start"] for r in runs] == [first, first + timedelta(hours=1), last]
@@ -141,14 +130,14 @@ def test_backfill_runs_each_interval_once_exactly_its_window_and_repeats_change_
     assert "deferred" in extract_states  # the Bulk job was waited for in the triggerer
     assert most_active == 1
     for run in runs:
-        (sync,) = rows(db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (run["run_id"],))
+        (sync,) = rows(warehouse_db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (run["run_id"],))
         assert sync["status"] == "success" and sync["api"] == "bulk"
         assert (sync["window_start"], sync["window_end"]) == (
             run["data_interval_start"] - CONTACT.lookback,
             run["data_interval_end"],
         )
         (expected,) = rows(
-            db,
+            warehouse_db,
             "SELECT count(*) AS n FROM salesforce.sf_contacts WHERE sf_system_modstamp >= %s "
             "AND sf_system_modstamp < %s",
             (sync["window_start"], sync["window_end"]),
@@ -158,19 +147,19 @@ def test_backfill_runs_each_interval_once_exactly_its_window_and_repeats_change_
     assert (
         sum(
             rows(
-                db, "SELECT rows_extracted FROM salesforce.sync_runs WHERE run_id = %s", (runs[1]["run_id"],)
+                warehouse_db, "SELECT rows_extracted FROM salesforce.sync_runs WHERE run_id = %s", (runs[1]["run_id"],)
             )[0].values()
         )
         > 0
     )  # the busiest hour really had records
-    assert snapshot(db) == before  # re-reading loaded rows rewrites none of them
+    assert snapshot(warehouse_db) == before  # re-reading loaded rows rewrites none of them
 
-    (last_id,) = rows(db, "SELECT max(id) AS id FROM salesforce.sync_runs")
+    (last_id,) = rows(warehouse_db, "SELECT max(id) AS id FROM salesforce.sync_runs")
     again, _, _ = run_backfill(airflow, meta, first, last, "--reprocess-behavior", "completed")
     assert [r["data_interval_start"] for r in again] == [r["data_interval_start"] for r in runs]
     assert all(r["state"] == "success" for r in again)
     windows = rows(
-        db,
+        warehouse_db,
         "SELECT window_start, window_end, new_records, updated_records, deleted_records "
         "FROM salesforce.sync_runs WHERE run_id = ANY(%s) AND id > %s ORDER BY window_start",
         ([r["run_id"] for r in again], last_id["id"]),
@@ -179,4 +168,4 @@ def test_backfill_runs_each_interval_once_exactly_its_window_and_repeats_change_
         (r["data_interval_start"] - CONTACT.lookback, r["data_interval_end"]) for r in runs
     ]
     assert all((w["new_records"], w["updated_records"], w["deleted_records"]) == (0, 0, 0) for w in windows)
-    assert snapshot(db) == before
+    assert snapshot(warehouse_db) == before

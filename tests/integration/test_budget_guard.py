@@ -6,50 +6,28 @@ from __future__ import annotations
 
 import pytest
 
-from salesforce_emulator.server import EmulatorServer
-from tests.integration.operating_support import connections_to, fresh_database, rows, run_dag, task_states
+from tests.integration.operating_support import rows
+from tests.support.dags import run_dag, task_states
 
 pytestmark = pytest.mark.slow
 
 DAILY_LIMIT = 5000
+ORG = {"contacts": 300, "seed": 9, "bulk_delay": 0.1, "daily_api_limit": DAILY_LIMIT}
+SYNC_SETTINGS = {"SALESFORCE_ELT_API_RESERVE": "0"}
 
 
-@pytest.fixture(scope="module")
-def org(tmp_path_factory):
-    with EmulatorServer(
-        tmp_path_factory.mktemp("budget_org"),
-        contacts=300,
-        seed=9,
-        bulk_delay=0.1,
-        daily_api_limit=DAILY_LIMIT,
-    ) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def db(warehouse_url):
-    with fresh_database(warehouse_url, "w_budget") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def env(airflow_db, org, db):
-    with connections_to(org, db, SALESFORCE_ELT_API_RESERVE="0") as mp:
-        yield mp
-
-
-def high_water_mark(db):
-    return rows(db, "SELECT high_water_mark FROM salesforce.sync_state WHERE object_name = 'Contact'")[0][
+def high_water_mark(warehouse_db):
+    return rows(warehouse_db, "SELECT high_water_mark FROM salesforce.sync_state WHERE object_name = 'Contact'")[0][
         "high_water_mark"
     ]
 
 
-def test_a_run_under_the_reserve_is_skipped_and_the_next_run_syncs_its_window(env, db, org):
+def test_a_run_under_the_reserve_is_skipped_and_the_next_run_syncs_its_window(sync_env, warehouse_db, org):
     assert run_dag().state == "success"  # initial full load
-    mark = high_water_mark(db)
+    mark = high_water_mark(warehouse_db)
     changed = org.org.mutate("Contact", update=12, late_share=0.0)["updated"]
 
-    env.setenv("SALESFORCE_ELT_API_RESERVE", "0.999")  # remaining share is always below 99.9 %
+    sync_env.setenv("SALESFORCE_ELT_API_RESERVE", "0.999")  # remaining share is always below 99.9 %
     jobs_before = sum(1 for e in org.audit() if e["method"] == "POST" and e["path"].endswith("/jobs/query"))
     skipped = run_dag()
     states = task_states(skipped)
@@ -63,46 +41,46 @@ def test_a_run_under_the_reserve_is_skipped_and_the_next_run_syncs_its_window(en
         sum(1 for e in org.audit() if e["method"] == "POST" and e["path"].endswith("/jobs/query"))
         == jobs_before
     )
-    (row,) = rows(db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (skipped.run_id,))
+    (row,) = rows(warehouse_db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (skipped.run_id,))
     assert row["status"] == "skipped" and row["error_message"].startswith(
         "Contact: not starting to extract Contact"
     )
     assert "DailyApiRequests" in row["error_message"] and "reserve of 99.9%" in row["error_message"]
-    assert high_water_mark(db) == mark  # nothing loaded, nothing skipped over
+    assert high_water_mark(warehouse_db) == mark  # nothing loaded, nothing skipped over
     stale = rows(
-        db,
+        warehouse_db,
         "SELECT count(*) AS n FROM salesforce.sf_contacts WHERE salesforce_id = ANY(%s) AND sync_run_id = %s",
         (changed, skipped.run_id),
     )
     assert stale[0]["n"] == 0
 
-    env.setenv("SALESFORCE_ELT_API_RESERVE", "0")
+    sync_env.setenv("SALESFORCE_ELT_API_RESERVE", "0")
     caught_up = run_dag()
     assert caught_up.state == "success", task_states(caught_up)
-    (row,) = rows(db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (caught_up.run_id,))
+    (row,) = rows(warehouse_db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (caught_up.run_id,))
     assert row["status"] == "success" and row["window_start"] <= mark  # reaches back over the skipped run
     synced = rows(
-        db,
+        warehouse_db,
         "SELECT count(*) AS n FROM salesforce.sf_contacts WHERE salesforce_id = ANY(%s) AND sync_run_id = %s",
         (changed, caught_up.run_id),
     )
     assert synced[0]["n"] == len(changed)
 
 
-def test_budget_action_fail_fails_the_extract_with_the_reason(env, db):
-    env.setenv("SALESFORCE_ELT_API_RESERVE", "0.999")
-    env.setenv("SALESFORCE_ELT_BUDGET_ACTION", "fail")
+def test_budget_action_fail_fails_the_extract_with_the_reason(sync_env, warehouse_db):
+    sync_env.setenv("SALESFORCE_ELT_API_RESERVE", "0.999")
+    sync_env.setenv("SALESFORCE_ELT_BUDGET_ACTION", "fail")
     try:
         dag_run = run_dag()
     finally:
-        env.setenv("SALESFORCE_ELT_API_RESERVE", "0")
-        env.delenv("SALESFORCE_ELT_BUDGET_ACTION")
+        sync_env.setenv("SALESFORCE_ELT_API_RESERVE", "0")
+        sync_env.delenv("SALESFORCE_ELT_BUDGET_ACTION")
     assert dag_run.state == "failed" and task_states(dag_run)["extract"] == "failed"
-    (row,) = rows(db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (dag_run.run_id,))
+    (row,) = rows(warehouse_db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (dag_run.run_id,))
     assert row["status"] == "failed" and "not starting to extract Contact" in row["error_message"]
 
 
-def test_rest_paging_stops_when_usage_crosses_the_reserve(env, org, tmp_path):
+def test_rest_paging_stops_when_usage_crosses_the_reserve(sync_env, org, tmp_path):
     from airflow.sdk import ObjectStoragePath
 
     from salesforce_elt.budget import BudgetExhausted

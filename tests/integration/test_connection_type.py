@@ -24,19 +24,13 @@ from embedded_stack.airflow_services import AirflowServices, create_database
 from embedded_stack.connections import salesforce_connection
 from embedded_stack.stack import REPO
 from salesforce_elt.provider_info import CONN_FIELDS, CONNECTION_TYPE
-from salesforce_emulator.server import EmulatorServer
-from tests.support.airflow_services import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "tester", "Pw-" + uuid.uuid4().hex[:12]
 SCREENSHOTS = REPO / ".local" / "connection-screenshots"
-
-
-@pytest.fixture(scope="module")
-def org(tmp_path_factory):
-    with EmulatorServer(tmp_path_factory.mktemp("conn_type_org"), contacts=10, seed=11, bulk_delay=0.1) as server:
-        yield server
+ORG = {"contacts": 10, "seed": 11, "bulk_delay": 0.1}
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import csv
 import itertools
 import logging
 import threading
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from salesforce_elt import load, state
 from salesforce_elt.registry import CONTACT
 from salesforce_elt.transform import transform_files
 from tests.support.databases import fresh_database
+from tests.support.waiting import wait_for
 
 FIELDS = list(CONTACT.soql_fields)
 TABLE = "salesforce.sf_contacts"
@@ -273,9 +273,7 @@ def test_advisory_lock_serializes_two_loads_of_one_table(conn, database, tmp_pat
         threads = [threading.Thread(target=run, args=(r,)) for r in requests]
         for t in threads:
             t.start()
-        deadline = time.monotonic() + 30
-        while _waiting_on_advisory_lock(conn) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_for("both loads to wait for the lock", lambda: _waiting_on_advisory_lock(conn) >= 2, 30, 0.1)
         assert _waiting_on_advisory_lock(conn) == 2  # both loads wait for the table's lock
         assert snapshot(conn) == []
     for t in threads:

@@ -7,41 +7,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from salesforce_emulator.server import EmulatorServer
-from tests.integration.operating_support import connections_to, fresh_database, rows, run_dag, task_states
+from tests.integration.operating_support import rows
+from tests.support.dags import run_dag, task_states
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def org(tmp_path_factory):
-    with EmulatorServer(
-        tmp_path_factory.mktemp("monitoring_org"), contacts=300, seed=5, bulk_delay=0.1
-    ) as server:
-        yield server
+ORG = {"contacts": 300, "seed": 5, "bulk_delay": 0.1}
 
 
 @pytest.fixture(scope="module")
-def db(warehouse_url):
-    with fresh_database(warehouse_url, "w_monitoring") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def env(airflow_db, org, db):
-    with connections_to(org, db) as mp:
-        yield mp
-
-
-@pytest.fixture(scope="module")
-def first_run(env, db):
+def first_run(sync_env, warehouse_db):
     dag_run = run_dag(datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1))
     assert dag_run.state == "success", task_states(dag_run)
     return dag_run
 
 
-def test_a_successful_run_leaves_a_complete_sync_runs_row(first_run, db, org):
-    (run,) = rows(db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (first_run.run_id,))
+def test_a_successful_run_leaves_a_complete_sync_runs_row(first_run, warehouse_db, org):
+    (run,) = rows(warehouse_db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (first_run.run_id,))
     assert run["status"] == "success" and run["error_message"] is None
     assert (run["dag_id"], run["object_name"], run["api"]) == ("salesforce_sync_contacts", "Contact", "bulk")
     assert run["window_start"] is None and run["window_end"] is not None  # the initial full load
@@ -52,10 +34,10 @@ def test_a_successful_run_leaves_a_complete_sync_runs_row(first_run, db, org):
     assert run["api_calls"] > 0 and used_after - used_before >= run["api_calls"] - 1
 
 
-def test_every_extract_call_is_logged_without_query_strings(first_run, db):
-    (run,) = rows(db, "SELECT api_calls FROM salesforce.sync_runs WHERE run_id = %s", (first_run.run_id,))
+def test_every_extract_call_is_logged_without_query_strings(first_run, warehouse_db):
+    (run,) = rows(warehouse_db, "SELECT api_calls FROM salesforce.sync_runs WHERE run_id = %s", (first_run.run_id,))
     calls = rows(
-        db, "SELECT * FROM salesforce.api_call_log WHERE run_id = %s ORDER BY id", (first_run.run_id,)
+        warehouse_db, "SELECT * FROM salesforce.api_call_log WHERE run_id = %s ORDER BY id", (first_run.run_id,)
     )
     assert len(calls) == run["api_calls"]  # execute and execute_complete (after deferral) both saved
     assert {c["task_id"] for c in calls} == {"extract"} and {c["object_name"] for c in calls} == {"Contact"}
@@ -69,16 +51,16 @@ def test_every_extract_call_is_logged_without_query_strings(first_run, db):
     )
 
 
-def test_a_failed_extract_leaves_a_failed_row_with_the_error(first_run, env, db, tmp_path):
+def test_a_failed_extract_leaves_a_failed_row_with_the_error(first_run, sync_env, warehouse_db, tmp_path):
     blocked = tmp_path / "staging"
     blocked.write_text("a file where the staging folder should be")
-    env.setenv("SALESFORCE_ELT_STAGING_URL", f"file://{blocked}")
+    sync_env.setenv("SALESFORCE_ELT_STAGING_URL", f"file://{blocked}")
     try:
         dag_run = run_dag()
     finally:
-        env.delenv("SALESFORCE_ELT_STAGING_URL")
+        sync_env.delenv("SALESFORCE_ELT_STAGING_URL")
     assert dag_run.state == "failed" and task_states(dag_run)["extract"] == "failed"
-    (run,) = rows(db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (dag_run.run_id,))
+    (run,) = rows(warehouse_db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (dag_run.run_id,))
     assert (run["status"], run["object_name"], run["dag_id"]) == (
         "failed",
         "Contact",
@@ -87,14 +69,14 @@ def test_a_failed_extract_leaves_a_failed_row_with_the_error(first_run, env, db,
     assert run["error_message"].startswith("extract: ") and str(blocked) in run["error_message"]
 
 
-def test_a_failed_transform_leaves_a_failed_row_with_the_extract_window(first_run, env, db):
-    env.setenv("SALESFORCE_ELT_REJECT_THRESHOLD", "not-a-number")
+def test_a_failed_transform_leaves_a_failed_row_with_the_extract_window(first_run, sync_env, warehouse_db):
+    sync_env.setenv("SALESFORCE_ELT_REJECT_THRESHOLD", "not-a-number")
     try:
         dag_run = run_dag()
     finally:
-        env.delenv("SALESFORCE_ELT_REJECT_THRESHOLD")
+        sync_env.delenv("SALESFORCE_ELT_REJECT_THRESHOLD")
     assert dag_run.state == "failed" and task_states(dag_run)["transform"] == "failed"
-    (run,) = rows(db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (dag_run.run_id,))
+    (run,) = rows(warehouse_db, "SELECT * FROM salesforce.sync_runs WHERE run_id = %s", (dag_run.run_id,))
     assert run["status"] == "failed" and run["error_message"].startswith("transform: ValueError")
     assert run["window_start"] is not None and run["window_end"] > run["window_start"]  # the extract's window
     assert run["api"] == "bulk" and run["rows_extracted"] is not None

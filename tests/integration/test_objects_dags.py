@@ -8,46 +8,22 @@ run that must change nothing, and after mutations of every object.
 from __future__ import annotations
 
 import os
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from salesforce_emulator.server import EmulatorServer
 from tests.integration.objects_support import all_differences, query, run_object_dags, snapshot
-from tests.support.airflow_env import connections_to
-from tests.support.databases import fresh_database
-from tests.support.salesforce import rest_session
+from tests.support.salesforce import wait_for_the_next_minute
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def org(tmp_path_factory):
-    contacts = int(os.environ.get("SF_EMULATOR_TEST_CONTACTS", "1500"))
-    data_dir = tmp_path_factory.mktemp("objects_emulator")
-    with EmulatorServer(data_dir, contacts=contacts, seed=23, bulk_delay=0.2) as server:
-        yield server
+ORG = {"contacts": int(os.environ.get("SF_EMULATOR_TEST_CONTACTS", "1500")), "seed": 23, "bulk_delay": 0.2}
 
 
 @pytest.fixture(scope="module")
-def warehouse_db(warehouse_url):
-    with fresh_database(warehouse_url, "w_objects") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def synced(airflow_db, org, warehouse_db):
+def synced(sync_env):
     """Connections to this module's org and database, and a first run of every DAG."""
-    with connections_to(org, warehouse_db):
-        run_object_dags(datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1))
-        yield
-
-
-@pytest.fixture(scope="module")
-def rest(org):
-    with rest_session(org) as client:
-        yield client
+    run_object_dags(datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1))
 
 
 def last_runs(url: str) -> dict[str, tuple]:
@@ -136,10 +112,9 @@ def test_the_org_has_the_hard_cases_and_the_view_reaches_them(synced, warehouse_
     assert set(kinds) == {"call", "email", "meeting", "task", "other"}
 
 
-def test_a_second_run_changes_nothing(synced, warehouse_db, org):
+def test_a_second_run_changes_nothing(synced, warehouse_db):
     before = snapshot(warehouse_db)
-    with connections_to(org, warehouse_db):
-        run_object_dags()
+    run_object_dags()
     assert {name: r[1:4] for name, r in last_runs(warehouse_db).items()} == {
         name: (0, 0, 0) for name in ("Contact", "Event", "EventWhoRelation", "Task", "TaskWhoRelation", "User")
     }
@@ -166,9 +141,8 @@ def test_mutations_of_every_object_are_mirrored_by_one_more_run(synced, warehous
     results = {name: org.org.mutate(name, **counts) for name, counts in changes.items()}
     assert results["TaskWhoRelation"]["deleted"] and results["EventWhoRelation"]["deleted"]
     assert results["User"]["deactivated"]
-    time.sleep(61 - datetime.now(UTC).second)  # the /deleted feed covers a minute once it is over
-    with connections_to(org, warehouse_db):
-        run_object_dags()
+    wait_for_the_next_minute()
+    run_object_dags()
     assert all_differences(warehouse_db, rest) == []
     # Removed relations that had been loaded are flagged (one created and removed between runs never was).
     removed = set(results["TaskWhoRelation"]["deleted"] + results["EventWhoRelation"]["deleted"]) & loaded_relations
@@ -182,6 +156,5 @@ def test_mutations_of_every_object_are_mirrored_by_one_more_run(synced, warehous
     assert removed and {r[0] for r in flagged} == removed
 
     before = snapshot(warehouse_db)
-    with connections_to(org, warehouse_db):
-        run_object_dags()
+    run_object_dags()
     assert snapshot(warehouse_db) == before

@@ -3,7 +3,6 @@ sequential locators, streams that really overlap, the fallback before API 58.0, 
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 import pytest
@@ -17,8 +16,9 @@ from salesforce_elt.registry import CONTACT
 from salesforce_elt.soql import build_spec_select
 
 # The reliability suite's own org, warehouse and Airflow environment, for a whole sync below.
-from tests.reliability.conftest import empty_table, org, sync_env, warehouse  # noqa: E402,F401
+from tests.reliability.conftest import empty_table, org, sync_env  # noqa: E402,F401
 from tests.reliability.helpers import assert_table_equals_emulator, run_pipeline  # noqa: E402
+from tests.support.salesforce import finished_job  # noqa: E402
 
 FAST_RETRY = RetryPolicy(max_retries=4, backoff_base=0.01, backoff_max=0.05)
 PAGE = 300  # rows per resultUrl in these tests: a 2,000-contact org has 7 pages
@@ -36,11 +36,9 @@ def sf(salesforce_conn_env):
 
 def _complete_job(hook: SalesforceBulk2Hook, soql: str = "") -> str:
     job_id = hook.create_query_job(soql or build_spec_select(CONTACT), "queryAll")["id"]
-    for _ in range(200):
-        if hook.get_job(job_id)["state"] == "JobComplete":
-            return job_id
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} never completed")
+    info = finished_job(lambda: hook.get_job(job_id), job_id, timeout=10)
+    assert info["state"] == "JobComplete", info
+    return job_id
 
 
 def _dir(tmp_path, name: str) -> ObjectStoragePath:

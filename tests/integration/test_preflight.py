@@ -14,29 +14,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from embedded_stack.connections import salesforce_connection
-from salesforce_emulator.server import EmulatorServer
-from tests.integration.operating_support import (
-    REPO,
-    connections_to,
-    fresh_database,
-    rows,
-    run_dag,
-    task_states,
-)
+from tests.integration.operating_support import REPO, fresh_database, rows
+from tests.support.airflow_env import connections_to
+from tests.support.dags import run_dag, task_states
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def org(tmp_path_factory):
-    with EmulatorServer(tmp_path_factory.mktemp("preflight_org"), contacts=20, seed=4) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def db(warehouse_url):
-    with fresh_database(warehouse_url, "w_preflight") as url:
-        yield url
+ORG = {"contacts": 20, "seed": 4}
 
 
 def _closed_port() -> int:
@@ -61,8 +45,8 @@ def check(info: dict, warehouse: str, connection: str | None = None) -> subproce
     )
 
 
-def test_check_passes_on_a_working_setup(org, db):
-    result = check(org.connection_info, db)
+def test_check_passes_on_a_working_setup(org, warehouse_db):
+    result = check(org.connection_info, warehouse_db)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "preflight: OK"
@@ -74,8 +58,8 @@ def test_check_passes_on_a_working_setup(org, db):
     assert any("SALESFORCE_ELT_WAREHOUSE_URL: migrations at head (" in line for line in lines)
 
 
-def test_check_names_wrong_credentials_without_a_traceback(org, db):
-    result = check({**org.connection_info, "client_secret": "wrong-secret"}, db)
+def test_check_names_wrong_credentials_without_a_traceback(org, warehouse_db):
+    result = check({**org.connection_info, "client_secret": "wrong-secret"}, warehouse_db)
     assert result.returncode == 1
     assert result.stdout.startswith("preflight: 1 problem(s)")
     (line,) = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
@@ -87,7 +71,7 @@ def test_check_names_wrong_credentials_without_a_traceback(org, db):
     )
 
 
-def test_check_names_an_unreachable_salesforce_and_warehouse(org, db):
+def test_check_names_an_unreachable_salesforce_and_warehouse(org, warehouse_db):
     nowhere = f"https://127.0.0.1:{_closed_port()}"
     dead_db = f"postgresql://nobody@127.0.0.1:{_closed_port()}/nothing"
     result = check({**org.connection_info, "login_url": nowhere}, dead_db)
@@ -109,8 +93,8 @@ def _offline_connection(info: dict, login_url: str, **kwargs) -> str:
 
 
 @pytest.mark.parametrize("login_url", ["https://login.salesforce.com", "https://test.salesforce.com/"])
-def test_check_warns_that_client_credentials_need_the_my_domain(org, db, login_url):
-    result = check(org.connection_info, db, _offline_connection(org.connection_info, login_url))
+def test_check_warns_that_client_credentials_need_the_my_domain(org, warehouse_db, login_url):
+    result = check(org.connection_info, warehouse_db, _offline_connection(org.connection_info, login_url))
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     (warning,) = [line for line in lines if line.startswith("WARN salesforce_default login_url")]
@@ -122,10 +106,10 @@ def test_check_warns_that_client_credentials_need_the_my_domain(org, db, login_u
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_check_gives_no_login_url_warning_to_a_my_domain_or_to_jwt(org, db):
-    my_domain = check(org.connection_info, db)  # client credentials at the org's own host
+def test_check_gives_no_login_url_warning_to_a_my_domain_or_to_jwt(org, warehouse_db):
+    my_domain = check(org.connection_info, warehouse_db)  # client credentials at the org's own host
     assert my_domain.returncode == 0 and "login_url" not in my_domain.stdout, my_domain.stdout
-    jwt = check(org.connection_info, db, _offline_connection(org.connection_info, "https://login.salesforce.com",
+    jwt = check(org.connection_info, warehouse_db, _offline_connection(org.connection_info, "https://login.salesforce.com",
                                                             auth_flow="jwt"))
     assert "FAIL salesforce_default: Salesforce unreachable" in jwt.stdout  # tried, through the refusing proxy
     assert "login_url:" not in jwt.stdout and "WARN salesforce_default login_url" not in jwt.stdout
@@ -147,14 +131,14 @@ def test_check_names_a_warehouse_behind_the_migrations(org, warehouse_url):
         ({"end": "2026-03-01T00:00:00Z"}, "'end' was given without param 'start'"),
     ],
 )
-def test_the_preflight_task_refuses_impossible_trigger_params(airflow_db, org, db, conf, message):
-    with connections_to(org, db):
+def test_the_preflight_task_refuses_impossible_trigger_params(airflow_db, org, warehouse_db, conf, message):
+    with connections_to(org, warehouse_db):
         dag_run = run_dag(run_conf=conf)
     states = task_states(dag_run)
     assert dag_run.state == "failed" and states["preflight"] == "failed"
     assert states["extract"] == "upstream_failed"  # no API call was spent on it
     (row,) = rows(
-        db, "SELECT status, error_message FROM salesforce.sync_runs WHERE run_id = %s", (dag_run.run_id,)
+        warehouse_db, "SELECT status, error_message FROM salesforce.sync_runs WHERE run_id = %s", (dag_run.run_id,)
     )
     assert row["status"] == "failed"
     assert row["error_message"].startswith(

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,11 +18,12 @@ import pytest
 from salesforce_elt import preflight, targeted
 from salesforce_elt.registry import EVENT_WHO_RELATION, TASK_WHO_RELATION, get_object
 from salesforce_emulator.server import EmulatorServer
-from tests.integration.objects_support import ORDER, query, run_dag
+from tests.integration.objects_support import ORDER, query
 from tests.support.airflow_env import connections_to
+from tests.support.dags import run_dag, task_states
 from tests.support.databases import fresh_database
 from tests.support.equality import differences, expected
-from tests.support.salesforce import rest_session
+from tests.support.salesforce import rest_session, wait_for_the_next_minute
 
 pytestmark = pytest.mark.slow
 
@@ -37,15 +37,6 @@ def _dags():
     return build_object_dags()
 
 
-def _wait_for_the_feed() -> None:
-    """The /deleted feed covers a minute once it is over: let the current one end."""
-    time.sleep(61 - datetime.now(UTC).second)
-
-
-def _task_states(dag_run) -> dict[str, str]:
-    return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
-
-
 def _stamps(rest, parent: str, ids: set[str]) -> dict[str, str]:
     """SystemModstamp of each listed activity (queryAll: deleted ones too)."""
     listed = ",".join(f"'{i}'" for i in sorted(ids))
@@ -54,30 +45,14 @@ def _stamps(rest, parent: str, ids: set[str]) -> dict[str, str]:
 
 
 # ---- an org with Shared Activities -----------------------------------------------------------------
-@pytest.fixture(scope="module")
-def org(tmp_path_factory):
-    contacts = int(os.environ.get("SF_EMULATOR_TEST_CONTACTS", "800"))
-    with EmulatorServer(tmp_path_factory.mktemp("relations_org"), contacts=contacts, seed=57, bulk_delay=0.2) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def warehouse_db(warehouse_url):
-    with fresh_database(warehouse_url, "w_relations") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def rest(org):
-    with rest_session(org) as client:
-        yield client
+ORG = {"contacts": int(os.environ.get("SF_EMULATOR_TEST_CONTACTS", "800")), "seed": 57, "bulk_delay": 0.2}
 
 
 def _run_relation_dags(org, warehouse_db, logical_date: datetime | None = None) -> None:
     with connections_to(org, warehouse_db):
         dags = _dags()
         for dag_id in RELATION_DAGS:
-            run_dag(dags[dag_id], logical_date)
+            run_dag(logical_date, dag=dags[dag_id], expect="success")
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +98,7 @@ def test_relation_tables_follow_adds_removals_and_deletes_without_parent_bumps(l
     for parent, stamps in parents.items():
         gone = set(deleted_activities[parent]["deleted"] + deleted_activities[parent]["hard_deleted"])
         parents[parent] = {i: s for i, s in stamps.items() if i not in gone}
-    _wait_for_the_feed()
+    wait_for_the_next_minute()
     _run_relation_dags(org, warehouse_db)
 
     for spec in RELATIONS:
@@ -228,14 +203,14 @@ def test_without_shared_activities_every_dag_is_green_and_the_relation_dags_skip
     with connections_to(plain_org, plain_db):
         dags = _dags()
         assert set(ORDER) == set(dags)
-        runs = {dag_id: run_dag(dags[dag_id]) for dag_id in ORDER}  # each asserts the run succeeded
+        runs = {dag_id: run_dag(dag=dags[dag_id], expect="success") for dag_id in ORDER}
         findings = preflight.check_salesforce("salesforce_default", ["Contact", "TaskWhoRelation", "EventWhoRelation"])
     for dag_id in RELATION_DAGS:
-        assert _task_states(runs[dag_id]) == {
+        assert task_states(runs[dag_id]) == {
             "preflight": "success", "extract": "skipped", "transform": "skipped", "load": "skipped"
         }
     assert all(state == "success" for dag_id in ORDER if dag_id not in RELATION_DAGS
-               for state in _task_states(runs[dag_id]).values())
+               for state in task_states(runs[dag_id]).values())
     skipped = dict(query(
         plain_db, "SELECT object_name, error_message FROM salesforce.sync_runs WHERE status = 'skipped'"
     ))
@@ -256,7 +231,7 @@ def test_without_shared_activities_the_targeted_sync_uses_whoid_alone(airflow_db
 
     plain_db = plain_targeted_db  # contacts come only from the targeted sync here
     with connections_to(plain_org, plain_db), rest_session(plain_org) as rest:
-        dag_run = run_dag(build_targeted_contacts_dag())
+        dag_run = run_dag(dag=build_targeted_contacts_dag(), expect="success")
         people = {
             r["WhoId"]
             for name in ("Task", "Event")
@@ -265,6 +240,6 @@ def test_without_shared_activities_the_targeted_sync_uses_whoid_alone(airflow_db
     wanted = {i for i in people if i.startswith(get_object("Contact").key_prefix)}
     loaded = {r[0] for r in query(plain_db, "SELECT salesforce_id FROM salesforce.sf_contacts")}
     assert wanted and loaded == wanted
-    assert _task_states(dag_run)["discover"] == "success"
+    assert task_states(dag_run)["discover"] == "success"
     marks = dict(query(plain_db, "SELECT object_name, high_water_mark FROM salesforce.sync_state"))
     assert targeted.MARK_NAME in marks

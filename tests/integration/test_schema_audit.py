@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from salesforce_emulator.server import EmulatorServer
-from tests.integration.operating_support import connections_to, fresh_database, rows, task_states
+from tests.integration.operating_support import fresh_database, rows
+from tests.support.airflow_env import connections_to
+from tests.support.dags import run_dag, task_states
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def org(tmp_path_factory):
-    with EmulatorServer(tmp_path_factory.mktemp("audit_org"), contacts=300, seed=5, bulk_delay=0.1) as server:
-        yield server
+ORG = {"contacts": 300, "seed": 5, "bulk_delay": 0.1}
 
 
 def run_audit():
     from salesforce_elt.audit import build_audit_dag
 
-    dag = build_audit_dag()
-    for task in dag.tasks:
-        task.retries = 0
-    return dag.test()
+    return run_dag(dag=build_audit_dag())
 
 
 def test_audit_records_every_object_and_reports_a_new_field(airflow_db, org, warehouse_url):
@@ -63,8 +58,6 @@ def test_drift_can_fail_the_audit_for_an_alert(airflow_db, org, warehouse_url):
 
 def test_sync_survives_a_field_removed_in_salesforce(airflow_db, org, warehouse_url):
     """The removed field leaves the SOQL (no INVALID_FIELD); its column stays and new rows hold NULL."""
-    from tests.integration.operating_support import run_dag
-
     with fresh_database(warehouse_url, "drift_sync") as url, connections_to(org, url):
         assert run_dag().state == "success"
         org.org.remove_field("Contact", "Department")

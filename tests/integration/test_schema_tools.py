@@ -34,12 +34,7 @@ REAL_REGISTRY = REPO / "plugins" / "salesforce_elt" / "registry.py"
 REAL_VERSIONS = REPO / "migrations" / "versions"
 REAL_REGISTRY_BEFORE = REAL_REGISTRY.read_bytes()
 REAL_VERSIONS_BEFORE = sorted(p.name for p in REAL_VERSIONS.iterdir())
-
-
-@pytest.fixture(scope="module")
-def org(tmp_path_factory):
-    with EmulatorServer(tmp_path_factory.mktemp("schema_emulator"), contacts=60, seed=6, bulk_delay=0.05) as server:
-        yield server
+ORG = {"contacts": 60, "seed": 6, "bulk_delay": 0.05}
 
 
 @pytest.fixture

@@ -18,43 +18,16 @@ import pytest
 from salesforce_elt import targeted
 from salesforce_elt.registry import CONTACT
 from salesforce_elt.soql import soql_datetime
-from salesforce_emulator.server import EmulatorServer
-from tests.integration.objects_support import query, run_dag
-from tests.support.airflow_env import connections_to
-from tests.support.databases import fresh_database
+from tests.integration.objects_support import query
+from tests.support.dags import run_dag, task_states
 from tests.support.equality import expected, salesforce_records, warehouse_rows
-from tests.support.salesforce import rest_session
 
 pytestmark = pytest.mark.slow
 
 SOQL_MAX_CHARS = len(targeted.contact_select_prefix()) + 3_000  # ~140 ids per chunk: several Bulk jobs
 INLINE_MAX_IDS = 100  # larger discoveries go through staged chunk files
 
-
-@pytest.fixture(scope="module")
-def org(tmp_path_factory):
-    contacts = int(os.environ.get("SF_EMULATOR_TEST_CONTACTS", "1500"))
-    data_dir = tmp_path_factory.mktemp("targeted_emulator")
-    with EmulatorServer(data_dir, contacts=contacts, seed=31, bulk_delay=0.2) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def warehouse_db(warehouse_url):
-    with fresh_database(warehouse_url, "w_targeted") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def env(airflow_db, org, warehouse_db):
-    with connections_to(org, warehouse_db):
-        yield
-
-
-@pytest.fixture(scope="module")
-def rest(org):
-    with rest_session(org) as client:
-        yield client
+ORG = {"contacts": int(os.environ.get("SF_EMULATOR_TEST_CONTACTS", "1500")), "seed": 31, "bulk_delay": 0.2}
 
 
 def targeted_dag(**kwargs):
@@ -108,10 +81,10 @@ def marks(url: str) -> dict[str, datetime]:
 
 
 def test_first_run_fetches_exactly_the_contacts_with_activity_one_bulk_job_per_chunk(
-    env, warehouse_db, rest, org
+    sync_env, warehouse_db, rest, org
 ):
     org.reset_audit()
-    dag_run = run_dag(targeted_dag())
+    dag_run = run_dag(dag=targeted_dag(), expect="success")
     expected_ids = people_with_activity(rest, None, datetime.now(UTC))
     chunks = list(targeted.chunk_ids(sorted(expected_ids), SOQL_MAX_CHARS))
     assert len(expected_ids) > INLINE_MAX_IDS and len(chunks) >= 3
@@ -127,14 +100,14 @@ def test_first_run_fetches_exactly_the_contacts_with_activity_one_bulk_job_per_c
     assert set(marks(warehouse_db)) == {targeted.MARK_NAME}  # the Contact DAG's own mark is untouched
 
 
-def test_a_window_run_fetches_only_contacts_of_new_activity(env, warehouse_db, rest, org):
+def test_a_window_run_fetches_only_contacts_of_new_activity(sync_env, warehouse_db, rest, org):
     mark = marks(warehouse_db)[targeted.MARK_NAME]
     org.org.mutate("Task", create=12)
     added = org.org.mutate("TaskWhoRelation", create=5)["created"] + org.org.mutate("EventWhoRelation", create=4)["created"]
     org.org.mutate("Event", update=6)
     updated = set(org.org.mutate("Contact", update=300)["updated"])
     org.reset_audit()
-    dag_run = run_dag(targeted_dag())
+    dag_run = run_dag(dag=targeted_dag(), expect="success")
     expected_ids = people_with_activity(rest, mark - CONTACT.lookback, datetime.now(UTC))
     assert expected_ids and len(expected_ids) <= INLINE_MAX_IDS  # this discovery travels inline
     assert bulk_jobs_created(org) == len(list(targeted.chunk_ids(expected_ids, SOQL_MAX_CHARS))) == 1
@@ -160,18 +133,16 @@ def test_a_window_run_fetches_only_contacts_of_new_activity(env, warehouse_db, r
     assert marks(warehouse_db)[targeted.MARK_NAME] > mark
 
 
-def test_an_empty_discovery_skips_the_fetch_and_succeeds(env, warehouse_db, org):
+def test_an_empty_discovery_skips_the_fetch_and_succeeds(sync_env, warehouse_db, org):
     org.reset_audit()
     before = marks(warehouse_db)[targeted.MARK_NAME]
-    dag = targeted_dag()
-    for task in dag.tasks:
-        task.retries = 0
-    dag_run = dag.test(
-        logical_date=datetime.now(UTC) - timedelta(days=1),
+    dag_run = run_dag(
+        datetime.now(UTC) - timedelta(days=1),
+        dag=targeted_dag(),
         run_conf={"start": "2001-01-01T00:00:00Z", "end": "2001-01-02T00:00:00Z"},
     )
     assert dag_run.state == "success"
-    states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
+    states = task_states(dag_run)
     assert states["discover"] == states["mark"] == "success"
     assert bulk_jobs_created(org) == 0
     assert marks(warehouse_db)[targeted.MARK_NAME] == before

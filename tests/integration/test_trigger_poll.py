@@ -12,17 +12,12 @@ import pytest
 from embedded_stack.connections import salesforce_connection
 from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
 from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger, poll_delays
-from salesforce_emulator.server import EmulatorServer
 from tests.support.deferral import trigger_event
+from tests.support.salesforce import finished_job
 
 JOB_SECONDS = 1.5  # how long every Bulk job of this module's org stays running
 POLL_INTERVAL = 30.0  # far above JOB_SECONDS: waiting it out once fails the test by a wide margin
-
-
-@pytest.fixture(scope="module")
-def org(tmp_path_factory):
-    with EmulatorServer(tmp_path_factory.mktemp("poll_org"), contacts=20, seed=4, bulk_delay=JOB_SECONDS) as server:
-        yield server
+ORG = {"contacts": 20, "seed": 4, "bulk_delay": JOB_SECONDS}
 
 
 @pytest.fixture
@@ -53,8 +48,7 @@ def test_a_job_done_at_once_is_held_until_not_before(org, conn_id):
     """A terminal answer is not sent before ``not_before``: the scheduler must first take in the deferral."""
     hook = SalesforceBulk2Hook(conn_id)
     job_id = hook.create_query_job("SELECT Id FROM Contact")["id"]
-    while hook.get_job(job_id)["state"] != "JobComplete":
-        time.sleep(0.2)
+    assert finished_job(lambda: hook.get_job(job_id), job_id, interval=0.2)["state"] == "JobComplete"
     started = time.time()
     event = trigger_event(
         Bulk2QueryJobTrigger(job_id=job_id, conn_id=conn_id, poll_interval=POLL_INTERVAL, not_before=started + 3)

@@ -1,4 +1,5 @@
-"""Fixtures of the reliability suite: one org and one warehouse database per module (helpers.py has the rest)."""
+"""Fixtures of the reliability suite: one org per module, mutated, with the module's warehouse database
+(``warehouse_db``, tests/conftest.py) behind fast hook retries and staging of its own (helpers.py has the rest)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from salesforce_elt.hooks.retry import RetryPolicy
 from salesforce_emulator.server import EmulatorServer
 from tests.reliability.helpers import FAST_RETRY, ORG_CONTACTS, reset_warehouse
 from tests.support.airflow_env import connections_to
-from tests.support.databases import fresh_database
 from tests.support.logs import captured_logs
 
 
@@ -29,16 +29,10 @@ def org(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def warehouse(warehouse_url):
-    with fresh_database(warehouse_url, "w_rel") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def sync_env(airflow_db, org, warehouse, tmp_path_factory):
+def sync_env(airflow_db, org, warehouse_db, tmp_path_factory):
     """Connections at this module's org and warehouse, fast hook retries, a staging folder of its own."""
     staging = f"file://{tmp_path_factory.mktemp('staging')}"
-    with connections_to(org, warehouse, SALESFORCE_ELT_STAGING_URL=staging) as mp:
+    with connections_to(org, warehouse_db, SALESFORCE_ELT_STAGING_URL=staging) as mp:
         # The hooks' own policy, with millisecond backoff so bursts cost no wall time.
         mp.setattr(
             salesforce_hook_module,
@@ -50,7 +44,7 @@ def sync_env(airflow_db, org, warehouse, tmp_path_factory):
                 backoff_max=FAST_RETRY.backoff_max,
             ),
         )
-        yield SimpleNamespace(org=org, warehouse=warehouse, staging=staging)
+        yield SimpleNamespace(org=org, warehouse=warehouse_db, staging=staging)
 
 
 @pytest.fixture

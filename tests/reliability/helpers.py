@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -193,16 +192,6 @@ def start_child_extract(run_id: str, api: str, try_number: int = 1) -> subproces
         text=True,
         cwd=REPO,
     )
-
-
-def wait_for(predicate, timeout: float = 60.0, interval: float = 0.02, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def copy_in_progress(url: str) -> int | None:

@@ -22,7 +22,6 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest
 
 from salesforce_elt.registry import get_object
 from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
-from tests.integration.operating_support import run_dag, task_states
 from tests.reliability.helpers import (
     TABLE,
     api_entries,
@@ -34,6 +33,7 @@ from tests.reliability.helpers import (
     trigger_event,
 )
 from tests.support import equality
+from tests.support.dags import run_dag
 from tests.support.salesforce import rest_session
 
 pytestmark = pytest.mark.slow
@@ -77,14 +77,10 @@ def last_window_end(url: str) -> datetime:
     return runs(url)[-1]["window_end"]
 
 
-def assert_success(dag_run) -> None:
-    assert dag_run.state == "success", f"{dag_run.dag_id} ended {dag_run.state}: {task_states(dag_run)}"
-
-
 def test_a_window_narrower_than_the_feed_accepts_reads_it_from_further_back(empty_table):
     """getDeleted(): start more than one minute before end, seconds ignored. Runs before any purge."""
     org, url = empty_table.org, empty_table.warehouse
-    assert_success(run_dag())  # first load
+    run_dag(expect="success")  # first load
     now = datetime.now(UTC).replace(microsecond=0)
     params = {"start": (now - timedelta(seconds=30)).isoformat(), "end": now.isoformat()}
     with rest_session(org) as rest, pytest.raises(SalesforceMalformedRequest) as refused:
@@ -92,7 +88,7 @@ def test_a_window_narrower_than_the_feed_accepts_reads_it_from_further_back(empt
     assert refused.value.content[0]["errorCode"] == "INVALID_REPLICATION_DATE"
 
     org.reset_audit()
-    assert_success(run_dag(run_conf=params))  # an explicit 30-second window
+    run_dag(run_conf=params, expect="success")  # an explicit 30-second window
     last = runs(url)[-1]
     assert last["status"] == "success" and last["deletes_reconciled"] is None, last
     calls = [urlsplit(e["path"]) for e in api_entries(org) if "/sobjects/Contact/deleted" in e["path"]]
@@ -106,11 +102,11 @@ def test_a_window_narrower_than_the_feed_accepts_reads_it_from_further_back(empt
 
 def test_contact_dag_reconciles_a_purged_delete_log(empty_table):
     org, url = empty_table.org, empty_table.warehouse
-    assert_success(run_dag())  # first load: no high-water mark, a full queryAll
+    run_dag(expect="success")  # first load: no high-water mark, a full queryAll
     changes = org.org.mutate("Contact", update=5, delete=4, hard_delete=6, seed=31)
     earliest = purge_delete_log(org, "Contact")["Contact"]
 
-    assert_success(run_dag())  # manual: [mark - lookback, now), whose start the purged log refuses
+    run_dag(expect="success")  # manual: [mark - lookback, now), whose start the purged log refuses
     assert_table_equals_emulator(url, org)
     # Hard deletes: flagged, dated the window end (the latest they can have happened). Soft
     # deletes: flagged through the window's queryAll, dated by their SystemModstamp (what the
@@ -135,7 +131,7 @@ def test_contact_dag_reconciles_a_purged_delete_log(empty_table):
     # A run with a data interval (this hour's) after more hard deletes: its window, the interval
     # less the lookback, starts before the purge too.
     more = org.org.mutate("Contact", hard_delete=3, seed=32)
-    assert_success(run_dag(logical_date=datetime.now(UTC).replace(minute=0, second=0, microsecond=0)))
+    run_dag(logical_date=datetime.now(UTC).replace(minute=0, second=0, microsecond=0), expect="success")
     assert_table_equals_emulator(url, org)
     assert all(is_deleted for is_deleted, _ in flagged(url, TABLE, more["hard_deleted"]).values())
     assert "INVALID_REPLICATION_DATE" in runs(url)[-1]["deletes_reconciled"]
@@ -143,10 +139,10 @@ def test_contact_dag_reconciles_a_purged_delete_log(empty_table):
 
 def test_the_rest_path_reconciles_too(empty_table):
     org, url = empty_table.org, empty_table.warehouse
-    assert_success(run_dag(run_conf={"api": "rest"}))
+    run_dag(run_conf={"api": "rest"}, expect="success")
     changes = org.org.mutate("Contact", update=2, hard_delete=4, seed=35)
     purge_delete_log(org, "Contact")
-    assert_success(run_dag(run_conf={"api": "rest"}))  # the Id list through REST queryAll paging
+    run_dag(run_conf={"api": "rest"}, expect="success")  # the Id list through REST queryAll paging
     assert_table_equals_emulator(url, org)
     assert all(d and at is not None for d, at in flagged(url, TABLE, changes["hard_deleted"]).values())
     with psycopg.connect(url) as conn:
@@ -158,7 +154,7 @@ def test_the_rest_path_reconciles_too(empty_table):
 
 def test_a_failed_id_list_job_fails_the_extract_clearly_and_the_retry_completes(empty_table):
     org, url = empty_table.org, empty_table.warehouse
-    assert_success(run_dag())  # the high-water mark
+    run_dag(expect="success")  # the high-water mark
     changes = org.org.mutate("Contact", hard_delete=2, seed=36)
     purge_delete_log(org, "Contact")
     # Every job through the triggerer (no brief wait on the worker): the test steps through the deferrals.
@@ -187,14 +183,14 @@ def test_activities_and_relations_dags_reconcile_a_purged_delete_log(empty_table
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"TRUNCATE {ACTIVITY_TABLES}")  # noqa: S608
     for dag_id in ("salesforce_sync_activities", "salesforce_sync_task_who_relations"):
-        assert_success(run_dag(dag_id=dag_id))
+        run_dag(dag=dag_id, expect="success")
     tasks = org.org.mutate("Task", update=3, delete=3, hard_delete=4, seed=41)
     events = org.org.mutate("Event", delete=2, hard_delete=3, seed=42)
     purged = purge_delete_log(org, None)  # the whole org's log: Task's, Event's, Contact's
     assert {"Task", "Event"} <= set(purged)
 
     for dag_id in ("salesforce_sync_activities", "salesforce_sync_task_who_relations"):
-        assert_success(run_dag(dag_id=dag_id))
+        run_dag(dag=dag_id, expect="success")
     with rest_session(org) as rest:
         for name in ("Task", "Event", "TaskWhoRelation"):
             assert equality.differences(url, rest, get_object(name)) == [], name

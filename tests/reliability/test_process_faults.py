@@ -35,16 +35,16 @@ from tests.reliability.helpers import (
     table_snapshot,
     task_context,
     transform,
-    wait_for,
 )
+from tests.support.waiting import wait_for
 
 COPIES = 60  # ~90,000 rows: a COPY long enough to be seen
 LOCK_KEY = "salesforce_elt:salesforce.sf_contacts"  # the loader's per-table advisory lock
 
 
 @pytest.fixture(scope="module")
-def warehouse(embedded_postgres):
-    """Overrides the suite's warehouse: this module restarts its server."""
+def warehouse_db(embedded_postgres):
+    """Overrides the module's warehouse database: this module restarts its server."""
     url = create_database(embedded_postgres.url, "w_proc")
     yield url
     embedded_postgres.start()  # a failed case must not leave it stopped
@@ -81,10 +81,10 @@ def test_worker_killed_mid_copy_leaves_no_partial_rows_and_the_retry_completes(e
     assert len(before) == 1000
 
     child = start_child_load(big, "manual__killed")
-    backend = wait_for(lambda: copy_in_progress(url), what="the load's COPY")
+    backend = wait_for("the load's COPY", lambda: copy_in_progress(url), interval=0.02)
     child.send_signal(signal.SIGKILL)
     assert child.wait(30) == -signal.SIGKILL
-    wait_for(lambda: backends_gone(url, backend), what="the dead worker's backend to roll back")
+    wait_for("the dead worker's backend to roll back", lambda: backends_gone(url, backend), interval=0.02)
 
     assert table_snapshot(url) == before  # one transaction: not one row of the killed load
     assert high_water_marks(url) == marks_before and sync_runs(url) == runs_before
@@ -102,7 +102,7 @@ def test_worker_killed_mid_extract_never_has_its_files_loaded(empty_table):
     child = start_child_extract("manual__extract_killed", "rest")
     staging = Path(empty_table.staging.removeprefix("file://"))
     dead_raw = staging / "salesforce_sync_contacts/manual__extract_killed/Contact/extract/try-1/raw"
-    wait_for(lambda: (dead_raw / "part-00000.csv").exists(), what="the first part file", interval=0.05)
+    wait_for("the first part file", lambda: (dead_raw / "part-00000.csv").exists(), interval=0.05)
     child.send_signal(signal.SIGKILL)
     child.wait(30)
     org.faults.clear()
@@ -132,7 +132,7 @@ def test_warehouse_restart_mid_load_fails_cleanly_and_the_retry_succeeds(
 
     worker = threading.Thread(target=load)
     worker.start()
-    wait_for(lambda: copy_in_progress(url), what="the load's COPY")
+    wait_for("the load's COPY", lambda: copy_in_progress(url), interval=0.02)
     embedded_postgres.restart()
     worker.join(120)
 
@@ -153,13 +153,13 @@ def test_two_loads_of_one_table_at_once_take_turns(empty_table, staged):
         holder.execute("SELECT pg_advisory_lock(hashtext(%s))", (LOCK_KEY,))
         scheduled = start_child_load(big, "scheduled__2026-01-01T00:00:00+00:00")
         manual = start_child_load(big, "manual__beside")
-        wait_for(
-            lambda: advisory_waiters(url) == 2, timeout=120, what="both loads to wait for the table lock"
-        )
+        wait_for("both loads to wait for the table lock", lambda: advisory_waiters(url) == 2, 120, interval=0.02)
         holder.execute("SELECT pg_advisory_unlock(hashtext(%s))", (LOCK_KEY,))
         # They take turns: one copies while the other still waits.
         wait_for(
-            lambda: copy_in_progress(url) and advisory_waiters(url) == 1, what="one load waiting on the other"
+            "one load waiting on the other",
+            lambda: copy_in_progress(url) and advisory_waiters(url) == 1,
+            interval=0.02,
         )
     for child in (scheduled, manual):
         output, _ = child.communicate(timeout=300)

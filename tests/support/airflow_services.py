@@ -8,38 +8,22 @@ in the test, the processes are stopped, the API port is checked free and the dat
 from __future__ import annotations
 
 import socket
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
 import psycopg
 
 from embedded_stack.airflow_services import AirflowServices, create_database
-from embedded_stack.connections import postgres_connection, salesforce_connection
-
-T = TypeVar("T")
-
-
-def wait_for(what: str, predicate: Callable[[], T], timeout: float, interval: float = 1.0) -> T:
-    """The first truthy value of ``predicate()``, polled until ``timeout`` seconds have passed."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+from tests.support.airflow_env import connection_env
+from tests.support.waiting import wait_for
 
 
-def sync_env(org, warehouse_db: str, home: Path) -> dict[str, str]:
+def services_env(org, warehouse_db: str, home: Path) -> dict[str, str]:
     """The settings a sync DAG needs in every service: the org, the warehouse, staging, no alert mail."""
     return {
-        "AIRFLOW_CONN_SALESFORCE_DEFAULT": salesforce_connection(org.connection_info),
-        "AIRFLOW_CONN_SALESFORCE_WAREHOUSE": postgres_connection(warehouse_db),
-        "SALESFORCE_ELT_WAREHOUSE_URL": warehouse_db,
+        **connection_env(org, warehouse_db),
         "SALESFORCE_ELT_STAGING_URL": f"file://{home / 'staging'}",
         "SALESFORCE_ELT_ALERT_EMAILS": "",
     }

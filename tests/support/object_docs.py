@@ -12,6 +12,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs" / "objects"
 REGENERATE = "python -m tests.support.object_docs"
@@ -22,15 +24,9 @@ def write_object_docs(connection_info: dict, out_dir: Path) -> list[Path]:
     from embedded_stack.connections import salesforce_connection
     from salesforce_elt.cli import main
 
-    previous = os.environ.get("AIRFLOW_CONN_SALESFORCE_DEFAULT")
-    os.environ["AIRFLOW_CONN_SALESFORCE_DEFAULT"] = salesforce_connection(connection_info)
-    try:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", salesforce_connection(connection_info))
         assert main(["schema", "docs", "--out", str(out_dir)]) == 0
-    finally:
-        if previous is None:
-            del os.environ["AIRFLOW_CONN_SALESFORCE_DEFAULT"]
-        else:
-            os.environ["AIRFLOW_CONN_SALESFORCE_DEFAULT"] = previous
     return sorted(out_dir.glob("*.md"))
 
 

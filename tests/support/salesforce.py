@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from salesforce_emulator.client import simple_salesforce_client
+from tests.support.waiting import wait_for
+
+JOB_FINISHED = ("JobComplete", "Failed", "Aborted")
 
 
 def rest_client(org):
@@ -32,3 +37,15 @@ def wait_for_the_next_second() -> None:
     would otherwise, on a fast machine, rightly see its changes left out.
     """
     time.sleep(1 - datetime.now(UTC).microsecond / 1_000_000)
+
+
+def wait_for_the_next_minute() -> None:
+    """Let the minute in progress end: the /deleted feed covers a minute only once it is over."""
+    time.sleep(61 - datetime.now(UTC).second)
+
+
+def finished_job(job_info: Callable[[], dict[str, Any]], job_id: str, timeout: float = 20.0, interval: float = 0.05):
+    """A Bulk 2.0 query job's info (``job_info()``, through a hook or raw HTTP) once it has finished."""
+    return wait_for(
+        f"Bulk job {job_id} to finish", lambda: (info := job_info())["state"] in JOB_FINISHED and info, timeout, interval
+    )

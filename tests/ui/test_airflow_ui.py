@@ -29,10 +29,10 @@ from salesforce_elt.assets import table_asset
 from salesforce_elt.audit import DAG_ID as AUDIT_DAG_ID
 from salesforce_elt.dag_factory import TARGETED_DAG_ID
 from salesforce_elt.registry import CONTACT, tables
-from salesforce_emulator.server import EmulatorServer
-from tests.integration.operating_support import fresh_database, rows
+from tests.integration.operating_support import rows
 from tests.reliability.helpers import assert_table_equals_emulator
-from tests.support.airflow_services import running_airflow, sync_env, wait_for
+from tests.support.airflow_services import running_airflow, services_env
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -42,6 +42,9 @@ CONTACT_DAG = CONTACT.resolved_dag_id
 # Bounds for UI state: pages and dialogs, and a whole run (a scheduled run may go first: one run at a time).
 UI_TIMEOUT_MS = 30_000
 RUN_TIMEOUT_MS = 360_000
+# A few seconds per Bulk job, as a real org takes: Airflow 3.3's scheduler can fail a deferred
+# task whose trigger fires within about a second (a stale executor event), costing a retry.
+ORG = {"contacts": 300, "seed": 33, "bulk_delay": 4}
 
 
 def _chromium() -> str:
@@ -75,24 +78,10 @@ def expected_dags() -> dict:
 
 
 @pytest.fixture(scope="module")
-def org(tmp_path_factory):
-    # A few seconds per Bulk job, as a real org takes: Airflow 3.3's scheduler can fail a deferred
-    # task whose trigger fires within about a second (a stale executor event), costing a retry.
-    with EmulatorServer(tmp_path_factory.mktemp("ui_org"), contacts=300, seed=33, bulk_delay=4) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def db(warehouse_url):
-    with fresh_database(warehouse_url, "w_ui") as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def services(chromium, warehouse_url, org, db, tmp_path_factory, expected_dags):
+def services(chromium, warehouse_url, org, warehouse_db, tmp_path_factory, expected_dags):
     home = tmp_path_factory.mktemp("airflow_ui")
     env = {
-        **sync_env(org, db, home),
+        **services_env(org, warehouse_db, home),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",  # the login page, as a new user meets it
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
     }
@@ -205,7 +194,7 @@ def test_contact_trigger_form_shows_the_params_with_their_descriptions(page, exp
     expect(dialog).to_have_count(0)
 
 
-def test_a_run_triggered_from_the_form_turns_green_and_updates_the_asset(page, services, org, db, expected_dags):
+def test_a_run_triggered_from_the_form_turns_green_and_updates_the_asset(page, services, org, warehouse_db, expected_dags):
     from playwright.sync_api import expect
 
     _airflow, meta = services
@@ -236,10 +225,10 @@ def test_a_run_triggered_from_the_form_turns_green_and_updates_the_asset(page, s
     expect(states).to_have_text(["Success"] * len(expected_dags[CONTACT_DAG].tasks))
     _shot(page, "04-run")
     (sync,) = rows(
-        db, "SELECT status, window_start, rows_extracted FROM salesforce.sync_runs WHERE run_id = %s", (run_id,)
+        warehouse_db, "SELECT status, window_start, rows_extracted FROM salesforce.sync_runs WHERE run_id = %s", (run_id,)
     )
     assert (sync["status"], sync["window_start"]) == ("success", None)  # a full read: no lower bound
-    assert_table_equals_emulator(db, org)
+    assert_table_equals_emulator(warehouse_db, org)
 
     asset = table_asset(CONTACT.table).name
     page.goto("/assets")
