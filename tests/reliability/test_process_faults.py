@@ -68,7 +68,8 @@ def staged(empty_table, tmp_path):
         "typed_uri": f"file://{tmp_path / 'first'}",
         "typed_files": ["part-00000.csv"],
         "rows": 1000,
-        "window": {**transformed["window"], "end": None},  # a partial batch must not move the mark
+        # A partial batch must not move the mark, nor flag the rows it lacks as deleted.
+        "window": {**transformed["window"], "advances_high_water_mark": False, "full_refresh": False},
     }
     load_task(first_part, "manual__first")
     return transformed, repeated_batch(transformed, COPIES, tmp_path / "big")
