@@ -82,6 +82,7 @@ class SalesforceAsyncApiHook(CallRecorder, BaseHook):
         self._session: aiohttp.ClientSession | None = None
         self._settings: AuthSettings | None = None
         self._version = DEFAULT_API_VERSION
+        self._ssl: ssl.SSLContext | bool = True
         self._connected = False
 
     # ---- session and connection ---------------------------------------------------------------
@@ -109,16 +110,13 @@ class SalesforceAsyncApiHook(CallRecorder, BaseHook):
                 if self._settings
                 else str(extras.get("version") or DEFAULT_API_VERSION)
             )
+            # The connection's CA bundle when set, else the system trust store: verification is never off.
+            self._ssl = self._settings.ssl_context() if self._settings else True
             self._connected = True
         if self._session is None:
             connect, total = self.timeout
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=total, connect=connect))
         return self._session
-
-    @property
-    def _ssl(self) -> ssl.SSLContext | bool:
-        # The connection's CA bundle when set, else the system trust store: verification is never off.
-        return self._settings.ssl_context() if self._settings else True
 
     async def data_path(self) -> str:
         await self._connect()
