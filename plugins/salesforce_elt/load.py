@@ -14,7 +14,7 @@ Steps (all or nothing):
    in the batch (a unique violation) rolls the savepoint back and the batch takes steps 2-3.
    A table that held nothing has no row the batch lacks: step 4 then only applies the /deleted
    feed (the full-refresh and relation reconciliations would find nothing).
-4. ``sql/mark_deleted.sql`` for the /deleted feed (hard deletes); after a complete full refresh,
+4. (load_deletes.py) ``sql/mark_deleted.sql`` for the /deleted feed (hard deletes); after a complete full refresh,
    ``sql/mark_missing_deleted.sql`` for rows purged longer ago than the feed remembers. The
    same rule against the object's current Ids when the extract could not use the /deleted feed
    (purged delete log, window older than 15 days): ``sync_runs.deletes_reconciled`` says why.
@@ -28,19 +28,27 @@ Nothing is inserted row by row.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import time
-from dataclasses import dataclass, field
-from datetime import datetime
-from functools import cache, partial
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from psycopg import errors, sql
 from psycopg.pq import TransactionStatus
 
-from salesforce_elt import models, settings, state, types
+from salesforce_elt import load_deletes, models, state
+from salesforce_elt.load_types import (
+    DELETED_HEADER,
+    ID_LIST_HEADER,
+    SQL_DIR,
+    IdReconcile,
+    LoadError,
+    LoadRequest,
+    LoadStats,
+    RelationScope,
+    qualified,
+    template,
+)
 from salesforce_elt.registry import SObjectSpec, warehouse_schema
 
 if TYPE_CHECKING:
@@ -48,95 +56,26 @@ if TYPE_CHECKING:
 
     import psycopg
 
+__all__ = [
+    "DELETED_HEADER",
+    "ID_LIST_HEADER",
+    "SQL_DIR",
+    "IdReconcile",
+    "LoadError",
+    "LoadRequest",
+    "LoadStats",
+    "RelationScope",
+    "load",
+    "qualified",
+    "record_run",
+    "table_health",
+    "template",
+    "upsert_statement",
+]
+
 log = logging.getLogger(__name__)
 
-SQL_DIR = settings.project_home() / "sql"
 COPY_CHUNK = 1024 * 1024
-DELETED_HEADER = ("Id", "deletedDate")
-ID_LIST_HEADER = ("Id", "IsDeleted")  # the extract's list of every current Id (a queryAll)
-
-
-class LoadError(RuntimeError):
-    """The staged files do not add up (missing file, row count mismatch, bad deleted.csv)."""
-
-
-@cache
-def template(name: str) -> sql.SQL:
-    """A DML template from sql/ (identifiers are filled in with psycopg.sql, never by f-strings)."""
-    return sql.SQL((SQL_DIR / name).read_text(encoding="utf-8"))
-
-
-@dataclass
-class LoadRequest:
-    spec: SObjectSpec
-    typed_dir: Any  # ObjectStoragePath or pathlib.Path
-    typed_files: list[str]
-    columns: list[str]
-    expected_rows: int
-    sync_run_id: str
-    window_end: datetime | None = None
-    deleted_file: Any = None  # path of deleted.csv (Id,deletedDate) or None
-    # The batch is a complete queryAll read of the object (full refresh, no rejects): live rows
-    # missing from it were purged from Salesforce and are marked deleted.
-    reconcile_missing: bool = False
-    run: dict[str, Any] = field(default_factory=dict)  # extra sync_runs columns (dag_id, api, ...)
-    # False for a read that does not start at or before the mark (targeted ids, an explicit
-    # window ahead of it): moving the mark would skip what lies between.
-    advance_high_water_mark: bool = True
-    # latestDateCovered of the window's /deleted feed when it stops before window_end: deletions
-    # after it are not listed yet, so the high-water mark stops there.
-    deletes_covered_to: datetime | None = None
-    relation_scope: RelationScope | None = None  # delete_handling "relations" only
-    # The /deleted feed could not cover the window: every current Id instead (see IdReconcile).
-    id_reconcile: IdReconcile | None = None
-    # COPY straight into the target when it has no rows (False: always the staged upsert).
-    allow_direct_copy: bool = True
-
-
-@dataclass
-class RelationScope:
-    """Whose relation sets the batch holds in full (delete_handling "relations", TaskWhoRelation).
-
-    Either every relation (``complete``: a full read) or the relations of the parent records
-    listed in ``parent_files`` (CSV files whose first column is the parent Id: the parents changed
-    in the window, from a queryAll, and the parents in the /deleted feed). A live row of such a
-    parent that the batch lacks was removed in Salesforce and is marked deleted.
-    """
-
-    parent_column: str  # e.g. "task_id"
-    parent_prefix: str  # e.g. "00T": every parent id is checked before it is used
-    complete: bool = False
-    parent_files: list[Any] = field(default_factory=list)
-
-
-@dataclass
-class IdReconcile:
-    """Every current Id of the object (a queryAll, so the recycle bin's too), read because the
-    /deleted feed could not list the window's deletions (purged delete log, older than 15 days).
-
-    A stored live row older than the window end whose Id is not in the list was hard-deleted:
-    it is marked deleted (sql/mark_missing_deleted.sql, the full refresh's rule).
-    """
-
-    ids_dir: Any  # ObjectStoragePath or pathlib.Path of CSV parts whose first column is Id
-    files: list[str]
-    reason: str  # why the feed could not be used (Salesforce's message), for sync_runs
-    earliest_available: str | None = None  # the feed's earliestDateAvailable, when Salesforce named it
-
-
-@dataclass
-class LoadStats:
-    copied_rows: int = 0
-    new_records: int = 0
-    updated_records: int = 0
-    deleted_records: int = 0
-    high_water_mark: datetime | None = None
-    seconds: float = 0.0
-    deletes_reconciled: str | None = None  # why and how deletes were found by comparing Ids
-
-
-def qualified(name: str) -> sql.Composed:
-    return sql.SQL("{}.{}").format(sql.Identifier(warehouse_schema()), sql.Identifier(name))
 
 
 def _names(columns: list[str]) -> sql.Composed:
@@ -239,33 +178,6 @@ def _copy_typed(
     return total
 
 
-def _copy_deleted(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> int:
-    """deleted.csv (Id,deletedDate as Salesforce prints them) -> temp table, validated row by row."""
-    spec = request.spec
-    key = types.key_converter(spec.name, spec.key_prefix)
-    deleted_date = types.required(types.datetime_text)
-    copy_sql = sql.SQL("COPY {} (salesforce_id, deleted_at) FROM STDIN").format(sql.Identifier(staging))
-    rows = 0
-    with (
-        io.TextIOWrapper(request.deleted_file.open("rb"), encoding="utf-8", newline="") as source,
-        cur.copy(copy_sql) as copy,
-    ):
-        reader = csv.reader(source, strict=True)
-        header = next(reader, None)
-        if header is None or [h.lower() for h in header] != [h.lower() for h in DELETED_HEADER]:
-            raise LoadError(f"{spec.name}: {request.deleted_file} header is {header}, expected {DELETED_HEADER}")
-        for row in reader:
-            try:
-                record_id, deleted_at = key(row[0]), deleted_date(row[1])
-            except (IndexError, types.ConversionError) as exc:
-                raise LoadError(
-                    f"{spec.name}: bad row {reader.line_num} in {request.deleted_file}: {row!r} ({exc})"
-                ) from exc
-            copy.write_row((record_id, deleted_at))
-            rows += 1
-    return rows
-
-
 def _copy_direct(conn: psycopg.Connection, cur: psycopg.Cursor, request: LoadRequest) -> tuple[int | None, str]:
     """A first load: COPY straight into the empty target, writing what the upsert's INSERT would.
 
@@ -294,135 +206,6 @@ def _copy_direct(conn: psycopg.Connection, cur: psycopg.Cursor, request: LoadReq
             return copied, ""
     except errors.UniqueViolation as exc:
         return None, f"a duplicate Id in the batch made the direct COPY fail: {exc.diag.message_detail}"
-
-
-def _mark_missing_deleted(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> int:
-    spec = request.spec
-    # Statistics let the planner pick a hash anti-join over the whole refresh, not a nested loop.
-    cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(staging)))
-    cur.execute(
-        template("mark_missing_deleted.sql").format(
-            target=qualified(spec.table),
-            key=sql.Identifier(spec.key_column),
-            cursor=sql.Identifier(spec.cursor_column),
-            staging=sql.Identifier(staging),
-        ),
-        {"window_end": request.window_end, "sync_run_id": request.sync_run_id, "key_prefix": spec.key_prefix},
-    )
-    (purged,) = cur.fetchone()
-    log.info("%s: %d row(s) missing from the complete read marked deleted (purged in Salesforce)", spec.name, purged)
-    return purged
-
-
-def _copy_parent_ids(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> int:
-    """The scope's parent ids (first column of each file, header skipped) -> temp table."""
-    scope = request.relation_scope
-    key = types.key_converter(f"{request.spec.name} parent", scope.parent_prefix)
-    copy_sql = sql.SQL("COPY {} (parent_id) FROM STDIN").format(sql.Identifier(staging))
-    rows = 0
-    for path in scope.parent_files:
-        with (
-            io.TextIOWrapper(path.open("rb"), encoding="utf-8", newline="") as source,
-            cur.copy(copy_sql) as copy,
-        ):
-            reader = csv.reader(source, strict=True)
-            header = next(reader, None)
-            if not header or header[0].lower() != "id":
-                raise LoadError(f"{request.spec.name}: {path} header is {header}, expected Id first")
-            for row in reader:
-                try:
-                    copy.write_row((key(row[0] if row else ""),))
-                except types.ConversionError as exc:
-                    raise LoadError(f"{request.spec.name}: bad row {reader.line_num} in {path}: {exc}") from exc
-                rows += 1
-    return rows
-
-
-def _reconcile_ids(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> tuple[int, str]:
-    """Flag the stored rows missing from the object's current Ids; returns (rows marked, the sync_runs note)."""
-    spec, reconcile = request.spec, request.id_reconcile
-    key = types.key_converter(spec.name, spec.key_prefix)
-    is_deleted = types.required(types.converter(next(f for f in spec.fields if f.sf_name == "IsDeleted")))
-    cur.execute(
-        sql.SQL("CREATE TEMP TABLE {} ({} varchar(18) NOT NULL, is_deleted boolean) ON COMMIT DROP").format(
-            sql.Identifier(staging), sql.Identifier(spec.key_column)
-        )
-    )
-    copy_sql = sql.SQL("COPY {} ({}, is_deleted) FROM STDIN").format(
-        sql.Identifier(staging), sql.Identifier(spec.key_column)
-    )
-    ids = 0
-    for name in reconcile.files:
-        path = reconcile.ids_dir / name
-        if not path.exists():
-            raise LoadError(f"{spec.name}: Id list file {path} does not exist")
-        with (
-            io.TextIOWrapper(path.open("rb"), encoding="utf-8", newline="") as source,
-            cur.copy(copy_sql) as copy,
-        ):
-            reader = csv.reader(source, strict=True)
-            header = next(reader, None)
-            if [h.lower() for h in header or ()] != [h.lower() for h in ID_LIST_HEADER]:
-                raise LoadError(f"{spec.name}: {path} header is {header}, expected {ID_LIST_HEADER}")
-            for row in reader:
-                try:
-                    copy.write_row((key(row[0] if row else ""), is_deleted(row[1] if len(row) > 1 else "")))
-                except types.ConversionError as exc:
-                    raise LoadError(f"{spec.name}: bad row {reader.line_num} in {path}: {exc}") from exc
-                ids += 1
-    marked = _mark_missing_deleted(cur, staging, request)
-    cur.execute(
-        template("date_soft_deletes.sql").format(
-            target=qualified(spec.table),
-            key=sql.Identifier(spec.key_column),
-            cursor=sql.Identifier(spec.cursor_column),
-            ids=sql.Identifier(staging),
-        ),
-        {"sync_run_id": request.sync_run_id},
-    )
-    (dated,) = cur.fetchone()
-    log.info("%s: %d soft delete(s) of the window dated by their SystemModstamp", spec.name, dated)
-    available = (
-        f" (earliestDateAvailable {reconcile.earliest_available})"
-        if reconcile.earliest_available and reconcile.earliest_available[:16] not in reconcile.reason
-        else ""
-    )
-    note = (
-        f"/deleted feed not usable: {reconcile.reason}{available}; {ids} current Id(s) compared, "
-        f"{marked} stored row(s) missing from them marked deleted"
-    )
-    log.warning("%s: %s", spec.name, note)
-    return marked, note
-
-
-def _mark_removed_relations(cur: psycopg.Cursor, staging: str, request: LoadRequest) -> int:
-    """Relations of re-read parents that the re-read no longer returns: removed in Salesforce."""
-    spec, scope = request.spec, request.relation_scope
-    if scope.complete:
-        return _mark_missing_deleted(cur, staging, request)
-    parents = f"_parents_{spec.table}"
-    cur.execute(
-        sql.SQL("CREATE TEMP TABLE {} (parent_id varchar(18) NOT NULL) ON COMMIT DROP").format(
-            sql.Identifier(parents)
-        )
-    )
-    count = _copy_parent_ids(cur, parents, request)
-    cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(parents)))
-    cur.execute(
-        template("mark_removed_relations.sql").format(
-            target=qualified(spec.table),
-            key=sql.Identifier(spec.key_column),
-            cursor=sql.Identifier(spec.cursor_column),
-            parent=sql.Identifier(scope.parent_column),
-            parents=sql.Identifier(parents),
-            staging=sql.Identifier(staging),
-        ),
-        {"window_end": request.window_end, "sync_run_id": request.sync_run_id},
-    )
-    (removed,) = cur.fetchone()
-    log.info("%s: relation sets of %d parent id(s) re-read, %d removed relation(s) marked deleted",
-             spec.name, count, removed)
-    return removed
 
 
 def load(conn: psycopg.Connection, request: LoadRequest) -> LoadStats:
@@ -461,37 +244,18 @@ def load(conn: psycopg.Connection, request: LoadRequest) -> LoadStats:
             log.info("%s: %d row(s) staged and upserted into %s (%s)",
                      spec.name, stats.copied_rows, spec.table, staged_because)
             if request.reconcile_missing and spec.has_is_deleted and request.window_end is not None:
-                stats.deleted_records += _mark_missing_deleted(cur, staging, request)
+                stats.deleted_records += load_deletes.mark_missing_deleted(cur, staging, request)
             if request.relation_scope is not None and request.window_end is not None:
-                stats.deleted_records += _mark_removed_relations(cur, staging, request)
+                stats.deleted_records += load_deletes.mark_removed_relations(
+                    cur, staging, request, request.relation_scope
+                )
         if request.id_reconcile is not None and spec.has_is_deleted and request.window_end is not None:
-            marked, stats.deletes_reconciled = _reconcile_ids(cur, f"_ids_{spec.table}", request)
+            marked, stats.deletes_reconciled = load_deletes.reconcile_ids(
+                cur, f"_ids_{spec.table}", request, request.id_reconcile
+            )
             stats.deleted_records += marked
         if request.deleted_file is not None and spec.has_is_deleted:
-            cur.execute(
-                sql.SQL(
-                    "CREATE TEMP TABLE {} (salesforce_id varchar(18) NOT NULL, deleted_at timestamptz NOT NULL)"
-                    " ON COMMIT DROP"
-                ).format(sql.Identifier(deleted_staging))
-            )
-            feed_rows = _copy_deleted(cur, deleted_staging, request)
-            cur.execute(
-                template("mark_deleted.sql").format(
-                    target=target,
-                    key=sql.Identifier(spec.key_column),
-                    cursor=sql.Identifier(spec.cursor_column),
-                    deleted=sql.Identifier(deleted_staging),
-                ),
-                {"sync_run_id": request.sync_run_id},
-            )
-            (newly_deleted,) = cur.fetchone()
-            log.info(
-                "%s: %d id(s) in the /deleted feed, %d row(s) newly deleted",
-                spec.name,
-                feed_rows,
-                newly_deleted,
-            )
-            stats.deleted_records += newly_deleted
+            stats.deleted_records += load_deletes.mark_feed_deleted(cur, deleted_staging, request)
         if request.window_end is not None and request.advance_high_water_mark:
             mark = request.window_end
             if request.deletes_covered_to is not None and request.deletes_covered_to < mark:
