@@ -43,6 +43,13 @@ class TaskLog(Protocol):
     def warning(self, msg: str, /, *args: Any) -> Any: ...
 
 
+# The DML templates (sql/) of the deletions, named once: the strategies list theirs, load_deletes.py runs them.
+MARK_DELETED = "mark_deleted.sql"  # the /deleted feed's rows
+MARK_MISSING_DELETED = "mark_missing_deleted.sql"  # stored rows missing from a complete read
+DATE_SOFT_DELETES = "date_soft_deletes.sql"  # soft deletes found in an Id list, dated
+MARK_REMOVED_RELATIONS = "mark_removed_relations.sql"  # relations of re-read parents the re-read lacks
+
+
 @dataclass(frozen=True)
 class FeedOutcome:
     """The extra step's deletions: a staged ``deleted.csv`` (Id,deletedDate), or why Ids are compared.
@@ -98,14 +105,14 @@ class NoDeletes(DeleteStrategy):
 
 class SoftDeletes(DeleteStrategy):
     handling = "soft"
-    templates = ("mark_missing_deleted.sql",)  # after a complete full refresh
+    templates = (MARK_MISSING_DELETED,)  # after a complete full refresh
 
 
 class SoftAndHardDeletes(DeleteStrategy):
     """IsDeleted plus the /deleted feed; every current Id when the feed cannot cover the window."""
 
     handling = "soft_and_hard"
-    templates = ("mark_deleted.sql", "mark_missing_deleted.sql", "date_soft_deletes.sql")
+    templates = (MARK_DELETED, MARK_MISSING_DELETED, DATE_SOFT_DELETES)
 
     def reads_feed(self, plan: ExtractPlan) -> bool:
         return plan.window.incremental and not plan.targeted

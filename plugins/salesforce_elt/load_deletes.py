@@ -8,7 +8,8 @@
   re-read parents that the re-read lacks.
 
 Rows are flagged (is_deleted = true, sf_deleted_at), never deleted, like every delete in the warehouse.
-Which of these a run applies follows from the object's delete strategy (deletes.py).
+Which of these a run applies follows from the object's delete strategy (deletes.py, which names
+the templates).
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from salesforce_elt import types
+from salesforce_elt.deletes import (
+    DATE_SOFT_DELETES,
+    MARK_DELETED,
+    MARK_MISSING_DELETED,
+    MARK_REMOVED_RELATIONS,
+)
 from salesforce_elt.load_types import (
     DELETED_HEADER,
     ID_LIST_HEADER,
@@ -78,7 +85,7 @@ def mark_missing_deleted(cur: psycopg.Cursor, staging: str, request: LoadRequest
     # Statistics let the planner pick a hash anti-join over the whole refresh, not a nested loop.
     cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(staging)))
     cur.execute(
-        template("mark_missing_deleted.sql").format(
+        template(MARK_MISSING_DELETED).format(
             target=qualified(spec.table),
             key=sql.Identifier(spec.key_column),
             cursor=sql.Identifier(spec.cursor_column),
@@ -150,7 +157,7 @@ def reconcile_ids(
                 ids += 1
     marked = mark_missing_deleted(cur, staging, request)
     cur.execute(
-        template("date_soft_deletes.sql").format(
+        template(DATE_SOFT_DELETES).format(
             target=qualified(spec.table),
             key=sql.Identifier(spec.key_column),
             cursor=sql.Identifier(spec.cursor_column),
@@ -187,7 +194,7 @@ def mark_removed_relations(cur: psycopg.Cursor, staging: str, request: LoadReque
     count = copy_parent_ids(cur, parents, request, scope)
     cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(parents)))
     cur.execute(
-        template("mark_removed_relations.sql").format(
+        template(MARK_REMOVED_RELATIONS).format(
             target=qualified(spec.table),
             key=sql.Identifier(spec.key_column),
             cursor=sql.Identifier(spec.cursor_column),
@@ -214,7 +221,7 @@ def mark_feed_deleted(cur: psycopg.Cursor, deleted_staging: str, request: LoadRe
     )
     feed_rows = copy_deleted(cur, deleted_staging, request, request.deleted_file)
     cur.execute(
-        template("mark_deleted.sql").format(
+        template(MARK_DELETED).format(
             target=qualified(spec.table),
             key=sql.Identifier(spec.key_column),
             cursor=sql.Identifier(spec.cursor_column),

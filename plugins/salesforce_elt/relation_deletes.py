@@ -38,7 +38,14 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from salesforce_elt.contract import ExtractResult, RelationScope
-from salesforce_elt.deletes import DeleteStrategy, LoadScope, TaskLog
+from salesforce_elt.deletes import (
+    MARK_DELETED,
+    MARK_MISSING_DELETED,
+    MARK_REMOVED_RELATIONS,
+    DeleteStrategy,
+    LoadScope,
+    TaskLog,
+)
 from salesforce_elt.extract_plan import REST_SOQL_MAX_CHARS, ExtractPlan, dropped_fields, soql_summary
 from salesforce_elt.registry import get_object
 from salesforce_elt.soql import build_select, build_spec_select, chunk_ids_for_soql
@@ -79,7 +86,7 @@ class RelationDeletes(DeleteStrategy):
     """Removals from ``relation_feed``'s /deleted feed plus a re-read of the changed parents' relations."""
 
     handling = "relations"
-    templates = ("mark_deleted.sql", "mark_removed_relations.sql", "mark_missing_deleted.sql")
+    templates = (MARK_DELETED, MARK_REMOVED_RELATIONS, MARK_MISSING_DELETED)
 
     def read_rest(
         self, hook: SalesforceApiHook, plan: ExtractPlan, attempt: ObjectStoragePath, log: TaskLog
