@@ -36,6 +36,15 @@ class AuditLog:
         self.path = path
         self._lock = threading.Lock()
         self._entries: deque[dict] = deque(maxlen=_MEMORY_ENTRIES)
+        # Requests whose entry is not written yet: an entry is written after the answer went out, so
+        # a client can read the audit before its own last call shows (see entries()).
+        self._in_flight = 0
+        self._settled = threading.Condition(self._lock)
+
+    def begin(self) -> None:
+        """A request arrived; record() ends it."""
+        with self._lock:
+            self._in_flight += 1
 
     def record(
         self,
@@ -67,10 +76,16 @@ class AuditLog:
             self._entries.append(entry)
             with self.path.open("a", encoding="utf-8") as f:
                 f.write(line)
+            self._in_flight = max(0, self._in_flight - 1)
+            self._settled.notify_all()
         return entry
 
-    def entries(self) -> list[dict]:
+    def entries(self, settle: float = 0.5, own_requests: int = 0) -> list[dict]:
+        """Every entry so far, once the requests under way have been recorded (at most ``settle``
+        seconds: a request that is still being answered, e.g. a paced download, is not waited for).
+        ``own_requests``: requests of the caller itself that are in flight (the admin endpoint's)."""
         with self._lock:
+            self._settled.wait_for(lambda: self._in_flight <= own_requests, timeout=settle)
             return list(self._entries)
 
     def reset(self) -> None:

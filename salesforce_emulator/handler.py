@@ -78,6 +78,7 @@ class Handler(ResponseWriter):
         self._kind = "public"
         self._job_id: str | None = None
         self._rate, self._paced_bytes, self._paced_from = 0.0, 0, None
+        self.emu.audit_log.begin()
         arrived = time.time()
         started = time.monotonic()
         try:
@@ -372,7 +373,7 @@ class Handler(ResponseWriter):
                 if method == "DELETE":
                     emu.reset_audit()
                     return self._send_json(200, [])
-                return self._send_json(200, emu.audit())
+                return self._send_json(200, emu.audit_log.entries(own_requests=1))  # not waiting for itself
             if action == "sessions" and method == "DELETE":
                 emu.sessions.invalidate_all()
                 return self._send_json(200, {"invalidated": True})
