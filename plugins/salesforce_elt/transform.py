@@ -35,6 +35,7 @@ import pyarrow.csv as pcsv
 from salesforce_elt import columnar, types
 from salesforce_elt.csv_rows import CsvRowWriter
 from salesforce_elt.registry import DerivedColumn, SObjectSpec
+from salesforce_elt.transform_blocks import QuoteCounter, convert_block, raw_row, vector_plan
 
 log = logging.getLogger(__name__)
 
@@ -224,97 +225,6 @@ def _reject_row(row: Sequence[str], plan: Plan, rejects: _Rejects) -> None:
             return
 
 
-@dataclass(frozen=True)
-class _VectorColumn:
-    """One typed column: its raw positions, its fast kernel (None: Python only) and converter."""
-
-    name: str
-    positions: tuple[int, ...]
-    kernel: Callable[..., tuple[pa.Array, pa.Array]] | None
-    convert: Callable[[Any], str | None]
-    compound: bool
-
-
-def _vector_plan(spec: SObjectSpec, plan: Plan) -> list[_VectorColumn]:
-    """The plan's columns with their kernels: the key's, a field's, none for derived columns
-    (registry functions run in Python, value by value)."""
-    fields = {f.column: f for f in spec.fields}
-    columns = []
-    for name, i, convert in plan.plain:
-        kernel = columnar.key_kernel(spec.key_prefix) if name == spec.key_column else columnar.kernel(fields[name])
-        columns.append(_VectorColumn(name, (i,), kernel, convert, compound=False))
-    for name, at, convert in plan.compound:
-        kernel = columnar.compound_kernel(fields[name]) if name in fields else None
-        columns.append(_VectorColumn(name, at, kernel, convert, compound=True))
-    return columns
-
-
-def _convert_block(batch: pa.RecordBatch, columns: list[_VectorColumn], bad: set[int]) -> list[pa.Array]:
-    """Every typed column of one block; rows with a value no converter accepts land in ``bad``."""
-    typed = []
-    for column in columns:
-        raw = [batch.column(i) for i in column.positions]
-        if column.kernel is None:
-            values, accepted = pa.nulls(len(batch), pa.string()), columnar.nowhere(len(batch))
-        else:
-            values, accepted = column.kernel(raw if column.compound else raw[0])
-        if not pc.all(accepted).as_py():
-            values = _python_path(values, accepted, raw, column, bad)
-        typed.append(values)
-    return typed
-
-
-def _python_path(values: pa.Array, accepted: pa.Array, raw: list[pa.Array], column: _VectorColumn,
-                 bad: set[int]) -> pa.Array:
-    """The values the kernel did not vouch for, through the ``types`` converter one by one."""
-    declined = pc.invert(accepted)
-    rows = pc.indices_nonzero(declined)
-    inputs = zip(*[[value or "" for value in c.take(rows).to_pylist()] for c in raw], strict=True)
-    replacements = []
-    for row, value in zip(rows.to_pylist(), inputs, strict=True):
-        try:
-            replacements.append(column.convert(value if column.compound else value[0]))
-        except types.ConversionError:
-            bad.add(row)
-            replacements.append(None)
-    return pc.replace_with_mask(values, declined, columnar.texts(replacements))
-
-
-def _raw_row(batch: pa.RecordBatch, row: int) -> list[str]:
-    return [batch.column(i)[row].as_py() or "" for i in range(batch.num_columns)]
-
-
-class _QuoteCounter:
-    """A binary file that counts the quote characters passing through, and notes a NUL byte.
-
-    pyarrow's CSV parser takes a quoted field left open at the end of a file (a truncated
-    download) as a value running to the end; an odd number of quotes is how that shows.
-    ``nul`` turns true once a NUL byte has been read: the blocks parsed before hold none, so the
-    transform looks for NUL characters only from then on (most files never have one).
-    """
-
-    def __init__(self, raw: Any):
-        self.raw = raw
-        self.quotes = 0
-        self.nul = False
-        self.closed = False
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.quotes += data.count(b'"')
-        self.nul = self.nul or b"\x00" in data
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        self.closed = True
-
-
 def _transform_file(spec: SObjectSpec, requested: Sequence[str], raw_path: PathLike, typed_path: PathLike,
                     name: str, result: Result, rejects: _Rejects) -> None:
     with raw_path.open("rb") as raw_file, typed_path.open("wb") as typed_file:
@@ -324,7 +234,7 @@ def _transform_file(spec: SObjectSpec, requested: Sequence[str], raw_path: PathL
         header = next(csv.reader([header_line.decode("utf-8")]))
         check_header(spec, requested, header, name)
         plan = build_plan(spec, header)
-        columns = _vector_plan(spec, plan)
+        columns = vector_plan(spec, plan)
         texts, key_at = text_positions(spec, header), plan.plain[0][1]
         schema = pa.schema([(column, pa.string()) for column in result.columns])
         constants = [value for _name, value in plan.constants]
@@ -336,19 +246,19 @@ def _transform_file(spec: SObjectSpec, requested: Sequence[str], raw_path: PathL
                         f"row has {row.actual_columns} fields, the header {row.expected_columns}")
             return "skip"
 
-        source = _QuoteCounter(raw_file)
+        source = QuoteCounter(raw_file)
         source.quotes = header_line.count(b'"')
         writer = pcsv.CSVWriter(typed_file, schema, write_options=pcsv.WriteOptions(batch_size=BLOCK_ROWS))
         try:
             for raw_batch in _read_blocks(source, width, short_or_long_row):
                 batch, changed = _without_nul(raw_batch, texts) if source.nul else (raw_batch, None)
                 bad: set[int] = set()
-                typed = _convert_block(batch, columns, bad)
+                typed = convert_block(batch, columns, bad)
                 typed += [columnar.constant(value, len(batch)) for value in constants]
                 block = pa.RecordBatch.from_arrays(typed, schema=schema)
                 if bad:
                     for row in sorted(bad):
-                        _reject_row(_raw_row(batch, row), plan, rejects)
+                        _reject_row(raw_row(batch, row), plan, rejects)
                     block = block.filter(pc.invert(columnar.rows_mask(len(batch), bad)))
                 writer.write_batch(block)
                 result.rows += len(block)
@@ -374,7 +284,7 @@ def _count_cleaned(batch: pa.RecordBatch, key_at: int, changed: pa.Array, bad: s
         result.cleaned_ids += ids.slice(0, room).to_pylist()
 
 
-def _read_blocks(source: _QuoteCounter, width: int, on_invalid_row: Callable[[Any], str]) -> Iterator[pa.RecordBatch]:
+def _read_blocks(source: QuoteCounter, width: int, on_invalid_row: Callable[[Any], str]) -> Iterator[pa.RecordBatch]:
     names = [f"c{i}" for i in range(width)]
     try:
         reader = pcsv.open_csv(
