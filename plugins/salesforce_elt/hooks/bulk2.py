@@ -92,16 +92,18 @@ class SalesforceBulk2Hook(SalesforceApiHook):
             "columnDelimiter": "COMMA",
             "lineEnding": "LF",
         }
-        job = self.request("POST", "jobs/query", json=body).json()
+        job: dict[str, Any] = self.request("POST", "jobs/query", json=body).json()
         self.log.info("Created Bulk 2.0 %s job %s on %s", operation, job.get("id"), job.get("object"))
         return job
 
     def get_job(self, job_id: str) -> dict[str, Any]:
-        return self.get_json(f"jobs/query/{job_id}")
+        job: dict[str, Any] = self.get_json(f"jobs/query/{job_id}")
+        return job
 
     def abort_job(self, job_id: str) -> dict[str, Any]:
         """Abort a job that is still queued or running (Salesforce refuses for finished jobs)."""
-        return self.request("PATCH", f"jobs/query/{job_id}", json={"state": "Aborted"}).json()
+        job: dict[str, Any] = self.request("PATCH", f"jobs/query/{job_id}", json={"state": "Aborted"}).json()
+        return job
 
     def delete_job(self, job_id: str) -> None:
         self.request("DELETE", f"jobs/query/{job_id}", ok=(204,))
@@ -267,9 +269,11 @@ class SalesforceBulk2Hook(SalesforceApiHook):
         self.call_log.clear()
         for call in calls:
             self._append_call(call)
-        latest = max((w for w in workers if w.call_log), key=lambda w: w.call_log[-1].at, default=None)
-        if latest is not None and latest.api_usage:
-            self.api_usage = latest.api_usage
+        # The highest count any stream was told: concurrent answers are logged out of the order in
+        # which Salesforce counted them, so the last one logged may carry an older figure.
+        usages = [u for u in (self.api_usage, *(w.api_usage for w in workers)) if u]
+        if usages:
+            self.api_usage = max(usages, key=lambda usage: int(usage.split("/", 1)[0]))
 
     def _download_page(
         self,

@@ -8,9 +8,11 @@ retried by raising ``Transient``; any other exception ends the call at once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -171,8 +173,15 @@ class RetryPolicy:
         sleep: Callable[[float], None] | None = None,
     ) -> Retrying:
         """A controller for ``for attempt in policy.retrying(...): with attempt: ...``."""
-        kwargs = self._controller_kwargs(method, path, log, what, message)
-        return Retrying(**kwargs, **({"sleep": sleep} if sleep else {}))
+        before_sleep, give_up = self._callbacks(method, path, log, what, message)
+        return Retrying(
+            sleep=sleep or time.sleep,
+            retry=retry_if_exception_type(Transient),
+            stop=self.stop,
+            wait=self.wait,
+            before_sleep=before_sleep,
+            retry_error_callback=give_up,
+        )
 
     def async_retrying(
         self,
@@ -182,15 +191,23 @@ class RetryPolicy:
         *,
         what: str | None = None,
         message: str = RETRY_MESSAGE,
-        sleep: Callable[[float], Any] | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> AsyncRetrying:
         """The same controller for ``async for attempt in ...: with attempt: ...``."""
-        kwargs = self._controller_kwargs(method, path, log, what, message)
-        return AsyncRetrying(**kwargs, **({"sleep": sleep} if sleep else {}))
+        before_sleep, give_up = self._callbacks(method, path, log, what, message)
+        return AsyncRetrying(
+            sleep=sleep or asyncio.sleep,
+            retry=retry_if_exception_type(Transient),
+            stop=self.stop,
+            wait=self.wait,
+            before_sleep=before_sleep,
+            retry_error_callback=give_up,
+        )
 
-    def _controller_kwargs(
+    def _callbacks(
         self, method: str, path: str, log: logging.Logger | Any, what: str | None, message: str
-    ) -> dict[str, Any]:
+    ) -> tuple[Callable[[RetryCallState], None], Callable[[RetryCallState], NoReturn]]:
+        """The log line before each wait, and the error once the policy gives up."""
         label = what or f"{method} {path}"
 
         def before_sleep(state: RetryCallState) -> None:
@@ -221,10 +238,4 @@ class RetryPolicy:
                 path,
             )
 
-        return {
-            "retry": retry_if_exception_type(Transient),
-            "stop": self.stop,
-            "wait": self.wait,
-            "before_sleep": before_sleep,
-            "retry_error_callback": give_up,
-        }
+        return before_sleep, give_up

@@ -155,7 +155,7 @@ class SalesforceApiHook(CallRecorder, SalesforceHook):
         """simple-salesforce client: a direct session from our own login, or the provider's login."""
         if self.auth_settings is None:
             return super().conn
-        from simple_salesforce import Salesforce
+        from simple_salesforce.api import Salesforce
 
         token = self._token or self.authenticate()
         return Salesforce(
@@ -243,10 +243,12 @@ class SalesforceApiHook(CallRecorder, SalesforceHook):
 
     # ---- metadata and limits -----------------------------------------------------------------
     def describe(self, object_name: str) -> dict[str, Any]:
-        return self.get_json(f"sobjects/{validate_object_name(object_name)}/describe")
+        answer: dict[str, Any] = self.get_json(f"sobjects/{validate_object_name(object_name)}/describe")
+        return answer
 
     def limits(self) -> dict[str, Any]:
-        return self.get_json("limits")
+        answer: dict[str, Any] = self.get_json("limits")
+        return answer
 
     def record_counts(self, objects: Sequence[str]) -> dict[str, int]:
         names = ",".join(validate_object_name(o) for o in objects)
@@ -330,7 +332,8 @@ class SalesforceApiHook(CallRecorder, SalesforceHook):
     def _query_page(self, path: str, **kwargs: Any) -> dict[str, Any]:
         # Numbers as Decimal: Salesforce prints large doubles in scientific notation (1.6147805824397E13)
         # and numbers of up to 18 digits that a float cannot hold exactly.
-        return self.request("GET", path, **kwargs).json(parse_float=Decimal)
+        page: dict[str, Any] = self.request("GET", path, **kwargs).json(parse_float=Decimal)
+        return page
 
     def deleted(
         self, object_name: str, start: datetime, end: datetime, dest: ObjectStoragePath

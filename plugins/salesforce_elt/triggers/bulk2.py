@@ -67,7 +67,7 @@ class Bulk2QueryJobTrigger(BaseTrigger):
         carry: dict[str, Any] | None = None,
         not_before: float | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # Airflow's BaseTrigger is unannotated
         self.job_id = job_id
         self.conn_id = conn_id
         self.poll_interval = poll_interval
@@ -98,7 +98,7 @@ class Bulk2QueryJobTrigger(BaseTrigger):
         self, status: str, state: str | None, message: str, records: int | None = None
     ) -> TriggerEvent:
         hook = getattr(self, "_hook", None)
-        return TriggerEvent(
+        return TriggerEvent(  # type: ignore[no-untyped-call]  # unannotated in Airflow
             {
                 "status": status,
                 "job_id": self.job_id,
