@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import psycopg
 
-from tests.support.databases import REPO as REPO  # "x as x": re-exported
 from tests.support.databases import fresh_database as fresh_database
 
 

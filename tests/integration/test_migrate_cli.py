@@ -11,23 +11,12 @@ import sys
 import psycopg
 
 from salesforce_elt.preflight import VERSION_TABLE, alembic_heads
+from tests.support.cli import run_cli
 from tests.support.databases import fresh_database
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def migrate_cli(*args: str, warehouse: str | None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "SALESFORCE_ELT_WAREHOUSE_URL"}
-    if warehouse:
-        env["SALESFORCE_ELT_WAREHOUSE_URL"] = warehouse
-    return subprocess.run(
-        [sys.executable, "-m", "salesforce_elt", "migrate", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return run_cli("migrate", *args, env={"SALESFORCE_ELT_WAREHOUSE_URL": warehouse or None})
 
 
 def version(url: str) -> set[str]:

@@ -5,17 +5,16 @@ head, and trigger params that can never work."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from embedded_stack.connections import salesforce_connection
-from tests.integration.operating_support import REPO, fresh_database, rows
+from tests.integration.operating_support import fresh_database, rows
 from tests.support.airflow_env import connections_to
+from tests.support.cli import run_cli
 from tests.support.dags import run_dag, task_states
 
 pytestmark = pytest.mark.slow
@@ -31,18 +30,10 @@ def _closed_port() -> int:
 
 def check(info: dict, warehouse: str, connection: str | None = None) -> subprocess.CompletedProcess:
     env = {
-        **os.environ,
         "AIRFLOW_CONN_SALESFORCE_DEFAULT": connection or salesforce_connection(info),
         "SALESFORCE_ELT_WAREHOUSE_URL": warehouse,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "salesforce_elt", "check", "--object", "Contact"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return run_cli("check", "--object", "Contact", env=env)
 
 
 def test_check_passes_on_a_working_setup(org, warehouse_db):

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
 from embedded_stack.connections import salesforce_connection
-from tests.integration.operating_support import REPO, fresh_database
+from tests.integration.operating_support import fresh_database
+from tests.support.cli import run_cli
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -80,18 +79,8 @@ def db(warehouse_url):
 
 
 def usage(db: str, *args: str, conn_env: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SALESFORCE_ELT_WAREHOUSE_URL": db}
-    env.pop("AIRFLOW_CONN_SALESFORCE_DEFAULT", None)
-    if conn_env:
-        env["AIRFLOW_CONN_SALESFORCE_DEFAULT"] = conn_env
-    return subprocess.run(
-        [sys.executable, "-m", "salesforce_elt", "usage", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env = {"SALESFORCE_ELT_WAREHOUSE_URL": db, "AIRFLOW_CONN_SALESFORCE_DEFAULT": conn_env or None}
+    return run_cli("usage", *args, env=env, timeout=120)
 
 
 def test_json_summary_counts_calls_runs_failures_and_budget(db):
