@@ -67,6 +67,8 @@ class SyncWindow:
     def from_json(cls, data: dict[str, Any]) -> SyncWindow:
         """The window back from its XCom form (``advances_high_water_mark`` defaults to True)."""
         covered = data.get("deletes_covered_to")
+        if not data.get("end"):
+            raise ValueError(f"window {data!r} has no 'end': every window a sync reads ends somewhere")
         return cls(
             start=datetime.fromisoformat(data["start"]) if data.get("start") else None,
             end=datetime.fromisoformat(data["end"]),

@@ -154,3 +154,8 @@ def test_job_event_reads_the_triggers_event_with_or_without_the_calls():
 def test_an_extract_result_without_a_required_key_is_refused_naming_it(missing):
     with pytest.raises(KeyError, match=missing):
         ExtractResult.from_json({k: v for k, v in EXTRACT_JSON.items() if k != missing})
+
+
+def test_a_window_without_an_end_is_refused_naming_the_key():
+    with pytest.raises(ValueError, match=r"has no 'end'"):
+        SyncWindow.from_json({**WINDOW_JSON, "end": None})
