@@ -20,7 +20,7 @@ from salesforce_elt.operators.load import PostgresUpsertOperator
 from salesforce_elt.operators.preflight import SyncPreflightOperator
 from salesforce_elt.operators.relations import SalesforceRelationsExtractOperator
 from salesforce_elt.operators.transform import SalesforceTransformOperator
-from salesforce_elt.registry import SObjectSpec, tables, validate, warehouse_schema
+from salesforce_elt.registry import CONTACT, SObjectSpec, tables, validate, warehouse_schema
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
@@ -95,6 +95,7 @@ def _doc_md(table: str, specs: tuple[SObjectSpec, ...], dag_id: str) -> str:
 
 def _extract_operator(spec: SObjectSpec, task_id: str) -> BaseOperator:
     if spec.delete_handling == "relations":
+        assert spec.relation_parent is not None  # the registry refuses a relation without one
         parent_field, parent = spec.relation_parent
         return SalesforceRelationsExtractOperator(
             task_id=task_id,
@@ -196,7 +197,7 @@ def _operating(dag: DAG, table: str, specs: tuple[SObjectSpec, ...]) -> None:
     for task in dag.tasks:
         if isinstance(task, PostgresUpsertOperator):
             task.outlets = [asset]
-    dag.doc_md += (
+    dag.doc_md = (dag.doc_md or "") + (
         "\n\n**Preflight** (first task): params, connections and migrations are checked before any "
         "extraction. **API budget**: the extract does not start (and REST paging stops) when the "
         f"org's remaining daily API requests or Bulk jobs fall under `{budget.RESERVE_ENV}` (default "
@@ -239,7 +240,7 @@ def build_targeted_contacts_dag(
     )
 
     validate()
-    spec = targeted.CONTACT
+    spec = CONTACT
     schema = warehouse_schema()
     dag = DAG(
         dag_id=dag_id,
@@ -263,10 +264,11 @@ def build_targeted_contacts_dag(
         ),
         params={k: v for k, v in _params().items() if k != "api"},
     )
+    limits: dict[str, Any] = {"soql_max_chars": soql_max_chars} if soql_max_chars else {}
     with dag:
         discover = SalesforceContactDiscoveryOperator(
             task_id="discover",
-            **({"soql_max_chars": soql_max_chars} if soql_max_chars else {}),
+            **limits,
             inline_max_ids=inline_max_ids,
             doc_md="REST: the contact ids with activity in the window, validated, de-duplicated and chunked.",
         )

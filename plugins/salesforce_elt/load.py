@@ -50,6 +50,7 @@ from salesforce_elt.load_types import (
     template,
 )
 from salesforce_elt.registry import SObjectSpec, warehouse_schema
+from salesforce_elt.warehouse import one_row
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -187,9 +188,9 @@ def _copy_direct(conn: psycopg.Connection, cur: psycopg.Cursor, request: LoadReq
     """
     table = qualified(request.spec.table)
     cur.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(table))
-    if not cur.fetchone()[0]:
+    if not one_row(cur, f"{request.spec.table} emptiness")[0]:
         return None, "the table has rows"
-    (now,) = cur.execute("SELECT now()").fetchone()  # the upsert's synced_at: the transaction's start
+    (now,) = one_row(cur.execute("SELECT now()"), "now()")  # the upsert's synced_at: the transaction's start
     metadata = {"sync_run_id": request.sync_run_id, "synced_at": now.isoformat()}
     try:
         with conn.transaction():  # a savepoint: a rollback also brings back the dropped indexes
@@ -240,7 +241,7 @@ def load(conn: psycopg.Connection, request: LoadRequest) -> LoadStats:
             )
             stats.copied_rows = _copy_typed(cur, sql.Identifier(staging), request)
             cur.execute(upsert_statement(spec, request.columns, staging), {"sync_run_id": request.sync_run_id})
-            stats.new_records, stats.updated_records, stats.deleted_records = cur.fetchone()
+            stats.new_records, stats.updated_records, stats.deleted_records = one_row(cur, f"the {spec.name} upsert")
             log.info("%s: %d row(s) staged and upserted into %s (%s)",
                      spec.name, stats.copied_rows, spec.table, staged_because)
             if request.reconcile_missing and spec.has_is_deleted and request.window_end is not None:
@@ -322,4 +323,5 @@ def table_health(conn: psycopg.Connection, spec: SObjectSpec) -> dict[str, Any]:
         is_deleted=sql.Identifier("is_deleted") if spec.has_is_deleted else sql.SQL("false"),
     )
     cur = conn.execute(statement)
-    return dict(zip([d.name for d in cur.description], cur.fetchone(), strict=True))
+    names = [d.name for d in cur.description or ()]
+    return dict(zip(names, one_row(cur, f"{spec.table} health"), strict=True))

@@ -57,5 +57,6 @@ def set_high_water_mark(
         RETURNING high_water_mark
         """
     ).format(table=_table())
-    row = conn.execute(query, {"object": object_name, "mark": high_water_mark, "run_id": run_id}).fetchone()
-    return row[0]
+    cursor = conn.execute(query, {"object": object_name, "mark": high_water_mark, "run_id": run_id})
+    mark: datetime = warehouse.one_row(cursor, f"the {object_name} high-water mark")[0]
+    return mark

@@ -106,6 +106,7 @@ def relation_lookups(start: datetime | None, end: datetime) -> list[RelationLook
         return []
     lookups = []
     for spec in relation_specs():
+        assert spec.relation_parent is not None  # relation_specs() are the specs that have one
         field, parent = spec.relation_parent
         parents = build_select(parent, ["Id"], start=start, end=end)
         lookups.append(RelationLookup(spec.name, parent, field, parents))

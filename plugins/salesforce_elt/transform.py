@@ -26,7 +26,7 @@ import io
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import IO, Any, Literal, Protocol, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -150,11 +150,11 @@ def text_positions(spec: SObjectSpec, header: Sequence[str]) -> tuple[int, ...]:
     return tuple(sorted({index[n.lower()] for n in names if n.lower() in index}))
 
 
-def _without_nul(batch: pa.RecordBatch, positions: Sequence[int]) -> tuple[pa.RecordBatch, pa.Array | None]:
+def _without_nul(batch: pa.RecordBatch, positions: Sequence[int]) -> tuple[pa.RecordBatch, pa.BooleanArray | None]:
     """The block with NUL characters removed from its text columns, and the mask of rows changed."""
     arrays, changed = batch.columns, None
     for i in positions:
-        cleaned, found = columnar.without_nul(arrays[i])
+        cleaned, found = columnar.without_nul(cast(pa.StringArray, arrays[i]))  # every column is read as text
         if found is not None:
             arrays[i] = cleaned
             changed = found if changed is None else pc.or_(changed, found)
@@ -214,7 +214,7 @@ def _reject_row(row: Sequence[str], plan: Plan, rejects: _Rejects) -> None:
     records it.)
     """
     record_id = row[0]
-    checks = [(name, row[i], convert) for name, i, convert in plan.plain]
+    checks: list[tuple[str, Any, Callable[[Any], object]]] = [(name, row[i], convert) for name, i, convert in plan.plain]
     checks += [(name, tuple(row[i] for i in at), convert) for name, at, convert in plan.compound]
     for name, value, convert in checks:
         try:
@@ -240,7 +240,7 @@ def _transform_file(spec: SObjectSpec, requested: Sequence[str], raw_path: PathL
         constants = [value for _name, value in plan.constants]
         width = len(header)
 
-        def short_or_long_row(row: pcsv.InvalidRow) -> str:
+        def short_or_long_row(row: pcsv.InvalidRow) -> Literal["skip", "error"]:
             fields = next(csv.reader(io.StringIO(row.text)), [])
             rejects.add(fields[0] if fields else "", "*", row.text,
                         f"row has {row.actual_columns} fields, the header {row.expected_columns}")
@@ -273,7 +273,7 @@ def _transform_file(spec: SObjectSpec, requested: Sequence[str], raw_path: PathL
                              f"(odd number of quote characters; a truncated file?)")
 
 
-def _count_cleaned(batch: pa.RecordBatch, key_at: int, changed: pa.Array, bad: set[int], result: Result) -> None:
+def _count_cleaned(batch: pa.RecordBatch, key_at: int, changed: pa.BooleanArray, bad: set[int], result: Result) -> None:
     """Count the loaded rows whose text lost NUL characters (rejected rows are not loaded)."""
     if bad:
         changed = pc.and_(changed, pc.invert(columnar.rows_mask(len(batch), bad)))
@@ -281,14 +281,16 @@ def _count_cleaned(batch: pa.RecordBatch, key_at: int, changed: pa.Array, bad: s
     result.cleaned += len(ids)
     room = CLEANED_IDS - len(result.cleaned_ids)
     if room > 0:
-        result.cleaned_ids += ids.slice(0, room).to_pylist()
+        result.cleaned_ids += [str(record_id) for record_id in ids.slice(0, room).to_pylist()]
 
 
-def _read_blocks(source: QuoteCounter, width: int, on_invalid_row: Callable[[Any], str]) -> Iterator[pa.RecordBatch]:
+def _read_blocks(
+    source: QuoteCounter, width: int, on_invalid_row: Callable[[pcsv.InvalidRow], Literal["skip", "error"]]
+) -> Iterator[pa.RecordBatch]:
     names = [f"c{i}" for i in range(width)]
     try:
         reader = pcsv.open_csv(
-            source,
+            cast(IO[bytes], source),  # pyarrow reads any object with read()
             read_options=pcsv.ReadOptions(column_names=names, block_size=BLOCK_BYTES, use_threads=False),
             parse_options=pcsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid_row),
             # Every column as text, an empty field as null: the kernels and types decide the rest.

@@ -95,3 +95,11 @@ def sqlalchemy_url(conn_id: str | None = None) -> sa.URL:
     if url and conn_id is None:
         return to_sqlalchemy_url(url)
     return connection_url(conn_id or settings.WAREHOUSE_CONN_ID)
+
+
+def one_row(cursor: psycopg.Cursor[Any], what: str) -> tuple[Any, ...]:
+    """The row a statement always returns (an aggregate, RETURNING of an upsert); ``what`` names it."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError(f"the warehouse returned no row for {what}")
+    return tuple(row)
