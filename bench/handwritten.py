@@ -71,8 +71,8 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     from sqlalchemy.dialects.postgresql import insert
     from tables import index_columns, raw_columns
 
-    from salesforce_elt.registry import get_object
-    from salesforce_elt.soql import build_spec_select
+    from salesforce_elt.engine.registry import get_object
+    from salesforce_elt.engine.soql import build_spec_select
 
     spec = get_object(args["object"])
     schema = args["schema"]

@@ -37,9 +37,9 @@ def _storage(path: str):
 
 def extract(args: dict[str, Any]) -> dict[str, Any]:
     from salesforce_elt import settings
-    from salesforce_elt.hooks.bulk2 import TERMINAL_STATES, SalesforceBulk2Hook
-    from salesforce_elt.registry import get_object
-    from salesforce_elt.soql import build_spec_select
+    from salesforce_elt.airflow.hooks.bulk2 import TERMINAL_STATES, SalesforceBulk2Hook
+    from salesforce_elt.engine.registry import get_object
+    from salesforce_elt.engine.soql import build_spec_select
 
     spec = get_object(args["object"])
     start = datetime.fromisoformat(args["start"]) if args.get("start") else None
@@ -75,8 +75,8 @@ def extract(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def transform(args: dict[str, Any]) -> dict[str, Any]:
-    from salesforce_elt.registry import get_object
-    from salesforce_elt.transform import transform_files
+    from salesforce_elt.engine.registry import get_object
+    from salesforce_elt.engine.transform import transform_files
 
     spec = get_object(args["object"])
     raw_dir, typed_dir = _storage(args["raw_dir"]), _storage(args["typed_dir"])
@@ -92,9 +92,9 @@ def transform(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def load(args: dict[str, Any]) -> dict[str, Any]:
-    from salesforce_elt import load as engine_load
-    from salesforce_elt import warehouse
-    from salesforce_elt.registry import get_object
+    from salesforce_elt.engine import load as engine_load
+    from salesforce_elt.engine import warehouse
+    from salesforce_elt.engine.registry import get_object
 
     spec = get_object(args["object"])
     request = engine_load.LoadRequest(
@@ -135,7 +135,7 @@ def copy_raw(args: dict[str, Any]) -> dict[str, Any]:
     import psycopg
     from tables import create_table_sql, raw_columns
 
-    from salesforce_elt.registry import get_object
+    from salesforce_elt.engine.registry import get_object
 
     spec = get_object(args["object"])
     table = args["table"]
@@ -160,8 +160,8 @@ def copy_typed(args: dict[str, Any]) -> dict[str, Any]:
     """COPY the engine's typed CSV into a copy of the target table (its types, key and indexes)."""
     import psycopg
 
-    from salesforce_elt.load import qualified
-    from salesforce_elt.registry import get_object
+    from salesforce_elt.engine.load import qualified
+    from salesforce_elt.engine.registry import get_object
 
     spec = get_object(args["object"])
     table = args["table"]

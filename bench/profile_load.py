@@ -1,4 +1,4 @@
-"""Where the engine's load spends its time: each statement of ``salesforce_elt.load.load`` timed apart.
+"""Where the engine's load spends its time: each statement of ``salesforce_elt.engine.load.load`` timed apart.
 
     .venv/bin/python bench/profile_load.py --contacts 1000000 [--explain]
 
@@ -37,8 +37,8 @@ def main() -> int:
     from psycopg import sql
 
     from embedded_stack.postgres import EmbeddedPostgres
-    from salesforce_elt import load
-    from salesforce_elt.registry import get_object
+    from salesforce_elt.engine import load
+    from salesforce_elt.engine.registry import get_object
 
     typed = LOCAL / "work" / str(args.contacts) / "typed"
     files = sorted(p.name for p in typed.glob("part-*.csv"))

@@ -183,8 +183,8 @@ def warm_up(env: dict[str, str]) -> None:
     """Import what the phases and `airflow dags test` import once, so the bytecode cache is filled."""
     started = time.monotonic()
     code = ("import airflow.sdk, pandas, sqlalchemy, simple_salesforce, psycopg; "
-            "import salesforce_elt.transform, salesforce_elt.load, salesforce_elt.hooks.bulk2, "
-            "salesforce_elt.dag_factory, airflow.cli.cli_parser")
+            "import salesforce_elt.engine.transform, salesforce_elt.engine.load, salesforce_elt.airflow.hooks.bulk2, "
+            "salesforce_elt.airflow.dag_factory, airflow.cli.cli_parser")
     subprocess.run([PYTHON, "-c", code], env=env, cwd=ENGINE, check=True, capture_output=True)
     log(f"imports warmed up in {time.monotonic() - started:.0f} s")
 
@@ -199,8 +199,8 @@ def reset_engine_table(url: str) -> None:
     import psycopg
     from psycopg import sql
 
-    from salesforce_elt.load import qualified
-    from salesforce_elt.registry import get_object
+    from salesforce_elt.engine.load import qualified
+    from salesforce_elt.engine.registry import get_object
 
     table = qualified(get_object(OBJECT).table)
     with psycopg.connect(url, autocommit=True) as conn:
@@ -220,7 +220,7 @@ def checkpoint(url: str) -> None:
 def high_water_mark(url: str) -> dt.datetime:
     import psycopg
 
-    from salesforce_elt.state import get_high_water_mark
+    from salesforce_elt.engine.state import get_high_water_mark
 
     with psycopg.connect(url) as conn:
         row = get_high_water_mark(OBJECT, conn=conn)
@@ -307,8 +307,8 @@ def run_dlt(contacts: int, env: dict[str, str], url: str, info: dict[str, Any], 
     import psycopg
     from tables import raw_columns
 
-    from salesforce_elt.registry import get_object
-    from salesforce_elt.soql import build_spec_select
+    from salesforce_elt.engine.registry import get_object
+    from salesforce_elt.engine.soql import build_spec_select
 
     python = bench_python()
     spec = get_object(OBJECT)
@@ -363,7 +363,7 @@ def _last_sync_run(url: str) -> dict[str, Any]:
     import psycopg
     from psycopg import sql
 
-    from salesforce_elt.load import qualified
+    from salesforce_elt.engine.load import qualified
 
     query = sql.SQL(
         "SELECT status, rows_extracted, new_records, updated_records, deleted_records, seconds_extract, "
@@ -380,7 +380,7 @@ def _last_sync_run(url: str) -> dict[str, Any]:
 
 
 def scenario_b(contacts: int, env: dict[str, str], url: str, server) -> dict[str, Any]:
-    from salesforce_elt.registry import get_object
+    from salesforce_elt.engine.registry import get_object
 
     spec = get_object(OBJECT)
     label = f"{contacts}-incr"

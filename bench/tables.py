@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.dialects import postgresql
 
-from salesforce_elt import models
-from salesforce_elt.registry import SObjectSpec
+from salesforce_elt.engine import models
+from salesforce_elt.engine.registry import SObjectSpec
 
 
 @dataclass(frozen=True)

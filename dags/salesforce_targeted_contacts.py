@@ -3,6 +3,6 @@
 (Airflow's safe-mode parser only opens files mentioning both "airflow" and "dag": keep those words.)
 """
 
-from salesforce_elt.dag_factory import build_targeted_contacts_dag
+from salesforce_elt.airflow.dag_factory import build_targeted_contacts_dag
 
 dag = build_targeted_contacts_dag()

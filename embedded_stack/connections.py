@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import unquote, urlsplit
 
-from salesforce_elt.provider_info import CONNECTION_TYPE
+from salesforce_elt.airflow.provider_info import CONNECTION_TYPE
 
 
 def salesforce_connection(

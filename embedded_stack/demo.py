@@ -50,7 +50,7 @@ def dag_ids() -> list[str]:
 def summary_rows(since: datetime) -> list[tuple]:
     import psycopg
 
-    from salesforce_elt.registry import warehouse_schema
+    from salesforce_elt.engine.registry import warehouse_schema
     from salesforce_elt.settings import WAREHOUSE_CONN_ID
 
     url = _warehouse_url(WAREHOUSE_CONN_ID)

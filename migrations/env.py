@@ -14,7 +14,7 @@ from logging.config import fileConfig
 import sqlalchemy as sa
 from alembic import context
 
-from salesforce_elt import models, warehouse
+from salesforce_elt.engine import models, warehouse
 
 VERSION_TABLE = "alembic_version_salesforce_elt"
 SCHEMA = models.SCHEMA

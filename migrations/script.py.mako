@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 ${imports if imports else ""}
-from salesforce_elt.registry import warehouse_schema
+from salesforce_elt.engine.registry import warehouse_schema
 
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}

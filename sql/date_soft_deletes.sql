@@ -1,6 +1,6 @@
 -- The date of a soft delete when the /deleted feed, which would have given it, could not be read:
 -- the record's SystemModstamp (the feed's deletedDate comes from it: SOAP API GetDeletedResult).
--- Placeholders in <angle brackets> are filled with psycopg.sql identifiers by salesforce_elt.load.
+-- Placeholders in <angle brackets> are filled with psycopg.sql identifiers by salesforce_elt.engine.load.
 --   <target> the synced table, <key> its key column, <cursor> its SystemModstamp column,
 --   <ids> the temp table of the object's current Ids (key, is_deleted) read instead of the feed.
 -- Only rows this load wrote as deleted and left undated, and that the Id list reports deleted too:

@@ -1,5 +1,5 @@
 -- One monitoring row per load attempt (success or failure) in <sync_runs>.
--- Placeholders in <angle brackets> are filled with psycopg.sql identifiers by salesforce_elt.load.
+-- Placeholders in <angle brackets> are filled with psycopg.sql identifiers by salesforce_elt.engine.load.
 INSERT INTO {sync_runs} (
     dag_id, run_id, object_name, window_start, window_end, api, job_ids,
     rows_extracted, rows_rejected, records_cleaned, new_records, updated_records, deleted_records,

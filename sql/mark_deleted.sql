@@ -1,5 +1,5 @@
 -- Mark records reported by the /deleted feed (recycle bin or purged) as deleted.
--- Placeholders in <angle brackets> are filled with psycopg.sql identifiers by salesforce_elt.load.
+-- Placeholders in <angle brackets> are filled with psycopg.sql identifiers by salesforce_elt.engine.load.
 --   <target> the synced table, <key> its key column, <cursor> its SystemModstamp column,
 --   <deleted> the temp table (salesforce_id, deleted_at) COPYed from deleted.csv.
 -- Ids we never loaded are ignored: there is no data to keep for them, and a tombstone row would

@@ -2,7 +2,7 @@
 -- the refresh did not return was purged from Salesforce longer ago than the /deleted feed
 -- remembers (15 days). Mark it deleted; the deletion time is unknown, so sf_deleted_at gets the
 -- refresh's window end, the latest it can have happened.
--- Placeholders in <angle brackets> are filled with psycopg.sql identifiers by salesforce_elt.load.
+-- Placeholders in <angle brackets> are filled with psycopg.sql identifiers by salesforce_elt.engine.load.
 --   <target> the synced table, <key> its key column, <cursor> its SystemModstamp column,
 --   <staging> the temp table holding this refresh's rows.
 -- Only rows of this object (key prefix) and older than the refresh are considered, so another

@@ -2,7 +2,7 @@
 -- re-read the full relation set of every parent (task) in <parents>; a live row of such a parent
 -- that the batch lacks was removed (or its task deleted): mark it deleted. The removal time is
 -- unknown, so sf_deleted_at gets the window end, the latest it can have happened.
--- Placeholders in <angle brackets> are filled with psycopg.sql identifiers by salesforce_elt.load.
+-- Placeholders in <angle brackets> are filled with psycopg.sql identifiers by salesforce_elt.engine.load.
 --   <target> the relations table, <key> its key column, <cursor> its SystemModstamp column,
 --   <parent> the column naming the parent (task_id), <parents> the temp table of re-read
 --   parent ids, <staging> the temp table holding the re-read relations.

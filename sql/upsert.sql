@@ -1,5 +1,5 @@
 -- Merge one staged batch into its target table, set-based (psycopg.sql placeholders).
--- Placeholders in <angle brackets> are filled with psycopg.sql identifiers by salesforce_elt.load.
+-- Placeholders in <angle brackets> are filled with psycopg.sql identifiers by salesforce_elt.engine.load.
 --   <target>        the synced table            <staging>  the temp table the typed CSV was COPYed into
 --   <key>           the key column (salesforce_id)           <cursor> the SystemModstamp column
 --   <columns>       every data column, COPY order            <updates> "col = EXCLUDED.col" for all but the key

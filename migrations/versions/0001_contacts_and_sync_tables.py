@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from salesforce_elt.registry import warehouse_schema
+from salesforce_elt.engine.registry import warehouse_schema
 
 revision: str = "0001"
 down_revision: str | None = None

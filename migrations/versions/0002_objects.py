@@ -21,7 +21,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 import salesforce_elt
-from salesforce_elt.registry import warehouse_schema
+from salesforce_elt.engine.registry import warehouse_schema
 
 revision: str = "0002_objects"
 down_revision: str | None = "0001"

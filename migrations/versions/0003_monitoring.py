@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from salesforce_elt.registry import warehouse_schema
+from salesforce_elt.engine.registry import warehouse_schema
 
 revision: str = "0003_monitoring"
 down_revision: str | None = "0002_objects"

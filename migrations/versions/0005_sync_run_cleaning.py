@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from salesforce_elt.registry import warehouse_schema
+from salesforce_elt.engine.registry import warehouse_schema
 
 revision: str = "0005_sync_run_cleaning"
 down_revision: str | None = "0004_schema_audit"

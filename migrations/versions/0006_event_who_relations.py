@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import salesforce_elt
-from salesforce_elt.registry import warehouse_schema
+from salesforce_elt.engine.registry import warehouse_schema
 
 revision: str = "0006_event_who_relations"
 down_revision: str | None = "0005_sync_run_cleaning"

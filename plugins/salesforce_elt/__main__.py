@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from salesforce_elt.cli import main
+from salesforce_elt.ops.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

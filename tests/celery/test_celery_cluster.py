@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from embedded_stack.celery_cluster import CeleryCluster
-from salesforce_elt import targeted
+from salesforce_elt.engine import targeted
 from tests.integration.operating_support import rows
 from tests.reliability.helpers import assert_table_equals_emulator
 from tests.support.airflow_services import services_env
@@ -33,8 +33,8 @@ TARGETED_DAG = "salesforce_sync_targeted_contacts"
 DAG_FILE = f'''"""The Contact sync and the targeted contact sync (this test's airflow DAG folder)."""
 from datetime import timedelta
 
-from salesforce_elt.dag_factory import build_dag, build_targeted_contacts_dag
-from salesforce_elt.registry import tables
+from salesforce_elt.airflow.dag_factory import build_dag, build_targeted_contacts_dag
+from salesforce_elt.engine.registry import tables
 
 salesforce_sync_contacts = build_dag("sf_contacts", tables()["sf_contacts"])
 salesforce_targeted_contacts = build_targeted_contacts_dag(

@@ -8,16 +8,19 @@ import pytest
 from airflow.sdk import CronDataIntervalTimetable
 from airflow.sdk.definitions.mappedoperator import MappedOperator
 
-from salesforce_elt import registry
-from salesforce_elt.dag_factory import build_object_dags, build_targeted_contacts_dag
-from salesforce_elt.operators.discover import (
+from salesforce_elt.airflow.dag_factory import build_object_dags, build_targeted_contacts_dag
+from salesforce_elt.airflow.operators.discover import (
     SalesforceContactDiscoveryOperator,
     SalesforceIdChunkExtractOperator,
 )
-from salesforce_elt.operators.extract import SalesforceBulkExtractOperator, SalesforceRestExtractOperator
-from salesforce_elt.operators.load import PostgresUpsertOperator
-from salesforce_elt.operators.relations import SalesforceRelationsExtractOperator
-from salesforce_elt.operators.transform import SalesforceTransformOperator
+from salesforce_elt.airflow.operators.extract import (
+    SalesforceBulkExtractOperator,
+    SalesforceRestExtractOperator,
+)
+from salesforce_elt.airflow.operators.load import PostgresUpsertOperator
+from salesforce_elt.airflow.operators.relations import SalesforceRelationsExtractOperator
+from salesforce_elt.airflow.operators.transform import SalesforceTransformOperator
+from salesforce_elt.engine import registry
 
 
 def test_contact_dag_shape():

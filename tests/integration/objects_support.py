@@ -10,7 +10,7 @@ from datetime import datetime
 
 import psycopg
 
-from salesforce_elt.registry import REGISTRY, tables
+from salesforce_elt.engine.registry import REGISTRY, tables
 from tests.support.dags import run_dag
 from tests.support.equality import differences
 
@@ -38,7 +38,7 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
 
 def run_object_dags(logical_date: datetime | None = None) -> None:
     """Every registry DAG once, in make demo's order, each freshly built as a parse would."""
-    from salesforce_elt.dag_factory import build_object_dags
+    from salesforce_elt.airflow.dag_factory import build_object_dags
 
     for dag_id in ORDER:
         run_dag(logical_date, dag=build_object_dags()[dag_id], expect="success")

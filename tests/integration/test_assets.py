@@ -14,8 +14,8 @@ ORG = {"contacts": 120, "seed": 8, "bulk_delay": 0.1}
 
 
 def test_every_sync_dag_publishes_its_table_as_an_asset():
-    from salesforce_elt.dag_factory import build_object_dags
-    from salesforce_elt.operators.load import PostgresUpsertOperator
+    from salesforce_elt.airflow.dag_factory import build_object_dags
+    from salesforce_elt.airflow.operators.load import PostgresUpsertOperator
 
     for dag_id, dag in build_object_dags().items():
         loads = [t for t in dag.tasks if isinstance(t, PostgresUpsertOperator)]

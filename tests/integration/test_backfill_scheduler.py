@@ -14,7 +14,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 
-from salesforce_elt.registry import CONTACT
+from salesforce_elt.engine.registry import CONTACT
 from tests.integration.operating_support import rows
 from tests.support.airflow_services import running_airflow, services_env
 from tests.support.dags import CONTACT_DAG_ID as DAG_ID
@@ -27,8 +27,8 @@ ORG = {"contacts": 400, "seed": 21, "bulk_delay": 8}
 
 # Only the Contact DAG is built: DAGs built in a `with` block register themselves when parsed.
 DAG_FILE = '''"""Only the Contact sync (this test's airflow DAG folder)."""
-from salesforce_elt.dag_factory import build_dag
-from salesforce_elt.registry import tables
+from salesforce_elt.airflow.dag_factory import build_dag
+from salesforce_elt.engine.registry import tables
 
 salesforce_sync_contacts = build_dag("sf_contacts", tables()["sf_contacts"])
 '''

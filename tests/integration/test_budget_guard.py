@@ -83,9 +83,9 @@ def test_budget_action_fail_fails_the_extract_with_the_reason(sync_env, warehous
 def test_rest_paging_stops_when_usage_crosses_the_reserve(sync_env, org, tmp_path):
     from airflow.sdk import ObjectStoragePath
 
-    from salesforce_elt.budget import BudgetExhausted
-    from salesforce_elt.hooks.salesforce import SalesforceApiHook
-    from salesforce_elt.registry import CONTACT
+    from salesforce_elt.airflow.hooks.salesforce import SalesforceApiHook
+    from salesforce_elt.engine.registry import CONTACT
+    from salesforce_elt.ops.budget import BudgetExhausted
 
     hook = SalesforceApiHook("salesforce_default")
     remaining = hook.limits()["DailyApiRequests"]["Remaining"]

@@ -23,7 +23,7 @@ import requests
 from embedded_stack.airflow_services import AirflowServices, create_database
 from embedded_stack.connections import salesforce_connection
 from embedded_stack.stack import REPO
-from salesforce_elt.provider_info import CONN_FIELDS, CONNECTION_TYPE
+from salesforce_elt.airflow.provider_info import CONN_FIELDS, CONNECTION_TYPE
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -134,7 +134,7 @@ def test_the_ui_lists_the_connection_type_with_labelled_fields(api):
     types = {entry["connection_type"]: entry for entry in answer.json()}
     ours = types[CONNECTION_TYPE]
     assert ours["hook_name"] == "Salesforce (ELT)"
-    assert ours["hook_class_name"] == "salesforce_elt.hooks.salesforce.SalesforceApiHook"
+    assert ours["hook_class_name"] == "salesforce_elt.airflow.hooks.salesforce.SalesforceApiHook"
     labels = {name: field["schema"]["title"] for name, field in ours["extra_fields"].items()}
     assert labels == {name: spec["label"] for name, spec in CONN_FIELDS.items()}
     assert labels["login_url"] == "Login URL" and labels["ca_bundle"] == "CA Bundle"

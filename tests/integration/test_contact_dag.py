@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from salesforce_elt.registry import CONTACT
+from salesforce_elt.engine.registry import CONTACT
 from tests.support import equality
 from tests.support.dags import run_dag
 from tests.support.salesforce import wait_for_the_next_minute

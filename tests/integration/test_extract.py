@@ -19,16 +19,19 @@ from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import TaskDeferred
 
 from embedded_stack.connections import salesforce_connection
-from salesforce_elt import registry
-from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
-from salesforce_elt.hooks.errors import BulkQueryNotSupportedError, SalesforceApiError
-from salesforce_elt.hooks.retry import RetryPolicy
-from salesforce_elt.hooks.salesforce import DeletedFeedUnavailable, SalesforceApiHook
-from salesforce_elt.operators import extract
-from salesforce_elt.operators.extract import SalesforceBulkExtractOperator, SalesforceRestExtractOperator
-from salesforce_elt.registry import CONTACT, FieldSpec, SObjectSpec
-from salesforce_elt.soql import build_spec_select
-from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
+from salesforce_elt.airflow.hooks.bulk2 import SalesforceBulk2Hook
+from salesforce_elt.airflow.hooks.errors import BulkQueryNotSupportedError, SalesforceApiError
+from salesforce_elt.airflow.hooks.retry import RetryPolicy
+from salesforce_elt.airflow.hooks.salesforce import DeletedFeedUnavailable, SalesforceApiHook
+from salesforce_elt.airflow.operators import extract
+from salesforce_elt.airflow.operators.extract import (
+    SalesforceBulkExtractOperator,
+    SalesforceRestExtractOperator,
+)
+from salesforce_elt.airflow.triggers.bulk2 import Bulk2QueryJobTrigger
+from salesforce_elt.engine import registry
+from salesforce_elt.engine.registry import CONTACT, FieldSpec, SObjectSpec
+from salesforce_elt.engine.soql import build_spec_select
 from salesforce_emulator.server import EmulatorServer
 from tests.support.deferral import run_extract, trigger_event
 from tests.support.logs import captured_logs
@@ -568,7 +571,7 @@ def test_no_secret_reaches_the_logs(sf, staging, logs, tmp_path):
 DAG_FILE = """
 from airflow.sdk import DAG, task
 
-from salesforce_elt.operators.extract import SalesforceBulkExtractOperator
+from salesforce_elt.airflow.operators.extract import SalesforceBulkExtractOperator
 
 
 def no_high_water_mark(_object_name):

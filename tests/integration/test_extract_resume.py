@@ -15,11 +15,11 @@ from types import SimpleNamespace
 import pytest
 from airflow.sdk import ObjectStoragePath
 
-from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
-from salesforce_elt.operators.extract import SalesforceBulkExtractOperator
-from salesforce_elt.registry import CONTACT
-from salesforce_elt.soql import build_spec_select
-from salesforce_elt.staging import attempt_dir
+from salesforce_elt.airflow.hooks.bulk2 import SalesforceBulk2Hook
+from salesforce_elt.airflow.operators.extract import SalesforceBulkExtractOperator
+from salesforce_elt.engine.registry import CONTACT
+from salesforce_elt.engine.soql import build_spec_select
+from salesforce_elt.engine.staging import attempt_dir
 from tests.support.salesforce import finished_job
 
 # Every key of the extract XCom (contract.ExtractResult; docs/sync-contract.md), no id_reconcile/relation_scope.

@@ -13,9 +13,9 @@ import psycopg
 import pytest
 
 from embedded_stack.connections import postgres_connection
-from salesforce_elt import load, state
-from salesforce_elt.registry import CONTACT
-from salesforce_elt.transform import transform_files
+from salesforce_elt.engine import load, state
+from salesforce_elt.engine.registry import CONTACT
+from salesforce_elt.engine.transform import transform_files
 from tests.support.databases import fresh_database
 from tests.support.waiting import wait_for
 

@@ -10,7 +10,7 @@ import sys
 
 import psycopg
 
-from salesforce_elt.preflight import VERSION_TABLE, alembic_heads
+from salesforce_elt.ops.preflight import VERSION_TABLE, alembic_heads
 from tests.support.cli import run_cli
 from tests.support.databases import fresh_database
 

@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from psycopg.conninfo import make_conninfo
 
-from salesforce_elt import models, warehouse
+from salesforce_elt.engine import models, warehouse
 from tests.support.databases import alembic_config, fresh_database
 
 SCHEMA = models.SCHEMA

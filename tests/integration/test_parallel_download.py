@@ -9,11 +9,11 @@ import pytest
 from airflow.sdk import ObjectStoragePath
 
 from embedded_stack.connections import salesforce_connection
-from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
-from salesforce_elt.hooks.errors import SalesforceApiError
-from salesforce_elt.hooks.retry import RetryPolicy
-from salesforce_elt.registry import CONTACT
-from salesforce_elt.soql import build_spec_select
+from salesforce_elt.airflow.hooks.bulk2 import SalesforceBulk2Hook
+from salesforce_elt.airflow.hooks.errors import SalesforceApiError
+from salesforce_elt.airflow.hooks.retry import RetryPolicy
+from salesforce_elt.engine.registry import CONTACT
+from salesforce_elt.engine.soql import build_spec_select
 
 # The reliability suite's own org, warehouse and Airflow environment, for a whole sync below.
 from tests.reliability.conftest import empty_table, org, sync_env  # noqa: E402,F401

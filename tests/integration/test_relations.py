@@ -15,8 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from salesforce_elt import preflight, targeted
-from salesforce_elt.registry import EVENT_WHO_RELATION, TASK_WHO_RELATION, get_object
+from salesforce_elt.engine import targeted
+from salesforce_elt.engine.registry import EVENT_WHO_RELATION, TASK_WHO_RELATION, get_object
+from salesforce_elt.ops import preflight
 from salesforce_emulator.server import EmulatorServer
 from tests.integration.objects_support import ORDER, query
 from tests.support.airflow_env import connections_to
@@ -32,7 +33,7 @@ RELATION_DAGS = tuple(spec.resolved_dag_id for spec in RELATIONS)
 
 
 def _dags():
-    from salesforce_elt.dag_factory import build_object_dags
+    from salesforce_elt.airflow.dag_factory import build_object_dags
 
     return build_object_dags()
 
@@ -227,7 +228,7 @@ def test_without_shared_activities_every_dag_is_green_and_the_relation_dags_skip
 
 
 def test_without_shared_activities_the_targeted_sync_uses_whoid_alone(airflow_db, plain_org, plain_targeted_db):
-    from salesforce_elt.dag_factory import build_targeted_contacts_dag
+    from salesforce_elt.airflow.dag_factory import build_targeted_contacts_dag
 
     plain_db = plain_targeted_db  # contacts come only from the targeted sync here
     with connections_to(plain_org, plain_db), rest_session(plain_org) as rest:

@@ -16,11 +16,11 @@ import pytest
 import requests
 from airflow.sdk import ObjectStoragePath
 
-from salesforce_elt import targeted
-from salesforce_elt.hooks.salesforce import SalesforceApiHook
-from salesforce_elt.operators.extract import REST_SOQL_MAX_CHARS
-from salesforce_elt.registry import CONTACT, get_object, relation_specs
-from salesforce_elt.soql import build_spec_select, chunk_ids_for_soql
+from salesforce_elt.airflow.hooks.salesforce import SalesforceApiHook
+from salesforce_elt.airflow.operators.extract import REST_SOQL_MAX_CHARS
+from salesforce_elt.engine import targeted
+from salesforce_elt.engine.registry import CONTACT, get_object, relation_specs
+from salesforce_elt.engine.soql import build_spec_select, chunk_ids_for_soql
 from salesforce_emulator.ids import make_ids
 from salesforce_emulator.server import REQUEST_HEAD_LIMIT
 

@@ -15,7 +15,7 @@ ORG = {"contacts": 300, "seed": 5, "bulk_delay": 0.1}
 
 
 def run_audit():
-    from salesforce_elt.audit import build_audit_dag
+    from salesforce_elt.ops.audit import build_audit_dag
 
     return run_dag(dag=build_audit_dag())
 
@@ -25,7 +25,7 @@ def test_audit_records_every_object_and_reports_a_new_field(airflow_db, org, war
         first = run_audit()
         assert first.state == "success", task_states(first)
         checks = rows(url, "SELECT object_name, drifted FROM salesforce.schema_audit ORDER BY object_name")
-        from salesforce_elt.registry import REGISTRY
+        from salesforce_elt.engine.registry import REGISTRY
 
         assert [c["object_name"] for c in checks] == sorted(REGISTRY)
         assert not any(c["drifted"] for c in checks), checks

@@ -23,14 +23,14 @@ import psycopg
 import pytest
 
 from embedded_stack.connections import postgres_connection, salesforce_connection
-from salesforce_elt import registry
-from salesforce_elt.cli import main
-from salesforce_elt.schema.storage import storage_report
+from salesforce_elt.engine import registry
+from salesforce_elt.ops.cli import main
+from salesforce_elt.ops.schema.storage import storage_report
 from salesforce_emulator.server import EmulatorServer
 from tests.support.databases import create_database, drop_database, migrate
 
 REPO = Path(__file__).resolve().parents[2]
-REAL_REGISTRY = REPO / "plugins" / "salesforce_elt" / "registry.py"
+REAL_REGISTRY = REPO / "plugins" / "salesforce_elt" / "engine" / "registry.py"
 REAL_VERSIONS = REPO / "migrations" / "versions"
 REAL_REGISTRY_BEFORE = REAL_REGISTRY.read_bytes()
 REAL_VERSIONS_BEFORE = sorted(p.name for p in REAL_VERSIONS.iterdir())
@@ -91,7 +91,7 @@ import json, sys
 import psycopg
 from alembic import command
 from alembic.config import Config
-from salesforce_elt import registry, warehouse
+from salesforce_elt.engine import registry, warehouse
 
 def columns():
     with warehouse.connect() as conn:
@@ -156,7 +156,7 @@ def test_new_custom_field_is_reported_then_adopted_by_a_reviewed_migration(
     source = revision.read_text()
     assert "op.add_column('sf_contacts', sa.Column('region', sa.String(length=40)" in source
     assert "op.drop_column('sf_contacts', 'region', schema=SCHEMA)" in source  # SALESFORCE_ELT_SCHEMA works
-    registry_copy = repo_copy / "plugins" / "salesforce_elt" / "registry.py"
+    registry_copy = repo_copy / "plugins" / "salesforce_elt" / "engine" / "registry.py"
     assert '        FieldSpec("Region__c", "region", "string", length=40),\n    ),\n)' in registry_copy.read_text()
 
     # The revision applies on a fresh database, the models equal the migrations, and it downgrades.
@@ -184,7 +184,7 @@ from alembic import command
 from alembic.config import Config
 import sys
 command.upgrade(Config(sys.argv[1]), "head")
-from salesforce_elt.dag_factory import build_object_dags
+from salesforce_elt.airflow.dag_factory import build_object_dags
 dag = build_object_dags()["salesforce_sync_contacts"]
 run = dag.test(logical_date=datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1))
 print("DAG_STATE", run.state)
@@ -229,11 +229,11 @@ def test_field_removed_from_salesforce_shows_as_removed(sf_env, capsys):
 
 
 def test_add_fields_refuses_a_repo_root_it_did_not_import(sf_env, repo_copy, capsys):
-    before = (repo_copy / "plugins" / "salesforce_elt" / "registry.py").read_bytes()
+    before = (repo_copy / "plugins" / "salesforce_elt" / "engine" / "registry.py").read_bytes()
     code = main(["schema", "add-fields", "--object", "Contact", "--field", "Region__c", "--repo-root", str(repo_copy)])
     assert code == 2
     assert f"PYTHONPATH={repo_copy / 'plugins'}" in capsys.readouterr().err
-    assert (repo_copy / "plugins" / "salesforce_elt" / "registry.py").read_bytes() == before
+    assert (repo_copy / "plugins" / "salesforce_elt" / "engine" / "registry.py").read_bytes() == before
 
 
 def test_docs_command_writes_one_page_per_object(sf_env, tmp_path, capsys):

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from salesforce_elt import monitoring, sync_runs
+from salesforce_elt.engine import sync_runs
+from salesforce_elt.ops import monitoring
 from tests.support.databases import fresh_database
 
 

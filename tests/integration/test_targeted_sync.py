@@ -15,9 +15,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from salesforce_elt import targeted
-from salesforce_elt.registry import CONTACT
-from salesforce_elt.soql import soql_datetime
+from salesforce_elt.engine import targeted
+from salesforce_elt.engine.registry import CONTACT
+from salesforce_elt.engine.soql import soql_datetime
 from tests.integration.objects_support import query
 from tests.support.dags import run_dag, task_states
 from tests.support.equality import expected, salesforce_records, warehouse_rows
@@ -31,7 +31,7 @@ ORG = {"contacts": int(os.environ.get("SF_EMULATOR_TEST_CONTACTS", "1500")), "se
 
 
 def targeted_dag(**kwargs):
-    from salesforce_elt.dag_factory import build_targeted_contacts_dag
+    from salesforce_elt.airflow.dag_factory import build_targeted_contacts_dag
 
     return build_targeted_contacts_dag(soql_max_chars=SOQL_MAX_CHARS, inline_max_ids=INLINE_MAX_IDS, **kwargs)
 

@@ -12,13 +12,13 @@ import time
 import pytest
 
 from embedded_stack.connections import salesforce_connection
-from salesforce_elt.hooks.async_salesforce import DeadlineReached, SalesforceAsyncApiHook
-from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
-from salesforce_elt.hooks.calls import ApiCall
-from salesforce_elt.hooks.errors import SalesforceApiError
-from salesforce_elt.hooks.retry import RetryPolicy
-from salesforce_elt.triggers import bulk2 as trigger_module
-from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
+from salesforce_elt.airflow.hooks.async_salesforce import DeadlineReached, SalesforceAsyncApiHook
+from salesforce_elt.airflow.hooks.bulk2 import SalesforceBulk2Hook
+from salesforce_elt.airflow.hooks.calls import ApiCall
+from salesforce_elt.airflow.hooks.errors import SalesforceApiError
+from salesforce_elt.airflow.hooks.retry import RetryPolicy
+from salesforce_elt.airflow.triggers import bulk2 as trigger_module
+from salesforce_elt.airflow.triggers.bulk2 import Bulk2QueryJobTrigger
 from salesforce_emulator.server import EmulatorServer
 from tests.support.deferral import trigger_event
 from tests.support.logs import captured_logs

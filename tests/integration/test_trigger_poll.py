@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from embedded_stack.connections import salesforce_connection
-from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
-from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger, poll_delays
+from salesforce_elt.airflow.hooks.bulk2 import SalesforceBulk2Hook
+from salesforce_elt.airflow.triggers.bulk2 import Bulk2QueryJobTrigger, poll_delays
 from tests.support.deferral import trigger_event
 from tests.support.salesforce import finished_job
 
@@ -65,7 +65,7 @@ def test_the_worker_waits_briefly_for_a_small_job_before_deferring(org, conn_id,
 
     from airflow.sdk.exceptions import TaskDeferred
 
-    from salesforce_elt.operators.extract import SETTLE_AFTER_DEFER, SalesforceBulkExtractOperator
+    from salesforce_elt.airflow.operators.extract import SETTLE_AFTER_DEFER, SalesforceBulkExtractOperator
     from tests.support.deferral import run_extract
 
     operator = SalesforceBulkExtractOperator(
@@ -99,7 +99,7 @@ def test_an_extract_that_polls_then_defers_counts_every_call_it_made(org, conn_i
 
     from airflow.sdk.exceptions import TaskDeferred
 
-    from salesforce_elt.operators.extract import SalesforceBulkExtractOperator
+    from salesforce_elt.airflow.operators.extract import SalesforceBulkExtractOperator
     from tests.support.deferral import trigger_event
 
     def worker_calls(entries: list[dict]) -> int:  # logins are not API calls

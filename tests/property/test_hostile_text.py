@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from salesforce_elt.registry import CONTACT
+from salesforce_elt.engine.registry import CONTACT
 from salesforce_emulator.server import EmulatorServer
 from salesforce_emulator.wire import WireFormat
 from tests.reliability.helpers import run_pipeline

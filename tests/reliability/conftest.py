@@ -9,8 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from salesforce_elt.hooks import salesforce as salesforce_hook_module
-from salesforce_elt.hooks.retry import RetryPolicy
+from salesforce_elt.airflow.hooks import salesforce as salesforce_hook_module
+from salesforce_elt.airflow.hooks.retry import RetryPolicy
 from salesforce_emulator.server import EmulatorServer
 from tests.reliability.helpers import FAST_RETRY, ORG_CONTACTS, reset_warehouse
 from tests.support.airflow_env import connections_to

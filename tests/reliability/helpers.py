@@ -20,11 +20,14 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from salesforce_elt.hooks.retry import RetryPolicy
-from salesforce_elt.operators.extract import SalesforceBulkExtractOperator, SalesforceRestExtractOperator
-from salesforce_elt.operators.load import PostgresUpsertOperator
-from salesforce_elt.operators.transform import SalesforceTransformOperator
-from salesforce_elt.registry import CONTACT
+from salesforce_elt.airflow.hooks.retry import RetryPolicy
+from salesforce_elt.airflow.operators.extract import (
+    SalesforceBulkExtractOperator,
+    SalesforceRestExtractOperator,
+)
+from salesforce_elt.airflow.operators.load import PostgresUpsertOperator
+from salesforce_elt.airflow.operators.transform import SalesforceTransformOperator
+from salesforce_elt.engine.registry import CONTACT
 from salesforce_emulator.server import EmulatorServer
 from tests.support import equality
 from tests.support.databases import REPO
@@ -148,8 +151,8 @@ _CHILD_LOAD = """
 import json, sys
 from datetime import datetime
 from pathlib import Path
-from salesforce_elt import load, warehouse
-from salesforce_elt.registry import get_object
+from salesforce_elt.engine import load, warehouse
+from salesforce_elt.engine.registry import get_object
 
 xcom, run_id = json.loads(sys.argv[1]), sys.argv[2]
 window = xcom["window"]

@@ -22,9 +22,9 @@ import psycopg
 import pytest
 
 from embedded_stack.connections import salesforce_connection
-from salesforce_elt import registry
-from salesforce_elt.registry import CONTACT, FieldSpec
-from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
+from salesforce_elt.airflow.triggers.bulk2 import Bulk2QueryJobTrigger
+from salesforce_elt.engine import registry
+from salesforce_elt.engine.registry import CONTACT, FieldSpec
 from tests.reliability.helpers import (
     assert_table_equals_emulator,
     extract_operator,

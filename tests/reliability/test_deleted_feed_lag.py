@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from salesforce_elt.registry import CONTACT
+from salesforce_elt.engine.registry import CONTACT
 from salesforce_emulator import seed as sd
 from tests.reliability.helpers import (
     assert_table_equals_emulator,

@@ -20,8 +20,8 @@ from airflow.exceptions import AirflowException
 from airflow.sdk.exceptions import TaskDeferred
 from simple_salesforce.exceptions import SalesforceMalformedRequest
 
-from salesforce_elt.registry import get_object
-from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
+from salesforce_elt.airflow.triggers.bulk2 import Bulk2QueryJobTrigger
+from salesforce_elt.engine.registry import get_object
 from tests.reliability.helpers import (
     TABLE,
     api_entries,

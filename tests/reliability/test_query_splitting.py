@@ -14,11 +14,11 @@ from airflow.exceptions import AirflowException
 from airflow.sdk.exceptions import TaskDeferred
 
 from embedded_stack.connections import salesforce_connection
-from salesforce_elt.dag_factory import build_object_dags
-from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
-from salesforce_elt.operators import extract
-from salesforce_elt.registry import CONTACT
-from salesforce_elt.soql import build_spec_select
+from salesforce_elt.airflow.dag_factory import build_object_dags
+from salesforce_elt.airflow.hooks.bulk2 import SalesforceBulk2Hook
+from salesforce_elt.airflow.operators import extract
+from salesforce_elt.engine.registry import CONTACT
+from salesforce_elt.engine.soql import build_spec_select
 from salesforce_emulator.server import EmulatorServer
 from tests.reliability.helpers import (
     DAG_ID,

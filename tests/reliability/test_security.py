@@ -20,10 +20,10 @@ import pytest
 from airflow.exceptions import AirflowException
 
 from embedded_stack.connections import salesforce_connection
-from salesforce_elt import registry
-from salesforce_elt.dag_factory import build_object_dags
-from salesforce_elt.registry import CONTACT, FieldSpec
-from salesforce_elt.staging import attempt_dir
+from salesforce_elt.airflow.dag_factory import build_object_dags
+from salesforce_elt.engine import registry
+from salesforce_elt.engine.registry import CONTACT, FieldSpec
+from salesforce_elt.engine.staging import attempt_dir
 from tests.reliability.helpers import (
     DAG_ID,
     assert_table_equals_emulator,

@@ -11,10 +11,10 @@ from itertools import groupby
 
 import pytest
 
-from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
-from salesforce_elt.hooks.retry import RetryPolicy
-from salesforce_elt.triggers import bulk2 as trigger_module
-from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
+from salesforce_elt.airflow.hooks.bulk2 import SalesforceBulk2Hook
+from salesforce_elt.airflow.hooks.retry import RetryPolicy
+from salesforce_elt.airflow.triggers import bulk2 as trigger_module
+from salesforce_elt.airflow.triggers.bulk2 import Bulk2QueryJobTrigger
 from tests.reliability.helpers import (
     FAST_RETRY,
     MAX_RETRIES,

@@ -27,7 +27,7 @@ def run_dag(
     ``expect``, the run must end in that state. Returns the DagRun.
     """
     if isinstance(dag, str):
-        from salesforce_elt.dag_factory import build_object_dags
+        from salesforce_elt.airflow.dag_factory import build_object_dags
 
         dag = build_object_dags()[dag]
     for task in dag.tasks:

@@ -8,9 +8,9 @@ from typing import Any
 
 from airflow.sdk.exceptions import TaskDeferred
 
-from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
+from salesforce_elt.airflow.triggers.bulk2 import Bulk2QueryJobTrigger
 
-TRIGGER_CLASSPATH = "salesforce_elt.triggers.bulk2.Bulk2QueryJobTrigger"
+TRIGGER_CLASSPATH = "salesforce_elt.airflow.triggers.bulk2.Bulk2QueryJobTrigger"
 
 
 def trigger_event(trigger: Bulk2QueryJobTrigger) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Works for any registry spec: REST queryAll (query for objects without queryAll) selecting the
 compound fields the pipeline never asks for; derived columns are recomputed from the REST values
-with the rules of salesforce_elt.activity. Never compares with the pipeline's own files.
+with the rules of salesforce_elt.engine.activity. Never compares with the pipeline's own files.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from salesforce_elt.registry import SObjectSpec
+from salesforce_elt.engine.registry import SObjectSpec
 
 
 def salesforce_records(rest, spec: SObjectSpec) -> dict[str, dict]:

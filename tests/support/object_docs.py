@@ -22,7 +22,7 @@ REGENERATE = "python -m tests.support.object_docs"
 def write_object_docs(connection_info: dict, out_dir: Path) -> list[Path]:
     """`schema docs --out out_dir` against the org of ``connection_info``; the pages written."""
     from embedded_stack.connections import salesforce_connection
-    from salesforce_elt.cli import main
+    from salesforce_elt.ops.cli import main
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIRFLOW_CONN_SALESFORCE_DEFAULT", salesforce_connection(connection_info))

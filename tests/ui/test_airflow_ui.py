@@ -25,10 +25,10 @@ import shutil
 import pytest
 
 from embedded_stack.stack import REPO
-from salesforce_elt.assets import table_asset
-from salesforce_elt.audit import DAG_ID as AUDIT_DAG_ID
-from salesforce_elt.dag_factory import TARGETED_DAG_ID
-from salesforce_elt.registry import CONTACT, tables
+from salesforce_elt.airflow.assets import table_asset
+from salesforce_elt.airflow.dag_factory import TARGETED_DAG_ID
+from salesforce_elt.engine.registry import CONTACT, tables
+from salesforce_elt.ops.audit import DAG_ID as AUDIT_DAG_ID
 from tests.integration.operating_support import rows
 from tests.reliability.helpers import assert_table_equals_emulator
 from tests.support.airflow_services import running_airflow, services_env

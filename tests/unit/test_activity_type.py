@@ -1,4 +1,4 @@
-"""activity_type / duration_seconds rules (salesforce_elt.activity) and how the transform applies them."""
+"""activity_type / duration_seconds rules (salesforce_elt.engine.activity) and how the transform applies them."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from salesforce_elt import activity
-from salesforce_elt.registry import EVENT, TASK
-from salesforce_elt.transform import transform_files
+from salesforce_elt.engine import activity
+from salesforce_elt.engine.registry import EVENT, TASK
+from salesforce_elt.engine.transform import transform_files
 
 
 @pytest.mark.parametrize(

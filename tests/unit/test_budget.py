@@ -1,10 +1,10 @@
-"""The budget guard's arithmetic and settings (salesforce_elt.budget)."""
+"""The budget guard's arithmetic and settings (salesforce_elt.ops.budget)."""
 
 from __future__ import annotations
 
 import pytest
 
-from salesforce_elt import budget
+from salesforce_elt.ops import budget
 
 LIMITS = {
     "DailyApiRequests": {"Max": 15000, "Remaining": 3100},

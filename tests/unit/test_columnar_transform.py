@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from salesforce_elt import activity, types
-from salesforce_elt.csv_rows import CsvRowWriter
-from salesforce_elt.registry import DerivedColumn, FieldSpec, SObjectSpec, address, location
-from salesforce_elt.transform import build_plan, text_positions, transform_files
+from salesforce_elt.engine import activity, types
+from salesforce_elt.engine.csv_rows import CsvRowWriter
+from salesforce_elt.engine.registry import DerivedColumn, FieldSpec, SObjectSpec, address, location
+from salesforce_elt.engine.transform import build_plan, text_positions, transform_files
 
 WIDGET = SObjectSpec(
     name="Widget__c",
@@ -161,7 +161,7 @@ def test_vectorized_transform_equals_the_python_converters(tmp_path: Path, seed:
 
 
 def test_blocks_smaller_than_the_file_give_the_same_output(tmp_path: Path, monkeypatch):
-    from salesforce_elt import transform
+    from salesforce_elt.engine import transform
 
     header, rows = _raw_rows(2000, 7)
     raw = tmp_path / "raw"
@@ -188,7 +188,7 @@ def test_transforming_clean_data_does_not_import_pandas(tmp_path: Path):
         "import sys, json\n"
         "from pathlib import Path\n"
         "from tests.unit.test_columnar_transform import WIDGET\n"
-        "from salesforce_elt.transform import transform_files\n"
+        "from salesforce_elt.engine.transform import transform_files\n"
         f"header = json.loads({json.dumps(json.dumps(header))})\n"
         f"transform_files(WIDGET, header, Path({str(raw)!r}), ['part-00000.csv'], Path({str(tmp_path / 'typed')!r}),"
         " reject_threshold=1.0)\n"

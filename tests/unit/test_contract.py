@@ -1,4 +1,4 @@
-"""The stage contract (salesforce_elt.contract): attributes inside, today's JSON at the XCom boundary."""
+"""The stage contract (salesforce_elt.engine.contract): attributes inside, today's JSON at the XCom boundary."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from salesforce_elt.contract import (
+from salesforce_elt.engine.contract import (
     BulkCarry,
     ExtractResult,
     IdReconcile,
@@ -17,7 +17,7 @@ from salesforce_elt.contract import (
     TransformResult,
     WindowPiece,
 )
-from salesforce_elt.windows import SyncWindow
+from salesforce_elt.engine.windows import SyncWindow
 
 WINDOW_JSON = {
     "start": "2026-03-10T11:45:07+00:00",

@@ -1,4 +1,4 @@
-"""Delete strategies (salesforce_elt.deletes): one per registry delete_handling, owning its step and templates."""
+"""Delete strategies (salesforce_elt.engine.deletes): one per registry delete_handling, owning its step and templates."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from salesforce_elt import load, registry
-from salesforce_elt.contract import ExtractResult, IdReconcile, RelationScope, TransformResult
-from salesforce_elt.deletes import STRATEGIES, SoftAndHardDeletes, strategy_for
-from salesforce_elt.extract_plan import ExtractPlan
-from salesforce_elt.registry import CONTACT, EVENT_WHO_RELATION, TASK_WHO_RELATION, USER
-from salesforce_elt.relation_deletes import RelationDeletes
-from salesforce_elt.windows import SyncWindow, targeted_window
+from salesforce_elt.engine import load, registry
+from salesforce_elt.engine.contract import ExtractResult, IdReconcile, RelationScope, TransformResult
+from salesforce_elt.engine.deletes import STRATEGIES, SoftAndHardDeletes, strategy_for
+from salesforce_elt.engine.extract_plan import ExtractPlan
+from salesforce_elt.engine.registry import CONTACT, EVENT_WHO_RELATION, TASK_WHO_RELATION, USER
+from salesforce_elt.engine.relation_deletes import RelationDeletes
+from salesforce_elt.engine.windows import SyncWindow, targeted_window
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 INCREMENTAL = SyncWindow(NOW - timedelta(hours=1), NOW, False, True, "data interval minus lookback")

@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from salesforce_elt import drift
-from salesforce_elt.registry import get_object
-from salesforce_elt.soql import build_spec_select
+from salesforce_elt.engine.registry import get_object
+from salesforce_elt.engine.soql import build_spec_select
+from salesforce_elt.ops import drift
 from salesforce_emulator.objects import Field
 from tests.support.describe import drifted_describe as describe
 

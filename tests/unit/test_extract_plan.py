@@ -1,4 +1,4 @@
-"""The extract's planning (salesforce_elt.extract_plan): API choice, statements, length limits, halving."""
+"""The extract's planning (salesforce_elt.engine.extract_plan): API choice, statements, length limits, halving."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from salesforce_elt.contract import WindowPiece
-from salesforce_elt.extract_plan import (
+from salesforce_elt.engine.contract import WindowPiece
+from salesforce_elt.engine.extract_plan import (
     BULK_SOQL_MAX_CHARS,
     REST_SOQL_MAX_CHARS,
     ExtractPlan,
@@ -23,9 +23,9 @@ from salesforce_elt.extract_plan import (
     soql_summary,
     window_note,
 )
-from salesforce_elt.registry import CONTACT, USER
-from salesforce_elt.soql import build_spec_select
-from salesforce_elt.windows import SyncWindow, targeted_window
+from salesforce_elt.engine.registry import CONTACT, USER
+from salesforce_elt.engine.soql import build_spec_select
+from salesforce_elt.engine.windows import SyncWindow, targeted_window
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 START = NOW - timedelta(hours=1)

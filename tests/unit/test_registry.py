@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from salesforce_elt import models, registry, types
-from salesforce_elt.registry import CONTACT, EVENT, TASK, TASK_WHO_RELATION, USER, FieldSpec
+from salesforce_elt.engine import models, registry, types
+from salesforce_elt.engine.registry import CONTACT, EVENT, TASK, TASK_WHO_RELATION, USER, FieldSpec
 
 
 def test_registry_validates():

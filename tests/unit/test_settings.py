@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from salesforce_elt import assets, budget, drift, registry, settings
-from salesforce_elt.provider_info import get_provider_info
+from salesforce_elt import settings
+from salesforce_elt.airflow import assets
+from salesforce_elt.airflow.provider_info import get_provider_info
+from salesforce_elt.engine import registry
+from salesforce_elt.ops import budget, drift
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -168,7 +171,7 @@ def test_airflow_config_list_shows_the_section(tmp_path):
 
 
 def test_preflight_names_each_bad_setting_and_is_silent_when_all_parse(clean):
-    from salesforce_elt import preflight
+    from salesforce_elt.ops import preflight
 
     assert preflight.check_settings() == []
     clean.setenv("SALESFORCE_ELT_DRIFT_FAILS", "perhaps")

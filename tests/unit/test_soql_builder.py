@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from salesforce_elt.registry import CONTACT
-from salesforce_elt.soql import (
+from salesforce_elt.engine.registry import CONTACT
+from salesforce_elt.engine.soql import (
     build_select,
     build_spec_select,
     chunk_ids_for_soql,

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from airflow.sdk import ObjectStoragePath
 
-from salesforce_elt.staging import CsvPartWriter, CsvRecordCounter, attempt_dir, cleanup_staging
+from salesforce_elt.engine.staging import CsvPartWriter, CsvRecordCounter, attempt_dir, cleanup_staging
 
 
 def _context(map_index: int = -1, try_number: int = 2, run_id: str = "scheduled__2026-03-10T11:00:00+00:00"):

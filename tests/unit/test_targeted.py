@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from salesforce_elt import targeted
-from salesforce_elt.soql import SOQL_MAX_CHARS, validate_salesforce_id
+from salesforce_elt.engine import targeted
+from salesforce_elt.engine.soql import SOQL_MAX_CHARS, validate_salesforce_id
 from salesforce_emulator.ids import make_ids
 from salesforce_emulator.seed import ID_BASE
 

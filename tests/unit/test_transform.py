@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from salesforce_elt.csv_rows import CsvRowWriter
-from salesforce_elt.registry import CONTACT
-from salesforce_elt.transform import CLEANED_IDS, HeaderMismatch, TooManyRejects, transform_files
+from salesforce_elt.engine.csv_rows import CsvRowWriter
+from salesforce_elt.engine.registry import CONTACT
+from salesforce_elt.engine.transform import CLEANED_IDS, HeaderMismatch, TooManyRejects, transform_files
 
 FIELDS = list(CONTACT.soql_fields)
 
@@ -188,7 +188,7 @@ def test_nul_characters_are_removed_from_text_and_the_records_counted_and_named(
         contact(4, Phone="555\x00", Birthdate="1980-13-01"),  # rejected: not loaded, so not counted
         contact(5, DoNotCall="tr\x00ue"),  # not text: a NUL makes the value invalid, never silently altered
     ]
-    with caplog.at_level(logging.WARNING, logger="salesforce_elt.transform"):
+    with caplog.at_level(logging.WARNING, logger="salesforce_elt.engine.transform"):
         result = run(tmp_path, rows, threshold=1.0)
     assert (result.rows, result.rejects, result.cleaned) == (3, 2, 2)
     assert result.cleaned_ids == ["003000000000000001", "003000000000000002"]
@@ -243,7 +243,7 @@ def test_scientific_notation_converts_exactly(tmp_path):
 
 def test_a_nul_in_a_late_block_is_still_removed(tmp_path, monkeypatch):
     """The transform looks for NUL characters from the first NUL byte read on: a later block still counts."""
-    import salesforce_elt.transform as transform_module
+    import salesforce_elt.engine.transform as transform_module
 
     monkeypatch.setattr(transform_module, "BLOCK_BYTES", 4096)
     rows = [contact(i) for i in range(1, 200)] + [contact(200, Title="late\x00")]

@@ -7,8 +7,8 @@ import json
 import pytest
 from sqlalchemy.dialects import postgresql as pg
 
-from salesforce_elt import types
-from salesforce_elt.registry import FieldSpec, address, location
+from salesforce_elt.engine import types
+from salesforce_elt.engine.registry import FieldSpec, address, location
 
 
 def ddl(field: FieldSpec) -> str:

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from psycopg.conninfo import conninfo_to_dict
 
-from salesforce_elt import warehouse
+from salesforce_elt.engine import warehouse
 
 PASSWORD = "p@ss:w/rd %20 ö'\""  # characters a URL or a conninfo string must escape
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from salesforce_elt.registry import CONTACT
-from salesforce_elt.windows import compute_window, deleted_feed_start, targeted_window
+from salesforce_elt.engine.registry import CONTACT
+from salesforce_elt.engine.windows import compute_window, deleted_feed_start, targeted_window
 
 NOW = datetime(2026, 3, 10, 12, 30, 15, 500_000, tzinfo=UTC)
 LOOKBACK = CONTACT.lookback  # 10 minutes

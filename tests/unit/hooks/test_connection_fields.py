@@ -15,11 +15,11 @@ import pytest
 from airflow.models.connection import Connection
 
 from embedded_stack.connections import salesforce_connection
-from salesforce_elt.hooks.errors import SalesforceAuthError
-from salesforce_elt.hooks.oauth import AuthSettings
-from salesforce_elt.hooks.retry import RetryPolicy
-from salesforce_elt.hooks.salesforce import SalesforceApiHook
-from salesforce_elt.provider_info import CONN_FIELDS, CONNECTION_TYPE, get_provider_info
+from salesforce_elt.airflow.hooks.errors import SalesforceAuthError
+from salesforce_elt.airflow.hooks.oauth import AuthSettings
+from salesforce_elt.airflow.hooks.retry import RetryPolicy
+from salesforce_elt.airflow.hooks.salesforce import SalesforceApiHook
+from salesforce_elt.airflow.provider_info import CONN_FIELDS, CONNECTION_TYPE, get_provider_info
 
 SECRETS = ("consumer_secret", "private_key", "security_token")
 
@@ -37,7 +37,7 @@ def test_airflow_registers_the_connection_type_with_the_project_hook():
         "the project's distribution is not installed: run `make install` (it installs it --no-deps)"
     )
     hook = manager.hooks[CONNECTION_TYPE]
-    assert hook.hook_class_name == "salesforce_elt.hooks.salesforce.SalesforceApiHook"
+    assert hook.hook_class_name == "salesforce_elt.airflow.hooks.salesforce.SalesforceApiHook"
     assert hook.hook_name == "Salesforce (ELT)" and hook.connection_testable
     assert hook.connection_id_attribute_name == "salesforce_conn_id"
     # The provider's own type keeps its own hook.
@@ -61,7 +61,7 @@ def test_the_ui_metadata_lists_every_field_labelled_and_secrets_masked():
 
     meta = {m.connection_type: m for m in HookMetaService.hook_meta_data()}[CONNECTION_TYPE]
     assert meta.hook_name == "Salesforce (ELT)"
-    assert meta.hook_class_name == "salesforce_elt.hooks.salesforce.SalesforceApiHook"
+    assert meta.hook_class_name == "salesforce_elt.airflow.hooks.salesforce.SalesforceApiHook"
     fields = meta.extra_fields
     assert set(fields) == set(CONN_FIELDS)
     assert fields["login_url"]["schema"]["title"] == "Login URL"

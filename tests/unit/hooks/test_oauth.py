@@ -12,8 +12,8 @@ from airflow.sdk import Connection
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from salesforce_elt.hooks.errors import SalesforceAuthError
-from salesforce_elt.hooks.oauth import (
+from salesforce_elt.airflow.hooks.errors import SalesforceAuthError
+from salesforce_elt.airflow.hooks.oauth import (
     PRODUCTION_AUDIENCE,
     SANDBOX_AUDIENCE,
     AuthSettings,

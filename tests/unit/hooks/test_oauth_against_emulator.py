@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 
 from embedded_stack.connections import salesforce_connection
-from salesforce_elt.hooks.bulk2 import SalesforceBulk2Hook
-from salesforce_elt.hooks.errors import SalesforceAuthError
-from salesforce_elt.hooks.salesforce import SalesforceApiHook
-from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
+from salesforce_elt.airflow.hooks.bulk2 import SalesforceBulk2Hook
+from salesforce_elt.airflow.hooks.errors import SalesforceAuthError
+from salesforce_elt.airflow.hooks.salesforce import SalesforceApiHook
+from salesforce_elt.airflow.triggers.bulk2 import Bulk2QueryJobTrigger
 from salesforce_emulator.server import EmulatorServer
 from tests.support.deferral import trigger_event
 

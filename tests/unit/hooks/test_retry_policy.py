@@ -8,8 +8,8 @@ import logging
 
 import pytest
 
-from salesforce_elt.hooks.errors import SalesforceApiError
-from salesforce_elt.hooks.retry import RetryPolicy, Transient, transient_answer
+from salesforce_elt.airflow.hooks.errors import SalesforceApiError
+from salesforce_elt.airflow.hooks.retry import RetryPolicy, Transient, transient_answer
 
 POLICY = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_max=0.01, max_retry_after=60)
 

@@ -10,18 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from salesforce_elt import registry
-from salesforce_elt.cli import CliError
-from salesforce_elt.cli.schema import chosen_fields
-from salesforce_elt.registry import FieldSpec, address, location
-from salesforce_elt.schema.add_fields import (
+from salesforce_elt.engine import registry
+from salesforce_elt.engine.registry import FieldSpec, address, location
+from salesforce_elt.ops.cli import CliError
+from salesforce_elt.ops.cli.schema import chosen_fields
+from salesforce_elt.ops.schema.add_fields import (
     RegistryEditError,
     apply,
     field_spec_source,
     insert_fields,
     next_revision_id,
 )
-from salesforce_elt.schema.describe import normalize
+from salesforce_elt.ops.schema.describe import normalize
 from salesforce_emulator.objects import make_field
 
 REGISTRY_SOURCE = Path(registry.__file__).read_text(encoding="utf-8")
@@ -135,10 +135,10 @@ def test_chosen_fields_explain_what_cannot_be_added(describe_of):
 
 def test_failed_revision_puts_the_registry_back(tmp_path):
     """No alembic.ini in the target: autogenerate fails, and the edited registry is restored."""
-    shutil.copytree(Path(registry.__file__).parents[2] / "plugins", tmp_path / "plugins",
+    shutil.copytree(Path(registry.__file__).parents[3] / "plugins", tmp_path / "plugins",
                     ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "migrations" / "versions").mkdir(parents=True)
-    registry_copy = tmp_path / "plugins" / "salesforce_elt" / "registry.py"
+    registry_copy = tmp_path / "plugins" / "salesforce_elt" / "engine" / "registry.py"
     before = registry_copy.read_bytes()
     with pytest.raises(RuntimeError, match="alembic revision --autogenerate failed: .*script_location"):
         apply(tmp_path, "Contact", NEW[:1], "add Contact fields Region__c")

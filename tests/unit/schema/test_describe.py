@@ -5,9 +5,15 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.dialects import postgresql as pg
 
-from salesforce_elt import registry, types
-from salesforce_elt.registry import FieldSpec
-from salesforce_elt.schema.describe import field_spec, normalize, propose_column, snake_case, syncable_fields
+from salesforce_elt.engine import registry, types
+from salesforce_elt.engine.registry import FieldSpec
+from salesforce_elt.ops.schema.describe import (
+    field_spec,
+    normalize,
+    propose_column,
+    snake_case,
+    syncable_fields,
+)
 from salesforce_emulator.objects import make_field
 
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from salesforce_elt.registry import FieldSpec, SObjectSpec
-from salesforce_elt.schema.describe import field_spec, normalize, propose_column, syncable_fields
-from salesforce_elt.schema.diff import FieldChange, compare, render_json, render_text
+from salesforce_elt.engine.registry import FieldSpec, SObjectSpec
+from salesforce_elt.ops.schema.describe import field_spec, normalize, propose_column, syncable_fields
+from salesforce_elt.ops.schema.diff import FieldChange, compare, render_json, render_text
 from salesforce_emulator.objects import make_field
 
 

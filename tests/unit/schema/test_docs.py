@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from salesforce_elt.registry import CONTACT, FieldSpec
-from salesforce_elt.schema.describe import normalize
-from salesforce_elt.schema.docs import render, write
+from salesforce_elt.engine.registry import CONTACT, FieldSpec
+from salesforce_elt.ops.schema.describe import normalize
+from salesforce_elt.ops.schema.docs import render, write
 from salesforce_emulator.objects import make_field
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from salesforce_elt.triggers.bulk2 import Bulk2QueryJobTrigger
+from salesforce_elt.airflow.triggers.bulk2 import Bulk2QueryJobTrigger
 
 
 def test_serialize_pins_classpath_and_kwargs():
@@ -17,7 +17,7 @@ def test_serialize_pins_classpath_and_kwargs():
         not_before=1.4e9,
     )
     classpath, kwargs = trigger.serialize()
-    assert classpath == "salesforce_elt.triggers.bulk2.Bulk2QueryJobTrigger"
+    assert classpath == "salesforce_elt.airflow.triggers.bulk2.Bulk2QueryJobTrigger"
     assert kwargs == {
         "job_id": "750xx0000000001",
         "conn_id": "salesforce_default",

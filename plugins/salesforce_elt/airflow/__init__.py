@@ -1,0 +1,1 @@
+"""Airflow integration: hooks, operators, triggers, the DAG factory, Assets and alert notifiers."""

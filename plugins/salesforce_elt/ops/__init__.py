@@ -1,0 +1,1 @@
+"""Operating the sync: monitoring, budget and drift guards, preflight, schema tools and the CLI."""
