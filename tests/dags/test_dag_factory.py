@@ -48,7 +48,7 @@ def test_contact_dag_shape():
 
 
 def _chain_tasks(dag) -> list[str]:
-    # "preflight" (issue 7's checks) comes before every chain; the chains are what this file tests.
+    # "preflight" (the operating checks) comes before every chain; the chains are what this file tests.
     return sorted(t.task_id for t in dag.tasks if t.task_id != "preflight")
 
 

@@ -176,11 +176,11 @@ def build_dag(table: str, specs: tuple[SObjectSpec, ...]) -> DAG:
             for spec in specs:
                 with TaskGroup(group_id=spec.name.lower()):
                     _chain(spec)
-        _operating(dag, table, specs)  # issue 7: preflight first, table asset on the loads
+        _operating(dag, table, specs)  # preflight first, table asset on the loads
     return dag
 
 
-# ---- issue 7 (operating): preflight task, table Asset, operator docs -------------------------------
+# ---- operating: preflight task, table Asset, operator docs ---------------------------------------------
 def _operating(dag: DAG, table: str, specs: tuple[SObjectSpec, ...]) -> None:
     """Put a ``preflight`` task before every chain and the table's Asset on every load task."""
     from salesforce_elt.airflow.assets import table_asset
