@@ -188,3 +188,11 @@ def test_a_call_without_an_answer_is_logged_but_not_counted():
     hook.absorb_calls([call])
     assert hook.api_calls == 0 and list(hook.call_log) == [ApiCall.from_json(call)]
     assert hook.call_log[0].to_json() == {**call, "api_usage": None}
+
+
+def test_a_call_record_that_does_not_parse_is_counted_and_does_not_fail_the_task(caplog):
+    hook = SalesforceBulk2Hook("unused")
+    good = {"at": "2026-01-02T03:04:05+00:00", "method": "GET", "path": "/p", "status": 200, "latency_ms": 5}
+    assert hook.absorb_calls([{"method": "GET"}, good]) == 1
+    assert hook.api_calls == 2 and list(hook.call_log) == [ApiCall.from_json(good)]
+    assert "does not parse" in caplog.text

@@ -63,6 +63,13 @@ def test_soft_and_hard_hands_the_load_the_staged_id_list():
     assert scope.id_reconcile.files == ["part-00000.csv"] and scope.id_reconcile.reason == "purged"
 
 
+def test_a_planned_id_comparison_without_its_id_list_is_refused():
+    """Loading without the list would move the high-water mark past deletions nobody read."""
+    reconcile = IdReconcile("purged", None, uri=None, files=(), records=0)
+    with pytest.raises(ValueError, match=r"Contact: the extract planned an Id comparison \(purged\) but handed no Id list"):
+        strategy_for(CONTACT).load_scope(CONTACT, transformed(CONTACT, id_reconcile=reconcile))
+
+
 def test_relations_hand_the_load_their_parents_unless_a_row_was_rejected():
     relation_scope = RelationScope(False, ("file:///parents.csv",), None)
     scope = strategy_for(EVENT_WHO_RELATION).load_scope(

@@ -52,6 +52,12 @@ def test_the_providers_sqlalchemy_scheme_extra_does_not_change_the_driver(no_url
     assert warehouse.sqlalchemy_url("dwh").drivername == "postgresql+psycopg"
 
 
+def test_the_providers_sqlalchemy_query_extra_passes_only_libpq_options(no_url):
+    _connection(no_url, "dwh", host="h", schema="d",
+                extra={"sqlalchemy_query": {"sslmode": "verify-full", "pool_pre_ping": "true"}})
+    assert dict(warehouse.sqlalchemy_url("dwh").query) == {"sslmode": "verify-full"}
+
+
 def test_the_url_setting_serves_tools_outside_airflow_and_a_named_connection_wins(no_url):
     _connection(no_url, "salesforce_warehouse", host="from-connection", schema="d")
     assert conninfo_to_dict(warehouse.conninfo())["host"] == "from-connection"

@@ -122,7 +122,7 @@ class SoftAndHardDeletes(DeleteStrategy):
         log: TaskLog,
     ) -> FeedOutcome:  # fmt: skip
         """The window's /deleted feed, or (when it cannot list every deletion) why the Ids are compared."""
-        from salesforce_elt.airflow.hooks.salesforce import DeletedFeedUnavailable
+        from salesforce_elt.airflow.hooks.deleted_feed import DeletedFeedUnavailable
 
         if window.start is None:
             raise ValueError(f"{spec.name}: the /deleted feed is read for incremental windows only")
@@ -151,8 +151,13 @@ class SoftAndHardDeletes(DeleteStrategy):
         from salesforce_elt.engine import load
 
         reconcile = result.extract.id_reconcile
-        if reconcile is None or reconcile.uri is None:
+        if reconcile is None:
             return LoadScope()
+        if reconcile.uri is None:
+            # Without the Id list the deletions of the window cannot be known: loading anyway would
+            # move the high-water mark past them for good.
+            raise ValueError(f"{spec.name}: the extract planned an Id comparison ({reconcile.reason}) "
+                             "but handed no Id list; refusing to load without it")
         return LoadScope(
             id_reconcile=load.IdReconcile(
                 ids_dir=ObjectStoragePath(reconcile.uri),

@@ -91,7 +91,7 @@ class RelationDeletes(DeleteStrategy):
     def read_rest(
         self, hook: SalesforceApiHook, plan: ExtractPlan, attempt: ObjectStoragePath, log: TaskLog
     ) -> ExtractResult:
-        from salesforce_elt.airflow.hooks.salesforce import DeletedFeedUnavailable
+        from salesforce_elt.airflow.hooks.deleted_feed import DeletedFeedUnavailable
 
         spec, window = plan.spec, plan.window
         raw = attempt / "raw"

@@ -42,7 +42,9 @@ def connection_url(conn_id: str) -> sa.URL:
     url = hook.sqlalchemy_url
     extra = hook.connection.extra_dejson or {}
     options = {k: str(v) for k, v in extra.items() if k in _LIBPQ_OPTIONS and v not in (None, "")}
-    return url.set(drivername=DRIVER).update_query_dict(options)
+    # The hook also copies its sqlalchemy_query extra into the URL: only libpq options go on to psycopg.
+    kept = {k: v for k, v in url.query.items() if k in _LIBPQ_OPTIONS}
+    return url.set(drivername=DRIVER, query=kept).update_query_dict(options)
 
 
 def _libpq_params(url: sa.URL) -> dict[str, Any]:

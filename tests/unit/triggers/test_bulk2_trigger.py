@@ -34,3 +34,14 @@ def test_serialized_form_rebuilds_an_equal_trigger():
     module, _, name = classpath.rpartition(".")
     rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
+
+
+def test_a_trigger_row_stored_by_an_earlier_release_still_loads():
+    """Before the engine/airflow/ops layout the class lived in salesforce_elt.triggers.bulk2: trigger
+    rows of tasks deferred before an upgrade carry that path, and the triggerer imports it as Airflow does."""
+    from airflow.sdk._shared.module_loading import import_string
+
+    old = import_string("salesforce_elt.triggers.bulk2.Bulk2QueryJobTrigger")
+    assert old is Bulk2QueryJobTrigger
+    _, kwargs = Bulk2QueryJobTrigger(job_id="750A", conn_id="sf", deadline=None).serialize()
+    assert old(**kwargs).serialize()[1] == kwargs

@@ -7,6 +7,7 @@ with ``absorb_calls``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -15,6 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from salesforce_elt.airflow.hooks.retry import parse_api_usage
+
+log = logging.getLogger(__name__)
 
 CALL_LOG_LIMIT = 10_000  # calls kept in memory per hook; older ones are counted, not kept
 
@@ -98,7 +101,13 @@ class CallRecorder:
         the calls the sender could not keep). Returns how many records were taken in."""
         taken = 0
         for call in calls or ():
-            record = call if isinstance(call, ApiCall) else ApiCall.from_json(call)
+            try:
+                record = call if isinstance(call, ApiCall) else ApiCall.from_json(call)
+            except (KeyError, TypeError, ValueError):
+                # Monitoring data must not fail the task: a record that does not parse is counted only.
+                log.warning("a call record from the triggerer does not parse; counted, not logged: %r", call)
+                self.api_calls += 1
+                continue
             self._append_call(record)
             if record.status is not None:  # as in the hooks' own count: answered requests
                 self.api_calls += 1
