@@ -140,7 +140,7 @@ def test_edges_are_whole_seconds_and_xcom_form_is_iso():
     hwm = datetime(2026, 3, 10, 11, 55, 7, 999_000, tzinfo=UTC)
     window = compute_window(manual(), CONTACT, hwm, now=NOW)
     assert window.start.microsecond == 0 and window.end.microsecond == 0
-    assert window.as_dict() == {
+    assert window.to_json() == {
         "start": "2026-03-10T11:45:07+00:00",
         "end": "2026-03-10T12:30:15+00:00",
         "full_refresh": False,

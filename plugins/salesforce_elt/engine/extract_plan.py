@@ -122,10 +122,6 @@ def earliest_cursor_soql(spec: SObjectSpec, soql_where: str | None) -> str:
     return f"SELECT {cursor} FROM {validate_object_name(spec.name)}{where} ORDER BY {cursor} ASC LIMIT 1"  # noqa: S608
 
 
-def needs_earliest_cursor(piece: WindowPiece) -> bool:
-    return piece.start is None
-
-
 def halve(
     spec: SObjectSpec,
     piece: WindowPiece,

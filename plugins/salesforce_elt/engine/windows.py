@@ -61,8 +61,6 @@ class SyncWindow:
             data["deletes_covered_to"] = self.deletes_covered_to.isoformat()
         return data
 
-    as_dict = to_json
-
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SyncWindow:
         """The window back from its XCom form (``advances_high_water_mark`` defaults to True)."""

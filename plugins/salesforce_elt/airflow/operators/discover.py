@@ -60,7 +60,7 @@ class SalesforceContactDiscoveryOperator(BaseOperator):
 
         mark = state.get_high_water_mark(targeted.MARK_NAME, conn_id=self.warehouse_conn_id)
         window = compute_window(context, CONTACT, mark)
-        self.log.info("targeted contacts: activity window %s", window.as_dict())
+        self.log.info("targeted contacts: activity window %s", window.to_json())
         hook = SalesforceApiHook(self.conn_id)
         found = targeted.Discovery()
         missing: set[str] = set()  # relation objects the org does not have (no Shared Activities)
@@ -109,7 +109,7 @@ class SalesforceContactDiscoveryOperator(BaseOperator):
             "inline" if len(found.ids) <= inline_max else "as staged files",
             hook.api_calls,
         )
-        context["ti"].xcom_push(key=WINDOW_XCOM_KEY, value=window.as_dict())
+        context["ti"].xcom_push(key=WINDOW_XCOM_KEY, value=window.to_json())
         return chunks
 
     def _add(self, found: Discovery, missing: set[str], object_name: str, values: Iterator[str | None]) -> bool:

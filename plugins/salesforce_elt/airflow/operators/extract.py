@@ -33,7 +33,6 @@ from salesforce_elt.engine.extract_plan import (
     ID_FIELDS,
     REST_SOQL_MAX_CHARS,
     ApiChoice,
-    soql_summary,
 )
 from salesforce_elt.engine.registry import get_object, missing_in_org
 
@@ -56,9 +55,6 @@ __all__ = [
     "SalesforceExtractOperator",
     "SalesforceRestExtractOperator",
 ]
-
-_soql_summary = soql_summary  # the name earlier releases exported
-_JobEnded = JobEnded
 
 
 class SalesforceExtractOperator(BulkExtractMixin, RestExtractMixin):
