@@ -173,15 +173,7 @@ class RetryPolicy:
         sleep: Callable[[float], None] | None = None,
     ) -> Retrying:
         """A controller for ``for attempt in policy.retrying(...): with attempt: ...``."""
-        before_sleep, give_up = self._callbacks(method, path, log, what, message)
-        return Retrying(
-            sleep=sleep or time.sleep,
-            retry=retry_if_exception_type(Transient),
-            stop=self.stop,
-            wait=self.wait,
-            before_sleep=before_sleep,
-            retry_error_callback=give_up,
-        )
+        return Retrying(sleep=sleep or time.sleep, **self._controls(method, path, log, what, message))
 
     def async_retrying(
         self,
@@ -194,15 +186,20 @@ class RetryPolicy:
         sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> AsyncRetrying:
         """The same controller for ``async for attempt in ...: with attempt: ...``."""
+        return AsyncRetrying(sleep=sleep or asyncio.sleep, **self._controls(method, path, log, what, message))
+
+    def _controls(
+        self, method: str, path: str, log: logging.Logger | Any, what: str | None, message: str
+    ) -> dict[str, Any]:
+        """What the sync and the async controller share: which errors retry, when to stop, the waits."""
         before_sleep, give_up = self._callbacks(method, path, log, what, message)
-        return AsyncRetrying(
-            sleep=sleep or asyncio.sleep,
-            retry=retry_if_exception_type(Transient),
-            stop=self.stop,
-            wait=self.wait,
-            before_sleep=before_sleep,
-            retry_error_callback=give_up,
-        )
+        return {
+            "retry": retry_if_exception_type(Transient),
+            "stop": self.stop,
+            "wait": self.wait,
+            "before_sleep": before_sleep,
+            "retry_error_callback": give_up,
+        }
 
     def _callbacks(
         self, method: str, path: str, log: logging.Logger | Any, what: str | None, message: str
