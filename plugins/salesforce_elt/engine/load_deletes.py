@@ -38,6 +38,7 @@ from salesforce_elt.engine.load_types import (
     qualified,
     template,
 )
+from salesforce_elt.engine.warehouse import one_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -47,10 +48,7 @@ log = logging.getLogger("salesforce_elt.engine.load.deletes")  # under the load'
 
 def _count(cur: psycopg.Cursor[Any]) -> int:
     """The one count a marking statement returns."""
-    row = cur.fetchone()
-    if row is None:
-        raise LoadError("a marking statement returned no count")
-    return int(row[0])
+    return int(one_row(cur, "a marking statement's count")[0])
 
 
 def copy_deleted(cur: psycopg.Cursor, staging: str, request: LoadRequest, deleted_file: Any) -> int:

@@ -10,13 +10,10 @@ message and stamps ``finished_at``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from psycopg import sql
-
-from salesforce_elt import settings
-from salesforce_elt.engine import registry
+from salesforce_elt.engine.load_types import qualified, template
+from salesforce_elt.engine.warehouse import one_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -50,11 +47,6 @@ COLUMNS = (
 )
 
 
-@cache
-def _template() -> sql.SQL:
-    return sql.SQL((settings.project_home() / "sql" / "insert_sync_run.sql").read_text(encoding="utf-8"))
-
-
 def row(values: Mapping[str, Any]) -> dict[str, Any]:
     """Every column of the statement: the given values, NULL for the rest, the error capped."""
     unknown = sorted(set(values) - set(COLUMNS))
@@ -70,7 +62,5 @@ def row(values: Mapping[str, Any]) -> dict[str, Any]:
 
 def insert(conn: psycopg.Connection[Any], values: Mapping[str, Any]) -> int:
     """Insert one row on ``conn`` (in its current transaction); returns the row's id."""
-    table = sql.SQL("{}.{}").format(sql.Identifier(registry.warehouse_schema()), sql.Identifier("sync_runs"))
-    inserted = conn.execute(_template().format(sync_runs=table), row(values)).fetchone()
-    assert inserted is not None  # INSERT ... RETURNING id always returns the row
-    return int(inserted[0])
+    statement = template("insert_sync_run.sql").format(sync_runs=qualified("sync_runs"))
+    return int(one_row(conn.execute(statement, row(values)), "the sync_runs insert")[0])

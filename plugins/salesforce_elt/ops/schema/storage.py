@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from salesforce_elt.engine import registry
+from salesforce_elt.engine.warehouse import one_row
 
 if TYPE_CHECKING:
     import psycopg
@@ -41,9 +42,8 @@ def _table_stats(conn: psycopg.Connection, schema: str, table: str) -> dict[str,
             f"table {schema}.{table} does not exist: apply the migrations (python -m salesforce_elt migrate)"
         )
     reltuples, table_and_toast, index_bytes, toast_bytes, total_bytes = sizes
-    counted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table))).fetchone()
-    assert counted is not None  # count(*) always answers one row
-    rows = counted[0]
+    count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, table)))
+    rows = one_row(count, f"the row count of {schema}.{table}")[0]
     return {
         "rows": rows,
         "estimated_rows": int(reltuples) if reltuples is not None and reltuples >= 0 else None,
