@@ -209,6 +209,15 @@ def _chromium() -> str:
     return path
 
 
+def _pointer_away(page) -> None:
+    """A clicked button's tooltip stays open while the pointer rests on it and covers the next row's
+    button: move the pointer off, as a person would, and let the tooltip close."""
+    from playwright.sync_api import expect
+
+    page.mouse.move(0, 0)
+    expect(page.get_by_role("tooltip")).to_have_count(0)
+
+
 def test_in_the_browser_the_form_is_labelled_and_the_test_button_answers(api, api_server, org):
     from playwright.sync_api import expect, sync_playwright
 
@@ -234,18 +243,14 @@ def test_in_the_browser_the_form_is_labelled_and_the_test_button_answers(api, ap
             expect(page.get_by_text("Connection successfully tested")).to_be_visible()
             page.screenshot(path=SCREENSHOTS / "test-button-success.png")
 
-            # The first button's tooltip stays open while the pointer rests on it and covers the
-            # next row's button: move the pointer off, as a person would, and let the tooltip close.
-            page.mouse.move(0, 0)
-            expect(page.get_by_role("tooltip")).to_have_count(0)
+            _pointer_away(page)
             bad = page.get_by_role("row").filter(has_text="sf_ui_browser_bad")
             bad.get_by_role("button", name="Test Connection").click()
             expect(page.get_by_text(re.compile("invalid_client.*invalid client credentials"))).to_be_visible()
             assert wrong not in page.content()
             page.screenshot(path=SCREENSHOTS / "test-button-failure.png")
 
-            page.mouse.move(0, 0)
-            expect(page.get_by_role("tooltip")).to_have_count(0)
+            _pointer_away(page)
             good.get_by_role("button", name="Edit Connection").click()
             dialog = page.get_by_role("dialog")
             expect(dialog.get_by_text("Salesforce (ELT)")).to_be_visible()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.databases import REPO
+
 DOCS = REPO / "docs" / "objects"
 REGENERATE = "python -m tests.support.object_docs"
 

@@ -16,8 +16,7 @@ from salesforce_elt.airflow import assets
 from salesforce_elt.airflow.provider_info import get_provider_info
 from salesforce_elt.engine import registry
 from salesforce_elt.ops import budget, drift
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.databases import REPO
 
 
 @pytest.fixture
