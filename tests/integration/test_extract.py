@@ -20,9 +20,10 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from embedded_stack.connections import salesforce_connection
 from salesforce_elt.airflow.hooks.bulk2 import SalesforceBulk2Hook
+from salesforce_elt.airflow.hooks.deleted_feed import DeletedFeedUnavailable
 from salesforce_elt.airflow.hooks.errors import BulkQueryNotSupportedError, SalesforceApiError
 from salesforce_elt.airflow.hooks.retry import RetryPolicy
-from salesforce_elt.airflow.hooks.salesforce import DeletedFeedUnavailable, SalesforceApiHook
+from salesforce_elt.airflow.hooks.salesforce import SalesforceApiHook
 from salesforce_elt.airflow.operators import extract
 from salesforce_elt.airflow.operators.extract import (
     SalesforceBulkExtractOperator,

@@ -27,7 +27,8 @@ from salesforce_elt.engine import registry, sync_runs
 from salesforce_elt.ops import budget
 
 if TYPE_CHECKING:
-    from salesforce_elt.airflow.hooks.salesforce import ApiCall, SalesforceApiHook
+    from salesforce_elt.airflow.hooks.calls import ApiCall
+    from salesforce_elt.airflow.hooks.salesforce import SalesforceApiHook
 
 log = logging.getLogger(__name__)
 

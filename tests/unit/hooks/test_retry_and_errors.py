@@ -13,13 +13,13 @@ from salesforce_elt.airflow.hooks.errors import (
     SalesforceApiError,
     error_from_body,
 )
+from salesforce_elt.airflow.hooks.records import flatten_record
 from salesforce_elt.airflow.hooks.retry import (
     RetryPolicy,
     is_transient_status,
     parse_api_usage,
     parse_retry_after,
 )
-from salesforce_elt.airflow.hooks.salesforce import flatten_record
 
 
 def test_full_jitter_delay_stays_within_the_exponential_cap():

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import requests
 from airflow.providers.salesforce.hooks.salesforce import SalesforceHook
 
-from salesforce_elt.airflow.hooks.calls import CALL_LOG_LIMIT, ApiCall, CallRecorder
-from salesforce_elt.airflow.hooks.deleted_feed import DeletedFeedUnavailable, read_deleted_feed
+from salesforce_elt.airflow.hooks.calls import CALL_LOG_LIMIT, CallRecorder
+from salesforce_elt.airflow.hooks.deleted_feed import read_deleted_feed
 from salesforce_elt.airflow.hooks.errors import SalesforceApiError, error_from_body, tls_error
 from salesforce_elt.airflow.hooks.oauth import (
     TOKEN_PATH,
@@ -52,9 +52,6 @@ from salesforce_elt.ops.budget import check_usage
 if TYPE_CHECKING:
     from airflow.sdk import ObjectStoragePath
     from simple_salesforce import api
-
-# Names other modules import from here (``x as x``: re-exported).
-__all__ = ["CALL_LOG_LIMIT", "ApiCall", "DeletedFeedUnavailable", "SalesforceApiHook", "flatten_record"]
 
 # requests/urllib3 failures that mean "the bytes did not arrive", not "Salesforce said no".
 TRANSIENT_EXCEPTIONS: tuple[type[BaseException], ...] = (
