@@ -73,6 +73,13 @@ _SETTINGS = (
     Setting(
         "reject_threshold", "float", "0.01", "Share of rows that may fail conversion before a transform fails."
     ),
+    Setting(
+        "transform_while_downloading",
+        "boolean",
+        "true",
+        "A Bulk extract converts each results page as it lands, overlapping the download; the transform "
+        "task then checks the rejects. false: the transform task converts every part after the extract.",
+    ),
     Setting("alert_emails", "string", "", "Comma-separated recipients of failure alert emails (read at DAG parse)."),
     Setting(
         "api_reserve",
@@ -262,6 +269,10 @@ def staging_retention_days() -> int:
 def reject_threshold() -> float:
     """Share of rows that may fail conversion before the transform fails the run (default 1 %)."""
     return get_float("reject_threshold")
+
+
+def transform_while_downloading() -> bool:
+    return get_bool("transform_while_downloading")
 
 
 def alert_recipients() -> list[str]:

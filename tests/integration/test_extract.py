@@ -33,6 +33,7 @@ from salesforce_elt.airflow.triggers.bulk2 import Bulk2QueryJobTrigger
 from salesforce_elt.engine import registry
 from salesforce_elt.engine.registry import CONTACT, FieldSpec, SObjectSpec
 from salesforce_elt.engine.soql import build_spec_select
+from salesforce_elt.engine.transform import transform_files
 from salesforce_emulator.server import EmulatorServer
 from tests.support.deferral import run_extract, trigger_event
 from tests.support.logs import captured_logs
@@ -405,7 +406,9 @@ def _check_staged(result: dict, expected_records: int) -> None:
     assert len(rows) == result["records"] == expected_records
 
 
-def test_bulk_operator_incremental_run_follows_the_contract(private_emulator, mutated, private_conn, staging):
+def test_bulk_operator_incremental_run_follows_the_contract(
+    private_emulator, mutated, private_conn, staging, tmp_path
+):
     hwm = datetime.now(UTC) - timedelta(hours=1)
     operator = SalesforceBulkExtractOperator(
         task_id="extract",
@@ -422,7 +425,7 @@ def test_bulk_operator_incremental_run_follows_the_contract(private_emulator, mu
     )
     assert set(result) == {
         "object", "api", "soql", "fields", "dropped_fields", "raw_uri", "files", "records", "job_ids",
-        "deleted_uri", "deleted_records", "window", "api_usage", "api_calls",
+        "deleted_uri", "deleted_records", "window", "api_usage", "api_calls", "typed",
     }  # fmt: skip
     assert (result["object"], result["api"], result["soql"]) == ("Contact", "bulk", expected_soql)
     assert result["fields"] == list(CONTACT.soql_fields)
@@ -441,7 +444,20 @@ def test_bulk_operator_incremental_run_follows_the_contract(private_emulator, mu
     assert result["deleted_uri"].endswith("/try-1/deleted.csv") and result["deleted_records"] >= 5
     assert len(result["job_ids"]) == 1
     assert result["api_usage"]["before"] and result["api_usage"]["after"] and result["api_calls"] >= 4
+    _check_typed_while_downloading(result, tmp_path)
     json.dumps(result)  # XCom must be plain JSON
+
+
+def _check_typed_while_downloading(result: dict, tmp_path) -> None:
+    """The parts converted during the download are byte for byte what the transform task writes."""
+    typed = result["typed"]
+    assert typed["uri"].endswith("/try-1/typed") and typed["files"] == result["files"]
+    assert (typed["rows"], typed["rejects"]) == (result["records"], 0)
+    alone = transform_files(CONTACT, result["fields"], ObjectStoragePath(result["raw_uri"]), result["files"],
+                            tmp_path, reject_threshold=0.0)
+    assert list(typed["columns"]) == alone.columns
+    for name in result["files"]:
+        assert (ObjectStoragePath(typed["uri"]) / name).read_bytes() == (tmp_path / name).read_bytes()
 
 
 def test_rest_operator_full_refresh(sf, staging):

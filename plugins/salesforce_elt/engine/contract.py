@@ -126,6 +126,53 @@ class IdReconcile:
 
 
 @dataclass(frozen=True)
+class TypedParts:
+    """Typed parts a Bulk extract converted while it downloaded (engine.transform_stream).
+
+    The same files and counts the transform task would have written; the transform task checks
+    ``rejects`` against the threshold and passes them on. ``seconds`` is the conversion's own
+    time, which overlapped the download.
+    """
+
+    uri: str
+    files: tuple[str, ...]
+    columns: tuple[str, ...]
+    rows: int
+    rejects: int
+    rejects_uri: str | None
+    first_reasons: tuple[str, ...]
+    cleaned: int
+    seconds: float
+
+    def to_json(self) -> Json:
+        return {
+            "uri": self.uri,
+            "files": list(self.files),
+            "columns": list(self.columns),
+            "rows": self.rows,
+            "rejects": self.rejects,
+            "rejects_uri": self.rejects_uri,
+            "first_reasons": list(self.first_reasons),
+            "cleaned": self.cleaned,
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TypedParts:
+        return cls(
+            uri=str(data["uri"]),
+            files=_strings(data.get("files")),
+            columns=_strings(data.get("columns")),
+            rows=int(data["rows"]),
+            rejects=int(data.get("rejects") or 0),
+            rejects_uri=data.get("rejects_uri"),
+            first_reasons=_strings(data.get("first_reasons")),
+            cleaned=int(data.get("cleaned") or 0),
+            seconds=float(data.get("seconds") or 0.0),
+        )
+
+
+@dataclass(frozen=True)
 class ExtractResult:
     """What the extract staged for the transform (raw Bulk-2.0-format CSV parts) and how."""
 
@@ -147,6 +194,7 @@ class ExtractResult:
     id_reconcile: IdReconcile | None = None
     relation_scope: RelationScope | None = None
     seconds: Mapping[str, float] = field(default_factory=dict)
+    typed: TypedParts | None = None  # converted while downloading; None: the transform task converts
 
     def to_json(self) -> Json:
         data: Json = {
@@ -171,12 +219,14 @@ class ExtractResult:
             data["relation_scope"] = self.relation_scope.to_json()
         if self.seconds:
             data["seconds"] = dict(self.seconds)
+        if self.typed is not None:
+            data["typed"] = self.typed.to_json()
         return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ExtractResult:
         usage = data.get("api_usage") or {}
-        reconcile, scope = data.get("id_reconcile"), data.get("relation_scope")
+        reconcile, scope, typed = data.get("id_reconcile"), data.get("relation_scope"), data.get("typed")
         return cls(
             object_name=str(data["object"]),
             api=str(data.get("api") or ""),
@@ -196,6 +246,7 @@ class ExtractResult:
             id_reconcile=IdReconcile.from_json(reconcile) if reconcile else None,
             relation_scope=RelationScope.from_json(scope) if scope is not None else None,
             seconds=dict(data.get("seconds") or {}),
+            typed=TypedParts.from_json(typed) if typed else None,
         )
 
 

@@ -304,6 +304,56 @@ def _read_blocks(
     yield from reader
 
 
+class PartTransformer:
+    """Raw parts -> typed parts of the same name, one part at a time, rejects beside them.
+
+    The transform task feeds it every part of the extract; a Bulk extract can feed it each results
+    page as it lands (salesforce_elt.engine.transform_stream). ``finish()`` returns the result;
+    the reject threshold is checked apart (``check_rejects``), by whoever owns the decision.
+    """
+
+    def __init__(self, spec: SObjectSpec, requested: Sequence[str], raw_dir: PathLike, typed_dir: PathLike) -> None:
+        missing = [f for f in spec.soql_fields if f.lower() not in {r.lower() for r in requested}]
+        if missing:
+            raise HeaderMismatch(f"{spec.name}: the extract did not request {missing}, which the registry needs")
+        self.spec, self.requested, self.raw_dir, self.typed_dir = spec, requested, raw_dir, typed_dir
+        self.result = Result(columns=build_plan(spec, spec.soql_fields).columns)
+        if hasattr(typed_dir, "mkdir"):
+            typed_dir.mkdir(parents=True, exist_ok=True)
+        self._rejects = _Rejects(typed_dir / "rejects.csv", self.result)
+
+    def add(self, name: str) -> None:
+        _transform_file(self.spec, self.requested, self.raw_dir / name, self.typed_dir / name, name,
+                        self.result, self._rejects)
+        self.result.typed_files.append(name)
+
+    def close(self) -> None:
+        self._rejects.close()
+
+    def finish(self) -> Result:
+        self.close()
+        result = self.result
+        if result.cleaned:
+            log.warning(
+                "%s: NUL characters removed from the text values of %d record(s) (PostgreSQL text cannot hold "
+                "them; the rest of each value is loaded), ids: %s%s",
+                self.spec.name, result.cleaned, ", ".join(result.cleaned_ids),
+                " ..." if result.cleaned > len(result.cleaned_ids) else "",
+            )
+        return result
+
+
+def check_rejects(spec: SObjectSpec, result: Result, reject_threshold: float) -> None:
+    """Raise TooManyRejects when the share of rejected rows exceeds ``reject_threshold``."""
+    if result.rejects and result.reject_share > reject_threshold:
+        reasons = "; ".join(result.first_reasons)
+        raise TooManyRejects(
+            f"{spec.name}: {result.rejects} of {result.rows + result.rejects} rows rejected "
+            f"({result.reject_share:.2%} > threshold {reject_threshold:.2%}, "
+            f"SALESFORCE_ELT_REJECT_THRESHOLD). First reasons: {reasons}. All: {result.rejects_file}"
+        )
+
+
 def transform_files(
     spec: SObjectSpec,
     requested: Sequence[str],
@@ -314,31 +364,12 @@ def transform_files(
     reject_threshold: float,
 ) -> Result:
     """Transform each raw part into a typed part of the same name; write rejects beside them."""
-    missing = [f for f in spec.soql_fields if f.lower() not in {r.lower() for r in requested}]
-    if missing:
-        raise HeaderMismatch(f"{spec.name}: the extract did not request {missing}, which the registry needs")
-    result = Result(columns=build_plan(spec, spec.soql_fields).columns)
-    if hasattr(typed_dir, "mkdir"):
-        typed_dir.mkdir(parents=True, exist_ok=True)
-    rejects = _Rejects(typed_dir / "rejects.csv", result)
+    transformer = PartTransformer(spec, requested, raw_dir, typed_dir)
     try:
         for name in files:
-            _transform_file(spec, requested, raw_dir / name, typed_dir / name, name, result, rejects)
-            result.typed_files.append(name)
+            transformer.add(name)
     finally:
-        rejects.close()
-    if result.cleaned:
-        log.warning(
-            "%s: NUL characters removed from the text values of %d record(s) (PostgreSQL text cannot hold "
-            "them; the rest of each value is loaded), ids: %s%s",
-            spec.name, result.cleaned, ", ".join(result.cleaned_ids),
-            " ..." if result.cleaned > len(result.cleaned_ids) else "",
-        )
-    if result.rejects and result.reject_share > reject_threshold:
-        reasons = "; ".join(result.first_reasons)
-        raise TooManyRejects(
-            f"{spec.name}: {result.rejects} of {result.rows + result.rejects} rows rejected "
-            f"({result.reject_share:.2%} > threshold {reject_threshold:.2%}, "
-            f"SALESFORCE_ELT_REJECT_THRESHOLD). First reasons: {reasons}. All: {result.rejects_file}"
-        )
+        transformer.close()
+    result = transformer.finish()
+    check_rejects(spec, result, reject_threshold)
     return result

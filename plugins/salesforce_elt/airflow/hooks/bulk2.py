@@ -17,7 +17,7 @@ import copy
 import itertools
 import queue
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
@@ -116,6 +116,7 @@ class SalesforceBulk2Hook(SalesforceApiHook):
         *,
         start_part: int = 0,
         header: Sequence[str] | None = None,
+        on_part: Callable[[str], None] | None = None,
     ) -> tuple[list[str], int]:
         """Stream every results page into ``dest_dir/part-NNNNN.csv``; returns (file names, records).
 
@@ -126,6 +127,8 @@ class SalesforceBulk2Hook(SalesforceApiHook):
         the parallel results resource splits into several pages, the pages are Salesforce's
         (``max_records`` does not apply) and are fetched concurrently, part files in resultUrl
         order; a single page gains nothing from streams and is read by locator as before.
+        ``on_part(name)`` is called as each part file is complete and checked (from the stream's
+        own thread when pages download in parallel).
         """
         dest_dir.mkdir(parents=True, exist_ok=True)
         first: tuple[list[str], bool] | None = None
@@ -135,9 +138,9 @@ class SalesforceBulk2Hook(SalesforceApiHook):
         if first is not None and (len(first[0]) > 1 or (first[0] and not first[1])):
             # Pages start downloading while the next answers of resultPages are still asked for.
             batches = itertools.chain([first[0]], (urls for urls, _done in answers))
-            files, records = self._download_parallel(batches, dest_dir, start_part, header)
+            files, records = self._download_parallel(batches, dest_dir, start_part, header, on_part)
         else:
-            files, records = self._download_sequential(job_id, dest_dir, max_records, start_part, header)
+            files, records = self._download_sequential(job_id, dest_dir, max_records, start_part, header, on_part)
         self.log.info("Bulk 2.0 job %s: %d records in %d file(s)", job_id, records, len(files))
         return files, records
 
@@ -179,6 +182,7 @@ class SalesforceBulk2Hook(SalesforceApiHook):
         max_records: int,
         start_part: int,
         header: Sequence[str] | None,
+        on_part: Callable[[str], None] | None = None,
     ) -> tuple[list[str], int]:
         files: list[str] = []
         records = 0
@@ -191,6 +195,8 @@ class SalesforceBulk2Hook(SalesforceApiHook):
             if locator:
                 params["locator"] = locator
             rows, locator = self._download_page(path, params, dest_dir / name, header)
+            if on_part is not None:
+                on_part(name)
             files.append(name)
             records += rows
             part += 1
@@ -204,6 +210,7 @@ class SalesforceBulk2Hook(SalesforceApiHook):
         dest_dir: ObjectStoragePath,
         start_part: int,
         header: Sequence[str] | None,
+        on_part: Callable[[str], None] | None = None,
     ) -> tuple[list[str], int]:
         streams = self.result_streams
         workers = [self._stream_worker() for _ in range(streams)]
@@ -214,9 +221,12 @@ class SalesforceBulk2Hook(SalesforceApiHook):
         def fetch(url: str, name: str) -> int:
             worker = idle.get()
             try:
-                return worker._download_page(url, None, dest_dir / name, header)[0]
+                rows = worker._download_page(url, None, dest_dir / name, header)[0]
             finally:
                 idle.put(worker)
+            if on_part is not None:
+                on_part(name)
+            return rows
 
         names: list[str] = []
         futures: list[Future[int]] = []

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, NoReturn
 
 from airflow.sdk import ObjectStoragePath
 
+from salesforce_elt import settings
 from salesforce_elt.airflow.operators.extract_base import ExtractOperatorBase
-from salesforce_elt.engine.contract import BulkCarry, ExtractResult, IdReconcile, JobEvent
+from salesforce_elt.engine.contract import BulkCarry, ExtractResult, IdReconcile, JobEvent, TypedParts
 from salesforce_elt.engine.deletes import read_id_list_rest, strategy_for
 from salesforce_elt.engine.extract_plan import (
     ID_FIELDS,
@@ -33,6 +34,7 @@ from salesforce_elt.ops.drift import without_fields
 
 if TYPE_CHECKING:
     from salesforce_elt.airflow.hooks.bulk2 import SalesforceBulk2Hook
+    from salesforce_elt.engine.transform_stream import TransformWhileDownloading
 
 # A trigger answers no earlier than this after the deferral: the scheduler must first take in the
 # deferring attempt's exit, or it may mistake it for the end of the resumed attempt (see _brief_wait).
@@ -191,17 +193,25 @@ class BulkExtractMixin(ExtractOperatorBase):
         raw = attempt / "raw"
         files: list[str] = []
         records = 0
-        for job_id, job_records in zip(job_ids, expected, strict=True):
-            new_files, new_records = hook.download_results(
-                job_id, raw, self.max_records, start_part=len(files), header=spec.soql_fields
-            )
-            if job_records is not None and new_records != job_records:
-                raise AirflowException(
-                    f"Bulk API 2.0 job {job_id} for {spec.name}: downloaded {new_records} rows, "
-                    f"Salesforce processed {job_records}"
+        converting = self._transform_while_downloading(spec, raw, attempt)
+        try:
+            for job_id, job_records in zip(job_ids, expected, strict=True):
+                new_files, new_records = hook.download_results(
+                    job_id, raw, self.max_records, start_part=len(files), header=spec.soql_fields,
+                    on_part=converting.part_ready if converting is not None else None,
                 )
-            files += new_files
-            records += new_records
+                if job_records is not None and new_records != job_records:
+                    raise AirflowException(
+                        f"Bulk API 2.0 job {job_id} for {spec.name}: downloaded {new_records} rows, "
+                        f"Salesforce processed {job_records}"
+                    )
+                files += new_files
+                records += new_records
+        except BaseException:
+            if converting is not None:
+                converting.abandon()
+            raise
+        typed = self._typed_parts(spec, converting, attempt, files)
         if reconcile is not None and reconcile.job_id:
             reconcile = self._download_ids(hook, spec, attempt, reconcile)
         self._job_ids = []
@@ -224,6 +234,51 @@ class BulkExtractMixin(ExtractOperatorBase):
             api_usage_after=hook.api_usage,
             api_calls=carry.api_calls + hook.api_calls,
             id_reconcile=reconcile,
+            typed=typed,
+        )
+
+    def _transform_while_downloading(
+        self, spec: SObjectSpec, raw: ObjectStoragePath, attempt: ObjectStoragePath
+    ) -> TransformWhileDownloading | None:
+        if not settings.transform_while_downloading():
+            return None
+        # pyarrow: imported when a download starts, not at DAG parse
+        from salesforce_elt.engine.transform_stream import TransformWhileDownloading
+
+        return TransformWhileDownloading(spec, spec.soql_fields, raw, attempt / "typed")
+
+    def _typed_parts(
+        self,
+        spec: SObjectSpec,
+        converting: TransformWhileDownloading | None,
+        attempt: ObjectStoragePath,
+        files: list[str],
+    ) -> TypedParts | None:
+        """What the conversion during the download wrote; None leaves every part to the transform task."""
+        if converting is None:
+            return None
+        try:
+            result = converting.finish()
+        except Exception as exc:  # the transform task converts again and reports it in its own words
+            self.log.warning("%s: converting while downloading failed (%s); the transform task converts "
+                             "the parts", spec.name, exc)
+            return None
+        if result.typed_files != sorted(files):
+            self.log.warning("%s: %d part(s) converted of %d downloaded; the transform task converts them",
+                             spec.name, len(result.typed_files), len(files))
+            return None
+        self.log.info("%s: %d rows typed while downloading (%d rejected), %.1f s of conversion",
+                      spec.name, result.rows, result.rejects, converting.busy_seconds)
+        return TypedParts(
+            uri=str(attempt / "typed"),
+            files=tuple(result.typed_files),
+            columns=tuple(result.columns),
+            rows=result.rows,
+            rejects=result.rejects,
+            rejects_uri=result.rejects_file,
+            first_reasons=tuple(result.first_reasons),
+            cleaned=result.cleaned,
+            seconds=round(converting.busy_seconds, 3),
         )
 
     def _split_failed_job(self, hook: SalesforceBulk2Hook, carry: BulkCarry, event: JobEvent) -> BulkCarry:

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from salesforce_elt import settings
-from salesforce_elt.engine.contract import ExtractResult, TransformResult
+from salesforce_elt.engine.contract import ExtractResult, TransformResult, TypedParts
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from salesforce_elt.engine.registry import SObjectSpec
 
 
 class SalesforceTransformOperator(BaseOperator):
@@ -50,6 +52,8 @@ class SalesforceTransformOperator(BaseOperator):
         # Fields the extract's drift guard left out (gone from Salesforce) are not expected either.
         spec = without_fields(get_object(extract.object_name), extract.dropped_fields)
         threshold = settings.reject_threshold() if self.reject_threshold is None else self.reject_threshold
+        if extract.typed is not None:
+            return self._converted_while_downloading(spec, extract, extract.typed, threshold)
         typed_dir = attempt_dir(context, spec.name) / "typed"
         result = transform_files(
             spec,
@@ -78,6 +82,36 @@ class SalesforceTransformOperator(BaseOperator):
             rejects=result.rejects,
             rejects_uri=result.rejects_file,
             cleaned=result.cleaned,
+        ).to_json()
+
+    def _converted_while_downloading(
+        self, spec: SObjectSpec, extract: ExtractResult, typed: TypedParts, threshold: float
+    ) -> dict[str, Any]:
+        """The extract converted its parts as they landed: check the rejects and pass the parts on."""
+        from salesforce_elt.engine.transform import Result, check_rejects
+
+        result = Result(columns=list(typed.columns), typed_files=list(typed.files), rows=typed.rows,
+                        rejects=typed.rejects, rejects_file=typed.rejects_uri,
+                        first_reasons=list(typed.first_reasons), cleaned=typed.cleaned)
+        if result.rejects:
+            self.log.warning(
+                "%s: %d row(s) rejected (%.3f%%), first reasons: %s; all in %s",
+                spec.name, result.rejects, 100 * result.reject_share, result.first_reasons, result.rejects_file,
+            )
+        check_rejects(spec, result, threshold)
+        self.log.info(
+            "%s: %d rows typed from %d raw record(s) in %d part(s) by the extract while it downloaded (%.1f s)",
+            spec.name, result.rows, extract.records, len(result.typed_files), typed.seconds,
+        )
+        return TransformResult(
+            extract=replace(extract, typed=None, seconds={**extract.seconds, "transform": typed.seconds}),
+            typed_uri=typed.uri,
+            typed_files=typed.files,
+            columns=typed.columns,
+            rows=typed.rows,
+            rejects=typed.rejects,
+            rejects_uri=typed.rejects_uri,
+            cleaned=typed.cleaned,
         ).to_json()
 
 
