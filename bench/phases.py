@@ -56,8 +56,24 @@ def extract(args: dict[str, Any]) -> dict[str, Any]:
     if job["state"] != "JobComplete":
         raise RuntimeError(f"Bulk job {job_id} ended {job['state']}: {job.get('errorMessage')}")
     job_done = time.perf_counter()
-    files, records = hook.download_results(job_id, raw_dir, args.get("max_records", 50_000), header=spec.soql_fields)
+    # typed_dir: convert each page as it lands, as the extract task does (transform_while_downloading).
+    converting = None
+    if args.get("typed_dir"):
+        from salesforce_elt.engine.transform_stream import TransformWhileDownloading
+
+        converting = TransformWhileDownloading(spec, spec.soql_fields, raw_dir, _storage(args["typed_dir"]))
+    files, records = hook.download_results(job_id, raw_dir, args.get("max_records", 50_000), header=spec.soql_fields,
+                                           on_part=converting.part_ready if converting else None)
     downloaded = time.perf_counter()
+    typed = None
+    if converting is not None:
+        from salesforce_elt.engine.transform import check_rejects
+
+        result = converting.finish()
+        check_rejects(spec, result, 0.01)
+        typed = {"rows": result.rows, "rejects": result.rejects, "files": result.typed_files,
+                 "columns": result.columns, "seconds_busy": converting.busy_seconds,
+                 "seconds_after_download": time.perf_counter() - downloaded}
     deleted_rows = None
     if deleted_file is not None and start is not None and end is not None:
         deleted_rows, _ = hook.deleted(spec.name, start, end, deleted_file)
@@ -71,6 +87,7 @@ def extract(args: dict[str, Any]) -> dict[str, Any]:
         "deleted_rows": deleted_rows,
         "api_calls": hook.api_calls,
         "soql_chars": len(soql),
+        "typed": typed,
     }
 
 

@@ -11,6 +11,7 @@ and counted, and a lone carriage return stays inside its value, through Bulk and
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import re
 import socket
@@ -25,6 +26,7 @@ from embedded_stack.connections import salesforce_connection
 from salesforce_elt.airflow.triggers.bulk2 import Bulk2QueryJobTrigger
 from salesforce_elt.engine import registry
 from salesforce_elt.engine.registry import CONTACT, FieldSpec
+from salesforce_elt.engine.transform import TooManyRejects
 from tests.reliability.helpers import (
     assert_table_equals_emulator,
     extract_operator,
@@ -253,3 +255,23 @@ def test_a_lone_carriage_return_stays_inside_its_value(strict, api):
     assert rows[ids[0]]["title"] == "line one\rline two"
     assert rows[ids[0]]["mailing_address"]["street"] == "1 Main St\r\rUnit 5\r"
     assert (rows[ids[1]]["department"], rows[ids[1]]["last_name"]) == ("\r", 'O\'Brien\r, "Jr."')
+
+
+def test_rows_rejected_while_downloading_fail_the_transform_task_not_the_extract(strict, monkeypatch):
+    """A Bulk extract converts each page as it lands; whether the rejects are too many is still the
+    transform task's decision, and a retry of that task with a higher threshold needs no new extract."""
+    fields = tuple(dataclasses.replace(f, length=3) if f.sf_name == "LastName" else f for f in CONTACT.fields)
+    monkeypatch.setitem(registry.REGISTRY, "Contact", dataclasses.replace(CONTACT, fields=fields))
+    run_id = "manual__rejected_while_downloading"
+    extracted = run_extract(extract_operator("bulk"), task_context(run_id, "extract"))
+    typed = extracted["typed"]
+    assert typed["rejects"] > 0 and typed["rows"] + typed["rejects"] == extracted["records"]
+    with pytest.raises(TooManyRejects, match=r"Contact: \d+ of \d+ rows rejected .*last_name: value is \d+ char"):
+        transform(extracted, run_id)
+    assert table_snapshot(strict.warehouse) == []
+
+    monkeypatch.setenv("SALESFORCE_ELT_REJECT_THRESHOLD", "1")
+    transformed = transform(extracted, run_id, try_number=2)
+    assert (transformed["typed_uri"], transformed["typed_files"]) == (typed["uri"], extracted["files"])
+    assert (transformed["rows"], transformed["rejects"]) == (typed["rows"], typed["rejects"])
+    assert "typed" not in transformed

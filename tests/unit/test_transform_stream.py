@@ -1,0 +1,65 @@
+"""Converting parts while the download goes on: the same typed files and counts as the transform task."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from salesforce_elt.engine.registry import CONTACT
+from salesforce_elt.engine.transform import HeaderMismatch, transform_files
+from salesforce_elt.engine.transform_stream import TransformWhileDownloading
+from tests.unit.test_transform import FIELDS, contact, write_raw
+
+NAMES = [f"part-{i:05d}.csv" for i in range(6)]
+
+
+def _raw_parts(tmp_path):
+    raw = tmp_path / "raw"
+    for n, name in enumerate(NAMES):
+        rows = [contact(n * 100 + i) for i in range(40)]
+        rows[n] = contact(n * 100 + n, Birthdate="1980-13-01", Title='x "quoted"\nline')  # one reject per part
+        write_raw(raw, name, rows)
+    return raw
+
+
+def test_parts_reported_from_several_threads_give_the_transform_tasks_files_and_counts(tmp_path):
+    raw = _raw_parts(tmp_path)
+    converting = TransformWhileDownloading(CONTACT, FIELDS, raw, tmp_path / "typed")
+    # Like the results streams: each thread reports its own parts, out of order.
+    threads = [threading.Thread(target=lambda ns=NAMES[i::3]: [converting.part_ready(n) for n in reversed(ns)])
+               for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    streamed = converting.finish()
+
+    alone = transform_files(CONTACT, FIELDS, raw, NAMES, tmp_path / "alone", reject_threshold=1.0)
+    assert streamed.typed_files == NAMES == alone.typed_files
+    assert (streamed.rows, streamed.rejects, streamed.columns) == (alone.rows, alone.rejects, alone.columns)
+    assert (streamed.rows, streamed.rejects) == (6 * 39, 6)
+    for name in NAMES:
+        assert (tmp_path / "typed" / name).read_bytes() == (tmp_path / "alone" / name).read_bytes()
+    rejected = sorted((tmp_path / "typed" / "rejects.csv").read_text().splitlines()[1:])
+    assert rejected == sorted((tmp_path / "alone" / "rejects.csv").read_text().splitlines()[1:])
+    assert converting.busy_seconds > 0
+
+
+def test_a_part_that_fails_is_raised_by_finish_and_the_rest_are_skipped(tmp_path):
+    raw = _raw_parts(tmp_path)
+    write_raw(raw, NAMES[1], [contact(1)], header=list(reversed(FIELDS)))
+    converting = TransformWhileDownloading(CONTACT, FIELDS, raw, tmp_path / "typed")
+    for name in NAMES:
+        converting.part_ready(name)
+    with pytest.raises(HeaderMismatch, match="part-00001.csv"):
+        converting.finish()
+    assert not (tmp_path / "typed" / NAMES[2]).exists()
+
+
+def test_an_abandoned_download_stops_converting(tmp_path):
+    raw = _raw_parts(tmp_path)
+    converting = TransformWhileDownloading(CONTACT, FIELDS, raw, tmp_path / "typed")
+    converting.abandon()
+    converting.part_ready(NAMES[0])  # too late: nothing reads the queue any more
+    assert not (tmp_path / "typed" / NAMES[0]).exists()
