@@ -28,7 +28,10 @@ class SalesforceTransformOperator(BaseOperator):
     the extract XCom plus ``typed_uri``, ``typed_files``, ``columns``, ``rows``,
     ``rejects``, ``rejects_uri``, ``cleaned`` (records whose text values lost NUL characters, which
     PostgreSQL cannot store; the load records it in ``sync_runs.records_cleaned``) and
-    ``seconds.transform``.
+    ``seconds.transform``. When the extract already converted its parts while downloading (its
+    ``typed``, see salesforce_elt.engine.transform_stream), this task only applies the threshold
+    to those rejects and passes the typed parts on; clearing it after raising the threshold needs
+    no new extract.
     """
 
     template_fields: Sequence[str] = ("extract",)
