@@ -17,7 +17,14 @@ from salesforce_elt.engine.soql import build_spec_select
 
 # The reliability suite's own org, warehouse and Airflow environment, for a whole sync below.
 from tests.reliability.conftest import empty_table, org, sync_env  # noqa: E402,F401
-from tests.reliability.helpers import assert_table_equals_emulator, run_pipeline  # noqa: E402
+from tests.reliability.helpers import (  # noqa: E402
+    assert_table_equals_emulator,
+    extract_operator,
+    load_task,
+    run_extract,
+    task_context,
+    transform,
+)
 from tests.support.salesforce import finished_job  # noqa: E402
 
 FAST_RETRY = RetryPolicy(max_retries=4, backoff_base=0.01, backoff_max=0.05)
@@ -152,13 +159,20 @@ def test_a_page_cut_mid_stream_is_fetched_again_from_its_result_url(sf, tmp_path
     clean = SalesforceBulk2Hook(result_streams=4)
     job_id = _complete_job(clean)
     want, _ = clean.download_results(job_id, _dir(tmp_path, "clean"))
+    cut = _dir(tmp_path, "cut")
 
     hook = SalesforceBulk2Hook(result_streams=4, retry=FAST_RETRY)
     sf.reset_audit()
     sf.faults.set(reset_bulk_page_next=2)
-    files, records = hook.download_results(job_id, _dir(tmp_path, "cut"))
+    reported: list[tuple[str, bytes]] = []  # (name, the file's bytes when it was reported complete)
+    files, records = hook.download_results(
+        job_id, _dir(tmp_path, "cut"), on_part=lambda name: reported.append((name, (cut / name).read_bytes()))
+    )
     assert files == want
     assert _contents(_dir(tmp_path, "cut"), files) == _contents(_dir(tmp_path, "clean"), want)
+    # Each part reported once, only when whole: never the cut attempt of a page.
+    assert sorted(name for name, _ in reported) == files
+    assert [content for _, content in sorted(reported)] == _contents(_dir(tmp_path, "clean"), want)
     paths = [e["path"] for e in _entries(sf, job_id, "results")]
     assert len(paths) == len(files) + 2  # two pages asked for twice, at the same resultUrl
     assert len(set(paths)) == len(files)
@@ -219,16 +233,22 @@ def test_the_streams_calls_and_a_new_login_are_folded_into_the_hook(sf, tmp_path
 
 
 def test_a_sync_over_parallel_pages_equals_the_org(empty_table):  # noqa: F811
-    """extract -> transform -> load with the deployed default (4 streams), pages of 300 rows, two of
-    them cut mid-stream: the table equals the org field by field."""
+    """extract -> transform -> load with the deployed default (4 streams, pages converted as they
+    land), pages of 300 rows, two of them cut mid-stream: the table equals the org field by field."""
     org_server = empty_table.org
     before = org_server.bulk.parallel_page_records
     org_server.bulk.parallel_page_records = PAGE
+    run_id = "manual__parallel_pages"
     try:
         org_server.faults.set(reset_bulk_page_next=2, bandwidth_kbps=4000)
-        result = run_pipeline("manual__parallel_pages", api="bulk")
+        extracted = run_extract(extract_operator("bulk"), task_context(run_id, "extract"))
+        transformed = transform(extracted, run_id)
+        result = load_task(transformed, run_id)
     finally:
         org_server.bulk.parallel_page_records = before
+    # Every page was converted by the extract, and the load took those parts.
+    assert extracted["typed"]["files"] == extracted["files"] and len(extracted["files"]) > 1
+    assert transformed["typed_uri"] == extracted["typed"]["uri"] and "/extract/try-1/" in transformed["typed_uri"]
     assert result["api"] == "bulk" and result["new_records"] == result["total_retrieved"] > 2000
     pages = [e for e in org_server.audit() if "/results?locator=" in e["path"]]
     assert any(e["status"] == 200 for e in pages) and any("/resultPages" in e["path"] for e in org_server.audit())

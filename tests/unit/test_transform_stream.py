@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from salesforce_elt.engine.registry import CONTACT
-from salesforce_elt.engine.transform import HeaderMismatch, transform_files
+from salesforce_elt.engine.transform import HeaderMismatch, PartTransformer, transform_files
 from salesforce_elt.engine.transform_stream import TransformWhileDownloading
 from tests.unit.test_transform import FIELDS, contact, write_raw
 
@@ -57,9 +57,26 @@ def test_a_part_that_fails_is_raised_by_finish_and_the_rest_are_skipped(tmp_path
     assert not (tmp_path / "typed" / NAMES[2]).exists()
 
 
-def test_an_abandoned_download_stops_converting(tmp_path):
+def test_an_abandoned_download_stops_converting_the_parts_still_queued(tmp_path, monkeypatch):
     raw = _raw_parts(tmp_path)
+    first_started, release = threading.Event(), threading.Event()
+    original = PartTransformer.add
+
+    def slow_add(self, name):  # hold the first part until abandon() has been asked for
+        first_started.set()
+        release.wait(5)
+        original(self, name)
+
+    monkeypatch.setattr(PartTransformer, "add", slow_add)
     converting = TransformWhileDownloading(CONTACT, FIELDS, raw, tmp_path / "typed")
-    converting.abandon()
-    converting.part_ready(NAMES[0])  # too late: nothing reads the queue any more
-    assert not (tmp_path / "typed" / NAMES[0]).exists()
+    for name in NAMES:
+        converting.part_ready(name)
+    assert first_started.wait(5)
+    stopper = threading.Thread(target=converting.abandon)
+    stopper.start()
+    while not converting._abandoned:  # abandon() has flagged the stop and now waits for the thread
+        pass
+    release.set()
+    stopper.join(10)
+    assert not stopper.is_alive()
+    assert [p.name for p in (tmp_path / "typed").glob("part-*.csv")] == [NAMES[0]]  # the one under way only

@@ -9,7 +9,8 @@ Extract result (the ``extract`` task's XCom)::
 
     object, api ("bulk" | "rest"), soql, fields, dropped_fields, raw_uri, files, records, job_ids,
     deleted_uri, deleted_records, window (windows.SyncWindow.to_json), api_usage {before, after},
-    api_calls, [id_reconcile], [relation_scope], [seconds {extract}]
+    api_calls, [id_reconcile], [relation_scope], [seconds {extract}], [typed] (TypedParts: the
+    parts a Bulk extract converted while it downloaded)
 
 Transform result (the ``transform`` task's XCom): the extract result plus ``typed_uri``,
 ``typed_files``, ``columns``, ``rows``, ``rejects``, ``rejects_uri``, ``cleaned`` and
@@ -130,8 +131,10 @@ class TypedParts:
     """Typed parts a Bulk extract converted while it downloaded (engine.transform_stream).
 
     The same files and counts the transform task would have written; the transform task checks
-    ``rejects`` against the threshold and passes them on. ``seconds`` is the conversion's own
-    time, which overlapped the download.
+    ``rejects`` against the threshold and passes them on, unless ``fingerprint`` (how the registry
+    said to convert, transform.conversion_fingerprint) no longer matches: then it converts again.
+    ``seconds`` is the conversion's own time, which overlapped the download. No values: the
+    rejects' reasons stay in ``rejects_uri``.
     """
 
     uri: str
@@ -140,8 +143,8 @@ class TypedParts:
     rows: int
     rejects: int
     rejects_uri: str | None
-    first_reasons: tuple[str, ...]
     cleaned: int
+    fingerprint: str
     seconds: float
 
     def to_json(self) -> Json:
@@ -152,8 +155,8 @@ class TypedParts:
             "rows": self.rows,
             "rejects": self.rejects,
             "rejects_uri": self.rejects_uri,
-            "first_reasons": list(self.first_reasons),
             "cleaned": self.cleaned,
+            "fingerprint": self.fingerprint,
             "seconds": self.seconds,
         }
 
@@ -166,8 +169,8 @@ class TypedParts:
             rows=int(data["rows"]),
             rejects=int(data.get("rejects") or 0),
             rejects_uri=data.get("rejects_uri"),
-            first_reasons=_strings(data.get("first_reasons")),
             cleaned=int(data.get("cleaned") or 0),
+            fingerprint=str(data.get("fingerprint") or ""),
             seconds=float(data.get("seconds") or 0.0),
         )
 

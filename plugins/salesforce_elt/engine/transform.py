@@ -22,7 +22,9 @@ NULs becomes NULL. ``Result.cleaned`` counts the records changed (it goes to
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -341,6 +343,22 @@ class PartTransformer:
                 " ..." if result.cleaned > len(result.cleaned_ids) else "",
             )
         return result
+
+
+def conversion_fingerprint(spec: SObjectSpec) -> str:
+    """What decides how raw values convert: typed parts made under another fingerprint are stale."""
+    derived = [(d.column, d.sf_type, d.inputs, d.length, f"{d.compute.__module__}.{d.compute.__qualname__}")
+               for d in spec.derived]
+    described = repr((spec.name, spec.primary_key, spec.key_column, spec.key_prefix, spec.fields, derived,
+                      spec.constants))
+    return hashlib.sha256(described.encode()).hexdigest()[:16]
+
+
+def first_reasons(rejects_file: PathLike, limit: int = FIRST_REASONS) -> list[str]:
+    """The first reasons of a rejects.csv, as ``Result.first_reasons`` words them."""
+    with _open_text(rejects_file, "r") as f:
+        rows = itertools.islice(csv.DictReader(f), limit)
+        return [f"{row['Id'] or '?'} {row['column']}: {row['reason']}" for row in rows]
 
 
 def check_rejects(spec: SObjectSpec, result: Result, reject_threshold: float) -> None:

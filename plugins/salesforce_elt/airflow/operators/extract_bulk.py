@@ -209,7 +209,7 @@ class BulkExtractMixin(ExtractOperatorBase):
                 records += new_records
         except BaseException:
             if converting is not None:
-                converting.abandon()
+                self._abandon(spec, converting)
             raise
         typed = self._typed_parts(spec, converting, attempt, files)
         if reconcile is not None and reconcile.job_id:
@@ -245,7 +245,20 @@ class BulkExtractMixin(ExtractOperatorBase):
         # pyarrow: imported when a download starts, not at DAG parse
         from salesforce_elt.engine.transform_stream import TransformWhileDownloading
 
-        return TransformWhileDownloading(spec, spec.soql_fields, raw, attempt / "typed")
+        try:
+            return TransformWhileDownloading(spec, spec.soql_fields, raw, attempt / "typed")
+        except Exception:  # an optimisation only: the transform task converts, and reports what fails
+            self.log.warning("%s: cannot convert while downloading; the transform task converts the parts",
+                             spec.name, exc_info=True)
+            return None
+
+    def _abandon(self, spec: SObjectSpec, converting: TransformWhileDownloading) -> None:
+        """The download failed: stop converting without hiding the download's own error."""
+        try:
+            converting.abandon()
+        except Exception:
+            self.log.warning("%s: stopping the conversion after a failed download also failed", spec.name,
+                             exc_info=True)
 
     def _typed_parts(
         self,
@@ -257,11 +270,13 @@ class BulkExtractMixin(ExtractOperatorBase):
         """What the conversion during the download wrote; None leaves every part to the transform task."""
         if converting is None:
             return None
+        from salesforce_elt.engine.transform import conversion_fingerprint
+
         try:
             result = converting.finish()
         except Exception as exc:  # the transform task converts again and reports it in its own words
             self.log.warning("%s: converting while downloading failed (%s); the transform task converts "
-                             "the parts", spec.name, exc)
+                             "the parts", spec.name, exc, exc_info=True)
             return None
         if result.typed_files != sorted(files):
             self.log.warning("%s: %d part(s) converted of %d downloaded; the transform task converts them",
@@ -276,8 +291,8 @@ class BulkExtractMixin(ExtractOperatorBase):
             rows=result.rows,
             rejects=result.rejects,
             rejects_uri=result.rejects_file,
-            first_reasons=tuple(result.first_reasons),
             cleaned=result.cleaned,
+            fingerprint=conversion_fingerprint(spec),
             seconds=round(converting.busy_seconds, 3),
         )
 

@@ -56,7 +56,13 @@ class SalesforceTransformOperator(BaseOperator):
         spec = without_fields(get_object(extract.object_name), extract.dropped_fields)
         threshold = settings.reject_threshold() if self.reject_threshold is None else self.reject_threshold
         if extract.typed is not None:
-            return self._converted_while_downloading(spec, extract, extract.typed, threshold)
+            from salesforce_elt.engine.transform import conversion_fingerprint
+
+            if extract.typed.fingerprint == conversion_fingerprint(spec):
+                return self._converted_while_downloading(spec, extract, extract.typed, threshold, started)
+            self.log.info("%s: the registry entry changed since the extract converted its parts; "
+                          "converting them again", spec.name)
+            extract = replace(extract, typed=None)
         typed_dir = attempt_dir(context, spec.name) / "typed"
         result = transform_files(
             spec,
@@ -88,26 +94,29 @@ class SalesforceTransformOperator(BaseOperator):
         ).to_json()
 
     def _converted_while_downloading(
-        self, spec: SObjectSpec, extract: ExtractResult, typed: TypedParts, threshold: float
+        self, spec: SObjectSpec, extract: ExtractResult, typed: TypedParts, threshold: float, started: float
     ) -> dict[str, Any]:
         """The extract converted its parts as they landed: check the rejects and pass the parts on."""
-        from salesforce_elt.engine.transform import Result, check_rejects
+        from airflow.sdk import ObjectStoragePath
+
+        from salesforce_elt.engine.transform import Result, check_rejects, first_reasons
 
         result = Result(columns=list(typed.columns), typed_files=list(typed.files), rows=typed.rows,
-                        rejects=typed.rejects, rejects_file=typed.rejects_uri,
-                        first_reasons=list(typed.first_reasons), cleaned=typed.cleaned)
-        if result.rejects:
+                        rejects=typed.rejects, rejects_file=typed.rejects_uri, cleaned=typed.cleaned)
+        if result.rejects and typed.rejects_uri:
+            result.first_reasons = first_reasons(ObjectStoragePath(typed.rejects_uri))
             self.log.warning(
                 "%s: %d row(s) rejected (%.3f%%), first reasons: %s; all in %s",
                 spec.name, result.rejects, 100 * result.reject_share, result.first_reasons, result.rejects_file,
             )
         check_rejects(spec, result, threshold)
+        seconds = round(time.monotonic() - started, 3)  # this task's own time: the conversion overlapped the extract
         self.log.info(
-            "%s: %d rows typed from %d raw record(s) in %d part(s) by the extract while it downloaded (%.1f s)",
-            spec.name, result.rows, extract.records, len(result.typed_files), typed.seconds,
+            "%s: %d rows typed from %d raw record(s) in %d part(s) by the extract while it downloaded "
+            "(%.1f s of conversion)", spec.name, result.rows, extract.records, len(result.typed_files), typed.seconds,
         )
         return TransformResult(
-            extract=replace(extract, typed=None, seconds={**extract.seconds, "transform": typed.seconds}),
+            extract=replace(extract, typed=None, seconds={**extract.seconds, "transform": seconds}),
             typed_uri=typed.uri,
             typed_files=typed.files,
             columns=typed.columns,
