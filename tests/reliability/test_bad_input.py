@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import logging
 import re
 import socket
 import time
@@ -41,6 +42,7 @@ from tests.reliability.helpers import (
     warehouse_rows,
 )
 from tests.support import equality
+from tests.support.logs import captured_logs
 from tests.support.salesforce import rest_session
 
 
@@ -290,8 +292,9 @@ def test_a_registry_change_after_the_extract_makes_the_transform_convert_again(s
 
 
 def test_a_page_that_fails_to_convert_during_the_download_leaves_every_part_to_the_transform(
-    strict, monkeypatch, caplog
+    strict, monkeypatch, caplog, capfd
 ):
+    logs = captured_logs(caplog, capfd, logging.WARNING)
     original = PartTransformer.add
 
     def refused(self, name):
@@ -301,7 +304,7 @@ def test_a_page_that_fails_to_convert_during_the_download_leaves_every_part_to_t
     run_id = "manual__converting_failed"
     extracted = run_extract(extract_operator("bulk"), task_context(run_id, "extract"))
     assert "typed" not in extracted
-    assert "Contact: converting while downloading failed (staging refused part-00000.csv)" in caplog.text
+    assert "Contact: converting while downloading failed (staging refused part-00000.csv)" in logs()
     monkeypatch.setattr(PartTransformer, "add", original)
     transformed = transform(extracted, run_id)
     assert "/transform/try-1/typed" in transformed["typed_uri"]
