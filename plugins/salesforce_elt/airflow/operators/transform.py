@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from salesforce_elt.engine.registry import SObjectSpec
+    from salesforce_elt.engine.transform import Result
 
 
 class SalesforceTransformOperator(BaseOperator):
@@ -73,25 +74,11 @@ class SalesforceTransformOperator(BaseOperator):
             reject_threshold=threshold,
         )
         seconds = round(time.monotonic() - started, 3)
-        if result.rejects:
-            self.log.warning(
-                "%s: %d row(s) rejected (%.3f%%), first reasons: %s; all in %s",
-                spec.name, result.rejects, 100 * result.reject_share, result.first_reasons, result.rejects_file,
-            )
         self.log.info(
             "%s: %d rows typed from %d raw record(s) in %d part(s), %.1f s",
             spec.name, result.rows, extract.records, len(result.typed_files), seconds,
         )
-        return TransformResult(
-            extract=replace(extract, seconds={**extract.seconds, "transform": seconds}),
-            typed_uri=str(typed_dir),
-            typed_files=tuple(result.typed_files),
-            columns=tuple(result.columns),
-            rows=result.rows,
-            rejects=result.rejects,
-            rejects_uri=result.rejects_file,
-            cleaned=result.cleaned,
-        ).to_json()
+        return self._passed_on(spec, extract, result, str(typed_dir), seconds)
 
     def _converted_while_downloading(
         self, spec: SObjectSpec, extract: ExtractResult, typed: TypedParts, threshold: float, started: float
@@ -105,25 +92,33 @@ class SalesforceTransformOperator(BaseOperator):
                         rejects=typed.rejects, rejects_file=typed.rejects_uri, cleaned=typed.cleaned)
         if result.rejects and typed.rejects_uri:
             result.first_reasons = first_reasons(ObjectStoragePath(typed.rejects_uri))
-            self.log.warning(
-                "%s: %d row(s) rejected (%.3f%%), first reasons: %s; all in %s",
-                spec.name, result.rejects, 100 * result.reject_share, result.first_reasons, result.rejects_file,
-            )
         check_rejects(spec, result, threshold)
-        seconds = round(time.monotonic() - started, 3)  # this task's own time: the conversion overlapped the extract
         self.log.info(
             "%s: %d rows typed from %d raw record(s) in %d part(s) by the extract while it downloaded "
             "(%.1f s of conversion)", spec.name, result.rows, extract.records, len(result.typed_files), typed.seconds,
         )
+        # This task's own time: the conversion overlapped the extract, whose time includes it.
+        seconds = round(time.monotonic() - started, 3)
+        return self._passed_on(spec, replace(extract, typed=None), result, typed.uri, seconds)
+
+    def _passed_on(
+        self, spec: SObjectSpec, extract: ExtractResult, result: Result, typed_uri: str, seconds: float
+    ) -> dict[str, Any]:
+        """The XCom for the load (rejects within the threshold are logged)."""
+        if result.rejects:
+            self.log.warning(
+                "%s: %d row(s) rejected (%.3f%%), first reasons: %s; all in %s",
+                spec.name, result.rejects, 100 * result.reject_share, result.first_reasons, result.rejects_file,
+            )
         return TransformResult(
-            extract=replace(extract, typed=None, seconds={**extract.seconds, "transform": seconds}),
-            typed_uri=typed.uri,
-            typed_files=typed.files,
-            columns=typed.columns,
-            rows=typed.rows,
-            rejects=typed.rejects,
-            rejects_uri=typed.rejects_uri,
-            cleaned=typed.cleaned,
+            extract=replace(extract, seconds={**extract.seconds, "transform": seconds}),
+            typed_uri=typed_uri,
+            typed_files=tuple(result.typed_files),
+            columns=tuple(result.columns),
+            rows=result.rows,
+            rejects=result.rejects,
+            rejects_uri=result.rejects_file,
+            cleaned=result.cleaned,
         ).to_json()
 
 
