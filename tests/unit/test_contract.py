@@ -15,6 +15,7 @@ from salesforce_elt.engine.contract import (
     JobEvent,
     RelationScope,
     TransformResult,
+    TypedParts,
     WindowPiece,
 )
 from salesforce_elt.engine.windows import SyncWindow
@@ -101,6 +102,16 @@ def test_optional_parts_are_left_out_as_today():
     scoped = replace(result, relation_scope=RelationScope(False, ("file:///p.csv",), None))
     assert scoped.to_json()["relation_scope"] == {"complete": False, "parent_uris": ["file:///p.csv"], "reason": None}
     assert ExtractResult.from_json(scoped.to_json()) == scoped
+
+
+def test_parts_converted_while_downloading_travel_with_the_extract_result():
+    typed = TypedParts("file:///staging/extract/try-1/typed", ("part-00000.csv",), ("salesforce_id",), 3, 1,
+                       "file:///staging/extract/try-1/typed/rejects.csv", 0, "0123456789abcdef", 1.25)
+    result = replace(ExtractResult.from_json(EXTRACT_JSON), typed=typed)
+    data = json.loads(json.dumps(result.to_json()))
+    assert data["typed"]["files"] == ["part-00000.csv"] and data["typed"]["fingerprint"] == "0123456789abcdef"
+    assert ExtractResult.from_json(data) == result
+    assert ExtractResult.from_json(EXTRACT_JSON).typed is None  # an extract that did not convert
 
 
 def test_rest_id_reconcile_has_no_job_id_key():

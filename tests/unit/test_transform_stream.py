@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import subprocess
+import sys
 import threading
 
 import pytest
 
+from salesforce_elt.engine import registry
 from salesforce_elt.engine.registry import CONTACT
-from salesforce_elt.engine.transform import HeaderMismatch, PartTransformer, transform_files
+from salesforce_elt.engine.transform import (
+    HeaderMismatch,
+    PartTransformer,
+    conversion_fingerprint,
+    transform_files,
+)
 from salesforce_elt.engine.transform_stream import TransformWhileDownloading
 from tests.unit.test_transform import FIELDS, contact, write_raw
 
@@ -80,3 +90,17 @@ def test_an_abandoned_download_stops_converting_the_parts_still_queued(tmp_path,
     stopper.join(10)
     assert not stopper.is_alive()
     assert [p.name for p in (tmp_path / "typed").glob("part-*.csv")] == [NAMES[0]]  # the one under way only
+
+
+def test_the_conversion_fingerprint_is_the_same_in_another_process_and_follows_the_registry():
+    """The extract and the transform run in different processes (or hosts): no addresses in it."""
+    script = ("import json; from salesforce_elt.engine import registry; "
+              "from salesforce_elt.engine.transform import conversion_fingerprint as f; "
+              "print(json.dumps({n: f(s) for n, s in registry.REGISTRY.items()}))")
+    other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    here = {name: conversion_fingerprint(spec) for name, spec in registry.REGISTRY.items()}
+    assert json.loads(other.stdout.strip().splitlines()[-1]) == here
+    assert any(spec.derived for spec in registry.REGISTRY.values())  # derived columns are covered
+    longer = tuple(dataclasses.replace(f, length=(f.length or 0) + 1) if f.sf_name == "LastName" else f
+                   for f in CONTACT.fields)
+    assert conversion_fingerprint(dataclasses.replace(CONTACT, fields=longer)) != here["Contact"]
