@@ -88,7 +88,10 @@ class AuditLog:
             self._settled.wait_for(lambda: self._in_flight <= own_requests, timeout=settle)
             return list(self._entries)
 
-    def reset(self) -> None:
+    def reset(self, settle: float = 0.5, own_requests: int = 0) -> None:
+        """Forget every entry, once the requests under way have been recorded (as ``entries``):
+        a call answered just before the reset must not show up after it."""
         with self._lock:
+            self._settled.wait_for(lambda: self._in_flight <= own_requests, timeout=settle)
             self._entries.clear()
             self.path.write_text("", encoding="utf-8")

@@ -371,7 +371,7 @@ class Handler(ResponseWriter):
                 return self._send_json(200, emu.faults.snapshot())
             if action == "audit":
                 if method == "DELETE":
-                    emu.reset_audit()
+                    emu.reset_audit(own_requests=1)  # not waiting for itself
                     return self._send_json(200, [])
                 return self._send_json(200, emu.audit_log.entries(own_requests=1))  # not waiting for itself
             if action == "sessions" and method == "DELETE":

@@ -189,8 +189,8 @@ class EmulatorServer:
     def audit(self) -> list[dict]:
         return self.audit_log.entries()
 
-    def reset_audit(self) -> None:
-        self.audit_log.reset()
+    def reset_audit(self, own_requests: int = 0) -> None:
+        self.audit_log.reset(own_requests=own_requests)
 
     def issue_token(self) -> str:
         """A valid access token without an HTTP round trip (for tests of other components)."""
